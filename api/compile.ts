@@ -1,0 +1,114 @@
+/**
+ * compile(policy, readyReplicas): the pure step from a declared TrafficPolicy to the config a
+ * sidecar enforces. Deterministic: the same inputs give the same output, so the operator can
+ * tell whether anything changed before publishing a new version.
+ */
+import type { CompiledClass, CompiledConfig, CompiledMatch, CompiledRoute } from './config.js';
+import { DEFAULT_QUEUE_TIMEOUT_MS } from './config.js';
+import { DEFAULT_CLASS_NAME, type ClassSpec, type Match, type Route, type TrafficPolicy } from './policy.js';
+
+/** A compiled config before the publisher gives it a version. */
+export type CompiledBody = Omit<CompiledConfig, 'version'>;
+
+/** Splits a Cluster-scope limit over the ready replicas: base per pod (≥ 1) and how many pods get one more. */
+export function dividePodLimit(limit: number, readyReplicas: number): { limit: number; extra: number } {
+  const replicas = Math.max(1, readyReplicas);
+  const base = Math.floor(limit / replicas);
+  if (base < 1) return { limit: 1, extra: 0 };
+  return { limit: base, extra: limit - base * replicas };
+}
+
+function compileMatch(m: Match): CompiledMatch {
+  const out: CompiledMatch = {};
+  if (m.method !== undefined) out.method = m.method;
+  if (m.path !== undefined) out.path = m.path;
+  if (m.pathPrefix !== undefined) out.pathPrefix = m.pathPrefix;
+  if (m.headers !== undefined) {
+    out.headers = Object.fromEntries(
+      Object.entries(m.headers)
+        .map(([k, v]) => [k.toLowerCase(), v] as const)
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+    );
+  }
+  if (m.headersPresent !== undefined) out.headersPresent = [...new Set(m.headersPresent.map((h) => h.toLowerCase()))].sort();
+  if (m.query !== undefined) out.query = m.query;
+  if (m.websocket !== undefined) out.websocket = m.websocket;
+  return out;
+}
+
+type ClassFields = Omit<ClassSpec, 'name' | 'match'>;
+
+function compileClass(name: string, match: Match[], c: ClassFields, readyReplicas: number): CompiledClass {
+  const scope = c.concurrency.scope;
+  const split = scope === 'Cluster' ? dividePodLimit(c.concurrency.limit, readyReplicas) : { limit: c.concurrency.limit, extra: 0 };
+  return {
+    name,
+    priority: c.priority,
+    match: match.map(compileMatch),
+    scope,
+    policyLimit: c.concurrency.limit,
+    limit: split.limit,
+    extra: split.extra,
+    queue: { size: c.queue.size, timeoutMs: c.queue.timeoutMs ?? DEFAULT_QUEUE_TIMEOUT_MS },
+    shedAtLevel: c.shedAtLevel ?? null,
+    timeoutMs: c.timeoutMs ?? null,
+    rejectStatus: c.rejectStatus,
+    affectsLoadLevel: c.affectsLoadLevel,
+  };
+}
+
+function compileRoute(r: Route, activeVendor: string): CompiledRoute {
+  return {
+    name: r.name,
+    vendors: r.vendors.map((v) => ({ name: v.name, url: v.url.replace(/\/+$/, ''), timeoutMs: v.timeoutMs })),
+    failover: { ...r.failover },
+    dedup: r.dedup ? { ...r.dedup } : null,
+    defer: r.defer ? { ...r.defer } : null,
+    limit: r.concurrency?.limit ?? null,
+    shedAtLevel: r.shedAtLevel ?? null,
+    pin: r.pin,
+    activeVendor: r.vendors.some((v) => v.name === activeVendor) ? activeVendor : '',
+  };
+}
+
+export interface CompileOptions {
+  /** Active vendor per route name, chosen by the operator from aggregated vendor health. */
+  activeVendors?: Readonly<Record<string, string>>;
+}
+
+/**
+ * The policy must already be valid (parsePolicy). Classes keep their declared order (first
+ * match wins); the default class comes last with no matchers, so it matches everything.
+ */
+export function compile(policy: TrafficPolicy, readyReplicas: number, options: CompileOptions = {}): CompiledBody {
+  const { spec, metadata } = policy;
+  const replicas = Math.max(0, Math.floor(readyReplicas));
+  const classes = spec.classes.map((c) => compileClass(c.name, c.match, c, replicas));
+  classes.push(compileClass(DEFAULT_CLASS_NAME, [], spec.defaultClass, replicas));
+  const active = options.activeVendors ?? {};
+  return {
+    policy: `${metadata.namespace}/${metadata.name}`,
+    generation: metadata.generation ?? 0,
+    target: `${metadata.namespace}/${spec.targetRef.name}`,
+    readyReplicas: replicas,
+    loadLevels: { thresholds: [...spec.loadLevels.thresholds], holdSeconds: spec.loadLevels.holdSeconds },
+    warmupSeconds: spec.warmupSeconds,
+    classes,
+    routes: spec.routes.map((r) => compileRoute(r, active[r.name] ?? '')),
+  };
+}
+
+/** A sidecar's stable slot in [0, replicas): which pods take the Cluster-scope remainder. */
+export function podSlot(podName: string, replicas: number): number {
+  let h = 2166136261;
+  for (let i = 0; i < podName.length; i++) {
+    h ^= podName.charCodeAt(i);
+    h = Math.imul(h, 16777619);
+  }
+  return (h >>> 0) % Math.max(1, replicas);
+}
+
+/** The limit this pod enforces for a compiled class. */
+export function effectiveLimit(c: CompiledClass, slot: number): number {
+  return c.limit + (slot < c.extra ? 1 : 0);
+}

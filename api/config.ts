@@ -1,0 +1,92 @@
+/**
+ * The compiled config: what the operator writes to Redis under `spillway:config:<ns>/<target>`
+ * and what a sidecar enforces. Everything a sidecar needs is resolved here (per-pod limits,
+ * normalised matchers, defaults filled), so the sidecar does no policy arithmetic of its own.
+ */
+import { z } from 'zod';
+import { Dedup, Defer, Failover, Method, RejectStatus, Scope } from './policy.js';
+
+export const CONFIG_KEY_PREFIX = 'spillway:config:';
+export const CONFIG_CHANNEL = 'spillway:config';
+/** Default queue timeout when a queue has a size but no timeoutMs. */
+export const DEFAULT_QUEUE_TIMEOUT_MS = 1000;
+
+export const CompiledMatch = z.strictObject({
+  method: Method.optional(),
+  path: z.string().optional(),
+  pathPrefix: z.string().optional(),
+  /** Lower-cased names. */
+  headers: z.record(z.string(), z.string()).optional(),
+  /** Lower-cased names. */
+  headersPresent: z.array(z.string()).optional(),
+  query: z.record(z.string(), z.string()).optional(),
+  websocket: z.boolean().optional(),
+});
+export type CompiledMatch = z.infer<typeof CompiledMatch>;
+
+export const CompiledClass = z.strictObject({
+  name: z.string().min(1),
+  priority: z.number().int(),
+  match: z.array(CompiledMatch),
+  scope: Scope,
+  /** The limit the policy declares (for Cluster scope: across the workload). */
+  policyLimit: z.number().int().min(1),
+  /** Base per-pod limit: for Cluster scope floor(policyLimit / readyReplicas), never below 1. */
+  limit: z.number().int().min(1),
+  /**
+   * Cluster scope: how many pods get limit + 1 so the per-pod limits add up to policyLimit.
+   * A sidecar takes the +1 when its stable pod slot (a hash of its pod name modulo
+   * readyReplicas) is below this number. 0 for Pod scope.
+   */
+  extra: z.number().int().min(0),
+  queue: z.strictObject({ size: z.number().int().min(0), timeoutMs: z.number().int().min(1) }),
+  shedAtLevel: z.number().int().min(1).max(3).nullable(),
+  timeoutMs: z.number().int().min(1).nullable(),
+  rejectStatus: RejectStatus,
+  affectsLoadLevel: z.boolean(),
+});
+export type CompiledClass = z.infer<typeof CompiledClass>;
+
+export const CompiledVendor = z.strictObject({
+  name: z.string(),
+  url: z.string(),
+  timeoutMs: z.number().int().min(1),
+});
+
+export const CompiledRoute = z.strictObject({
+  name: z.string(),
+  vendors: z.array(CompiledVendor).min(1),
+  failover: Failover,
+  dedup: Dedup.nullable(),
+  defer: Defer.nullable(),
+  limit: z.number().int().min(1).nullable(),
+  shedAtLevel: z.number().int().min(1).max(3).nullable(),
+  pin: z.string(),
+  /** The vendor the operator chose for the whole workload from aggregated health; "" if none. */
+  activeVendor: z.string().default(''),
+});
+export type CompiledRoute = z.infer<typeof CompiledRoute>;
+
+export const CompiledConfig = z.strictObject({
+  /** Only ever increases for a given key; sidecars never apply an older or equal version. */
+  version: z.number().int().min(0),
+  /** `namespace/name` of the TrafficPolicy. */
+  policy: z.string(),
+  generation: z.number().int().min(0),
+  /** `namespace/targetName`: the key suffix. */
+  target: z.string(),
+  readyReplicas: z.number().int().min(0),
+  loadLevels: z.strictObject({
+    thresholds: z.array(z.number()).length(3),
+    holdSeconds: z.number().int().min(0),
+  }),
+  warmupSeconds: z.number().int().min(0),
+  /** Match order: first match wins; the last entry is always the default class (empty match). */
+  classes: z.array(CompiledClass).min(1),
+  routes: z.array(CompiledRoute),
+});
+export type CompiledConfig = z.infer<typeof CompiledConfig>;
+
+export function configKey(target: string): string {
+  return CONFIG_KEY_PREFIX + target;
+}

@@ -1,0 +1,322 @@
+/**
+ * The TrafficPolicy API (spillway.io/v1alpha1) as zod schemas: the one source of truth from
+ * which the CRD, the policy reference and both processes' validation are derived.
+ *
+ * Every field carries a description (it becomes the CRD's and the reference's documentation)
+ * and, where it has one, a default, so a minimal policy is short.
+ */
+import { z } from 'zod';
+
+export const GROUP = 'spillway.io';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+export const KIND = 'TrafficPolicy';
+export const PLURAL = 'trafficpolicies';
+/** The name the compiled catch-all class always has. */
+export const DEFAULT_CLASS_NAME = 'default';
+
+const dnsLabel = z
+  .string()
+  .min(1)
+  .max(63)
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS label: lower-case letters, digits and "-"');
+
+const httpPath = z.string().min(1).max(2048).startsWith('/', 'must start with "/"');
+
+export const Method = z.enum(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+
+export const Match = z
+  .strictObject({
+    method: Method.optional().describe('HTTP method to match (upper case).'),
+    path: httpPath.optional().describe('Exact path to match (without the query string).'),
+    pathPrefix: httpPath.optional().describe('Path prefix to match; "/" matches every path.'),
+    headers: z
+      .record(z.string().min(1).max(256), z.string().max(4096))
+      .optional()
+      .describe('Header values that must all be equal (names case-insensitive, values exact).'),
+    headersPresent: z
+      .array(z.string().min(1).max(256))
+      .max(32)
+      .optional()
+      .describe('Headers that must all be present, whatever their value.'),
+    query: z
+      .record(z.string().min(1).max(256), z.string().max(4096))
+      .optional()
+      .describe('Query parameters that must all be equal (e.g. socket.io long polling: {transport: polling}).'),
+    websocket: z
+      .boolean()
+      .optional()
+      .describe('true: only WebSocket upgrade requests; false: only plain requests.'),
+  })
+  .refine((m) => !(m.path !== undefined && m.pathPrefix !== undefined), {
+    message: 'set either path or pathPrefix, not both',
+    path: ['pathPrefix'],
+  })
+  .describe('One matcher: every field given must match. A class matches if any of its matchers does.');
+export type Match = z.infer<typeof Match>;
+
+export const Scope = z.enum(['Pod', 'Cluster']);
+
+export const Concurrency = z
+  .strictObject({
+    limit: z.number().int().min(1).max(1_000_000).describe('Requests of this class in flight at once.'),
+    scope: Scope.default('Pod').describe(
+      'Pod: the limit holds in each pod. Cluster: the limit is divided over the ready replicas (never below 1 per pod).',
+    ),
+  })
+  .describe('Concurrency budget.');
+
+export const Queue = z
+  .strictObject({
+    size: z.number().int().min(0).max(100_000).default(0).describe('Requests that may wait for a slot; 0: none wait.'),
+    timeoutMs: z
+      .number()
+      .int()
+      .min(1)
+      .max(600_000)
+      .optional()
+      .describe('How long a request may wait before it is refused with reason queue-timeout (default 1000 when size > 0).'),
+  })
+  .refine((q) => q.timeoutMs === undefined || q.size > 0, {
+    message: 'timeoutMs needs a queue: set size > 0',
+    path: ['timeoutMs'],
+  })
+  .describe('Bounded FIFO queue in front of the budget.');
+
+export const RejectStatus = z.union([z.literal(503), z.literal(429)]);
+
+/** The fields a class and the default class share. */
+const classFields = {
+  priority: z
+    .number()
+    .int()
+    .min(0)
+    .max(1000)
+    .default(50)
+    .describe('Importance: lower is shed first when load levels rise.'),
+  concurrency: Concurrency,
+  queue: Queue.default({ size: 0 }),
+  shedAtLevel: z
+    .number()
+    .int()
+    .min(1)
+    .max(3)
+    .optional()
+    .describe('Refuse this class outright (reason load-level) while the pod load level is at or above this.'),
+  timeoutMs: z
+    .number()
+    .int()
+    .min(1)
+    .max(3_600_000)
+    .optional()
+    .describe('Upstream timeout for this class: after it the client gets 504 and the slot is freed.'),
+  rejectStatus: RejectStatus.default(503).describe('HTTP status of a refusal: 503 (default) or 429.'),
+  affectsLoadLevel: z
+    .boolean()
+    .default(true)
+    .describe(
+      'Whether in-flight requests of this class count toward pod utilisation. Set false for long-held, mostly idle requests such as long polling.',
+    ),
+};
+
+export const ClassSpec = z
+  .strictObject({
+    name: dnsLabel.describe('Class name, unique within the policy; shown in headers and metrics.'),
+    match: z.array(Match).min(1).max(64).describe('Matchers; the first class with a matching matcher wins.'),
+    ...classFields,
+  })
+  .describe('A request class.');
+export type ClassSpec = z.infer<typeof ClassSpec>;
+
+export const DefaultClassSpec = z
+  .strictObject(classFields)
+  .describe('The class of requests no class matches (named "default").');
+
+export const LoadLevels = z
+  .strictObject({
+    thresholds: z
+      .array(z.number().gt(0).lte(1))
+      .length(3)
+      .default([0.7, 0.85, 0.95])
+      .describe('Pod utilisation (in-flight over limits) at which levels 1, 2 and 3 begin; ascending.'),
+    holdSeconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(3600)
+      .default(5)
+      .describe('How long utilisation must stay below a level before the level steps down (hysteresis).'),
+  })
+  .refine((l) => l.thresholds[0] < l.thresholds[1] && l.thresholds[1] < l.thresholds[2], {
+    message: 'thresholds must be strictly ascending',
+    path: ['thresholds'],
+  })
+  .describe('Load levels computed from pod utilisation.');
+
+export const Vendor = z
+  .strictObject({
+    name: dnsLabel.describe('Vendor name, unique within the route.'),
+    url: z
+      .string()
+      .regex(/^https?:\/\/[^\s/]+(\/\S*)?$/, 'must be an http:// or https:// URL')
+      .describe('Base URL; the egress path is appended.'),
+    timeoutMs: z.number().int().min(1).max(600_000).default(3000).describe('Per-request timeout at this vendor.'),
+  })
+  .describe('An outbound provider.');
+
+export const Failover = z
+  .strictObject({
+    minSuccessRate: z.number().min(0).max(1).default(0.9).describe('Below this success rate the vendor is failing.'),
+    windowSeconds: z.number().int().min(1).max(3600).default(30).describe('Sliding window for success rates.'),
+    minRequests: z.number().int().min(1).max(1_000_000).default(20).describe('Requests in the window before the rate counts.'),
+    cooldownSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(86_400)
+      .default(120)
+      .describe('After a failover, how long before the preferred vendor is probed again.'),
+  })
+  .describe('Success-rate failover.');
+
+export const Dedup = z
+  .strictObject({
+    header: z.string().min(1).max(256).default('Idempotency-Key').describe('Request header carrying the idempotency key.'),
+    ttlSeconds: z.number().int().min(1).max(30 * 86_400).default(86_400).describe('How long a key is remembered.'),
+    onRedisDown: z
+      .enum(['send', 'refuse'])
+      .default('refuse')
+      .describe('When Redis cannot be reached: send anyway (counted) or refuse with 503 dedup-unavailable.'),
+  })
+  .describe('Duplicate suppression by idempotency key, stored in Redis.');
+
+export const Defer = z
+  .strictObject({
+    maxAgeSeconds: z.number().int().min(1).max(7 * 86_400).default(600).describe('A deferred send older than this is dead-lettered.'),
+    maxAttempts: z.number().int().min(1).max(100).default(5).describe('Replays before a send is dead-lettered.'),
+    drainRatePerSecond: z.number().int().min(1).max(100_000).default(50).describe('Replay rate once the load level is back to 0.'),
+  })
+  .describe('Deferral of shed sends to Kafka, replayed later.');
+
+export const Route = z
+  .strictObject({
+    name: dnsLabel.describe('Route name: the first path segment on the egress port.'),
+    vendors: z.array(Vendor).min(1).max(16).describe('Providers in order of preference.'),
+    failover: Failover.default({ minSuccessRate: 0.9, windowSeconds: 30, minRequests: 20, cooldownSeconds: 120 }),
+    dedup: Dedup.optional(),
+    defer: Defer.optional(),
+    concurrency: z
+      .strictObject({ limit: z.number().int().min(1).max(1_000_000) })
+      .optional()
+      .describe('Sends in flight at once per pod on this route; beyond it sends are shed (or deferred).'),
+    shedAtLevel: z.number().int().min(1).max(3).optional().describe('Shed (or defer) sends while the load level is at or above this.'),
+    pin: z.string().max(63).default('').describe('Manual override: the name of the vendor to use; "" for automatic.'),
+  })
+  .superRefine((r, ctx) => {
+    const names = r.vendors.map((v) => v.name);
+    names.forEach((n, i) => {
+      if (names.indexOf(n) !== i) ctx.addIssue({ code: 'custom', message: `duplicate vendor name "${n}"`, path: ['vendors', i, 'name'] });
+    });
+    if (r.pin !== '' && !names.includes(r.pin)) {
+      ctx.addIssue({ code: 'custom', message: `pin "${r.pin}" is not one of the vendors (${names.join(', ')})`, path: ['pin'] });
+    }
+  })
+  .describe('An outbound vendor route.');
+export type Route = z.infer<typeof Route>;
+
+export const TargetRef = z
+  .strictObject({
+    kind: z.enum(['Deployment', 'StatefulSet']).default('Deployment'),
+    name: z.string().min(1).max(253),
+  })
+  .describe('The workload this policy protects, in the same namespace.');
+
+export const TrafficPolicySpec = z
+  .strictObject({
+    targetRef: TargetRef,
+    loadLevels: LoadLevels.default({ thresholds: [0.7, 0.85, 0.95], holdSeconds: 5 }),
+    classes: z.array(ClassSpec).max(64).default([]).describe('Request classes; first match wins, so order matters.'),
+    defaultClass: DefaultClassSpec.default({
+      priority: 50,
+      concurrency: { limit: 100, scope: 'Pod' },
+      queue: { size: 0 },
+      rejectStatus: 503,
+      affectsLoadLevel: true,
+    }),
+    routes: z.array(Route).max(32).default([]).describe('Outbound vendor routes served on the egress port.'),
+    warmupSeconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(3600)
+      .default(0)
+      .describe('Slow start: a sidecar that has just started admits a growing share of its limits over this many seconds.'),
+  })
+  .superRefine((s, ctx) => {
+    const names = s.classes.map((c) => c.name);
+    names.forEach((n, i) => {
+      if (n === DEFAULT_CLASS_NAME) {
+        ctx.addIssue({ code: 'custom', message: `"${DEFAULT_CLASS_NAME}" is reserved for defaultClass`, path: ['classes', i, 'name'] });
+      } else if (names.indexOf(n) !== i) {
+        ctx.addIssue({ code: 'custom', message: `duplicate class name "${n}"`, path: ['classes', i, 'name'] });
+      }
+    });
+    const routes = s.routes.map((r) => r.name);
+    routes.forEach((n, i) => {
+      if (routes.indexOf(n) !== i) ctx.addIssue({ code: 'custom', message: `duplicate route name "${n}"`, path: ['routes', i, 'name'] });
+    });
+  })
+  .describe('What a TrafficPolicy declares for one workload.');
+export type TrafficPolicySpec = z.infer<typeof TrafficPolicySpec>;
+export type TrafficPolicySpecInput = z.input<typeof TrafficPolicySpec>;
+
+export const Condition = z.object({
+  type: z.string(),
+  status: z.enum(['True', 'False', 'Unknown']),
+  reason: z.string(),
+  message: z.string(),
+  lastTransitionTime: z.string(),
+  observedGeneration: z.number().int().optional(),
+});
+export type Condition = z.infer<typeof Condition>;
+
+export const TrafficPolicyStatus = z
+  .object({
+    observedGeneration: z.number().int().optional(),
+    configVersion: z.number().int().optional(),
+    readyReplicas: z.number().int().optional(),
+    conditions: z.array(Condition).optional(),
+    classes: z.array(z.object({ name: z.string(), podLimit: z.number().int() })).optional(),
+    routes: z
+      .array(
+        z.object({
+          name: z.string(),
+          activeVendor: z.string(),
+          vendors: z.array(z.object({ name: z.string(), successRate: z.number().optional(), requests: z.number().int().optional() })).optional(),
+        }),
+      )
+      .optional(),
+  })
+  .describe('What the operator observed and did.');
+export type TrafficPolicyStatus = z.infer<typeof TrafficPolicyStatus>;
+
+export const ObjectMeta = z
+  .object({
+    name: z.string().min(1),
+    namespace: z.string().min(1).default('default'),
+    generation: z.number().int().optional(),
+    resourceVersion: z.string().optional(),
+    uid: z.string().optional(),
+    creationTimestamp: z.string().optional(),
+  })
+  .passthrough();
+
+export const TrafficPolicy = z.object({
+  apiVersion: z.literal(API_VERSION),
+  kind: z.literal(KIND),
+  metadata: ObjectMeta,
+  spec: TrafficPolicySpec,
+  status: TrafficPolicyStatus.optional(),
+});
+export type TrafficPolicy = z.infer<typeof TrafficPolicy>;
+export type TrafficPolicyInput = z.input<typeof TrafficPolicy>;
