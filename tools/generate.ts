@@ -1,0 +1,34 @@
+/**
+ * Writes every generated file from its single source (`npm run generate`). CI regenerates and
+ * fails on any difference (`npm run check-generated`), so the committed files never drift.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface Generated {
+  /** Path relative to the repository root. */
+  path: string;
+  render(): string | Promise<string>;
+}
+
+/** Each generator module adds its outputs here. */
+const generators: Array<() => Promise<Generated[]>> = [];
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+async function main(): Promise<void> {
+  for (const load of generators) {
+    for (const g of await load()) {
+      const file = join(root, g.path);
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileSync(file, await g.render());
+      process.stdout.write(`generated ${g.path}\n`);
+    }
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`generate: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});
