@@ -15,6 +15,12 @@ export interface Generated {
 /** Each generator module adds its outputs here. */
 const generators: Array<() => Promise<Generated[]>> = [];
 
+// The TrafficPolicy CRD, from the zod schema.
+generators.push(async () => {
+  const { CRD_FILE, renderCrdYaml } = await import('../api/crd.js');
+  return [{ path: CRD_FILE, render: renderCrdYaml }];
+});
+
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 async function main(): Promise<void> {
