@@ -68,6 +68,7 @@ function compileRoute(r: Route, activeVendor: string): CompiledRoute {
     shedAtLevel: r.shedAtLevel ?? null,
     pin: r.pin,
     activeVendor: r.vendors.some((v) => v.name === activeVendor) ? activeVendor : '',
+    countClientErrors: r.countClientErrors ?? false,
   };
 }
 

@@ -64,6 +64,8 @@ export const CompiledRoute = z.strictObject({
   pin: z.string(),
   /** The vendor the operator chose for the whole workload from aggregated health; "" if none. */
   activeVendor: z.string().default(''),
+  /** Whether 4xx answers other than 429 count against the vendor (default: the caller's fault). */
+  countClientErrors: z.boolean().default(false),
 });
 export type CompiledRoute = z.infer<typeof CompiledRoute>;
 

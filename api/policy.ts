@@ -211,6 +211,10 @@ export const Route = z
       .describe('Sends in flight at once per pod on this route; beyond it sends are shed (or deferred).'),
     shedAtLevel: z.number().int().min(1).max(3).optional().describe('Shed (or defer) sends while the load level is at or above this.'),
     pin: z.string().max(63).default('').describe('Manual override: the name of the vendor to use; "" for automatic.'),
+    countClientErrors: z
+      .boolean()
+      .optional()
+      .describe('Count 4xx answers (other than 429) against the vendor; by default they are the caller\'s fault.'),
   })
   .superRefine((r, ctx) => {
     const names = r.vendors.map((v) => v.name);
