@@ -1,0 +1,192 @@
+/**
+ * `--redis URL --config-key ns/target`: the operator's compiled config. Reads the key
+ * `spillway:config:<ns/target>` on every (re)connect, on every message on `spillway:config`
+ * naming our key, and on a slow poll that heals a missed message. The only module that talks
+ * to Redis for config.
+ *
+ * Redis being down is normal operation here: the store keeps the config in force, reconnects
+ * are retried at most every 500 ms (so a config written during an outage applies within a
+ * second or so of Redis returning), and only state changes are logged, not every retry.
+ */
+import { Redis, type RedisOptions } from 'ioredis';
+import { Gauge, type Registry } from 'prom-client';
+import { CONFIG_CHANNEL, configKey } from '../../api/config.js';
+import type { Logger } from '../log.js';
+import type { ConfigStore } from './store.js';
+
+export interface RedisSourceOptions {
+  url: string;
+  /** `ns/target` */
+  configKey: string;
+  store: ConfigStore;
+  log: Logger;
+  registry: Registry;
+  pollIntervalMs?: number;
+}
+
+const RETRY_CAP_MS = 500;
+/** A GET that takes this long means a dead link: drop the connection and reconnect. */
+const COMMAND_TIMEOUT_MS = 2000;
+
+function connectionOptions(): RedisOptions {
+  return {
+    retryStrategy: (times: number) => Math.min(50 * times, RETRY_CAP_MS),
+    connectTimeout: COMMAND_TIMEOUT_MS,
+    keepAlive: 10_000,
+    lazyConnect: true,
+  };
+}
+
+export class RedisSource {
+  private readonly key: string;
+  private readonly redisKey: string;
+  private readonly store: ConfigStore;
+  private readonly log: Logger;
+  private readonly pollIntervalMs: number;
+  private readonly cmd: Redis;
+  private readonly sub: Redis;
+  private readonly connected: Gauge;
+
+  private poll: NodeJS.Timeout | null = null;
+  private reading = false;
+  private readAgain = false;
+  /** The raw value last handled: a poll that finds the same text does nothing. */
+  private lastRaw: string | null | undefined = undefined;
+  private up = { cmd: false, sub: false };
+  private everUp = false;
+  private outageLogged = false;
+  private closed = false;
+
+  constructor(options: RedisSourceOptions) {
+    this.key = options.configKey;
+    this.redisKey = configKey(options.configKey);
+    this.store = options.store;
+    this.log = options.log;
+    this.pollIntervalMs = options.pollIntervalMs ?? 10_000;
+    // Commands fail fast while disconnected (no offline queue): a read is retried on reconnect.
+    this.cmd = new Redis(options.url, { ...connectionOptions(), enableOfflineQueue: false, commandTimeout: COMMAND_TIMEOUT_MS });
+    // The subscription waits for a connection however long it takes, and is renewed on reconnect.
+    this.sub = new Redis(options.url, { ...connectionOptions(), maxRetriesPerRequest: null, autoResubscribe: true });
+    this.connected = new Gauge({
+      name: 'spillway_config_redis_connected',
+      help: '1 while both config connections to Redis are up.',
+      registers: [options.registry],
+    });
+  }
+
+  /** Connects in the background; never throws or rejects because Redis is unreachable. */
+  start(): void {
+    for (const [name, conn] of [['cmd', this.cmd], ['sub', this.sub]] as const) {
+      conn.on('ready', () => this.onUp(name));
+      conn.on('close', () => this.onDown(name));
+      conn.on('error', (err: Error) => this.onError(name, err));
+    }
+    this.sub.on('message', (channel: string, message: string) => {
+      if (channel === CONFIG_CHANNEL && message === this.key) this.read();
+    });
+    // connect() rejects on the first failure; ioredis keeps retrying on its own.
+    this.cmd.connect().catch(() => undefined);
+    this.sub.connect().catch(() => undefined);
+    this.sub.subscribe(CONFIG_CHANNEL).catch((err: unknown) => {
+      if (!this.closed) this.log.error('cannot subscribe to the config channel; relying on the poll', { channel: CONFIG_CHANNEL, error: err });
+    });
+    this.poll = setInterval(() => this.read(), this.pollIntervalMs);
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.poll) clearInterval(this.poll);
+    this.poll = null;
+    this.cmd.disconnect();
+    this.sub.disconnect();
+  }
+
+  isConnected(): boolean {
+    return this.up.cmd && this.up.sub;
+  }
+
+  private onUp(name: 'cmd' | 'sub'): void {
+    this.up[name] = true;
+    if (this.isConnected()) {
+      this.connected.set(1);
+      if (!this.everUp || this.outageLogged) {
+        this.log.info(this.everUp ? 'redis connection restored' : 'redis connected', { key: this.redisKey });
+      }
+      this.everUp = true;
+      this.outageLogged = false;
+    }
+    // Anything written while we were away (or while the subscription was down) is read now.
+    this.read();
+  }
+
+  private onDown(name: 'cmd' | 'sub'): void {
+    const wasUp = this.isConnected();
+    this.up[name] = false;
+    this.connected.set(0);
+    if (wasUp && !this.closed) this.logOutage('redis connection lost', undefined);
+  }
+
+  private onError(name: 'cmd' | 'sub', err: Error): void {
+    if (this.closed) return;
+    if (!this.outageLogged && !this.isConnected()) this.logOutage(this.everUp ? 'redis connection lost' : 'redis unreachable', err);
+    else this.log.debug('redis error', { connection: name, error: err });
+  }
+
+  private logOutage(msg: string, err: Error | undefined): void {
+    if (this.outageLogged) return;
+    this.outageLogged = true;
+    const inForce = this.store.effective();
+    this.log.warn(`${msg}; retrying, the config in force is unchanged`, {
+      key: this.redisKey,
+      version: inForce ? inForce.config.version : null,
+      source: inForce ? inForce.source : null,
+      ...(err ? { error: err } : {}),
+    });
+  }
+
+  /** Coalesced: at most one GET in flight, and one more after it if asked meanwhile. */
+  private read(): void {
+    if (this.closed) return;
+    if (this.reading) {
+      this.readAgain = true;
+      return;
+    }
+    if (this.cmd.status !== 'ready') return; // the 'ready' event reads
+    this.reading = true;
+    this.cmd
+      .get(this.redisKey)
+      .then(
+        (raw) => this.handle(raw),
+        (err: unknown) => {
+          this.log.debug('config read failed', { key: this.redisKey, error: err });
+          if (err instanceof Error && /timed? ?out/i.test(err.message) && this.cmd.status === 'ready') {
+            this.cmd.disconnect(true); // a hung link: reconnect, which reads again
+          }
+        },
+      )
+      .finally(() => {
+        this.reading = false;
+        if (this.readAgain) {
+          this.readAgain = false;
+          this.read();
+        }
+      });
+  }
+
+  private handle(raw: string | null): void {
+    if (this.closed || raw === this.lastRaw) return;
+    this.lastRaw = raw;
+    if (raw === null) {
+      this.store.remoteAbsent();
+      return;
+    }
+    let doc: unknown;
+    try {
+      doc = JSON.parse(raw);
+    } catch (err) {
+      this.store.reject('redis', `not JSON: ${err instanceof Error ? err.message : String(err)}`);
+      return;
+    }
+    this.store.offerRemote(doc, 'redis');
+  }
+}
