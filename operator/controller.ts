@@ -1,0 +1,217 @@
+/**
+ * Wires informers, the target→policies index, the work queue and the reconciler: policy
+ * changes enqueue the policy (and the others naming the same target, for conflicts); a change
+ * of a workload's ready replicas enqueues the policies that target it.
+ */
+import { systemClock, type Clock } from './clock.js';
+import { Informer } from './informer.js';
+import { objectKey, type KubeApi, type PolicyObject, type WorkloadKind, type WorkloadObject } from './kube-api.js';
+import type { OperatorMetrics } from './metrics.js';
+import type { ConfigPublisher } from './publisher.js';
+import { NotLeaderError, Reconciler, targetIndexKey, targetOf, type TargetRef } from './reconcile.js';
+import { WorkQueue } from './workqueue.js';
+
+export interface ControllerOptions {
+  kube: KubeApi;
+  publisher: ConfigPublisher;
+  metrics: OperatorMetrics;
+  /** Namespaces to watch; empty: all. */
+  namespaces?: string[];
+  workers?: number;
+  /** Every policy is reconciled again this often, so drift (e.g. a flushed Redis) heals. */
+  resyncMs?: number;
+  canWrite?: () => boolean;
+  clock?: Clock;
+  log?: (msg: string) => void;
+}
+
+type WorkloadInformers = Map<string | undefined, Informer<WorkloadObject>>;
+
+export class Controller {
+  readonly queue: WorkQueue;
+  private readonly policyInformers: Informer<PolicyObject>[] = [];
+  private readonly workloads: Record<WorkloadKind, WorkloadInformers> = { Deployment: new Map(), StatefulSet: new Map() };
+  private readonly index = new Map<string, Set<string>>();
+  private readonly reconciler: Reconciler;
+  private readonly clock: Clock;
+  private readonly log: (msg: string) => void;
+  private workersRunning: Promise<void>[] = [];
+  private resyncTimer: unknown = null;
+  private syncTimer: unknown = null;
+  private stopped = false;
+
+  constructor(private readonly opts: ControllerOptions) {
+    this.clock = opts.clock ?? systemClock;
+    this.log = opts.log ?? (() => {});
+    this.queue = new WorkQueue({ clock: this.clock });
+    const namespaces: (string | undefined)[] = opts.namespaces?.length ? opts.namespaces : [undefined];
+    const informerOpts = { clock: this.clock, log: this.log };
+    for (const ns of namespaces) {
+      const policies = new Informer(`trafficpolicies${ns ? ` in ${ns}` : ''}`, opts.kube.policies, ns, informerOpts);
+      policies.addHandlers({
+        onAdd: (p) => this.policyChanged(undefined, p),
+        onUpdate: (a, b) => this.policyChanged(a, b),
+        onDelete: (p) => this.policyChanged(p, undefined),
+      });
+      this.policyInformers.push(policies);
+      for (const [kind, source] of [
+        ['Deployment', opts.kube.deployments],
+        ['StatefulSet', opts.kube.statefulSets],
+      ] as const) {
+        const inf = new Informer(`${kind}s${ns ? ` in ${ns}` : ''}`, source, ns, informerOpts);
+        inf.addHandlers({
+          onAdd: (w) => this.workloadChanged(w),
+          onUpdate: (a, b) => {
+            if (a.readyReplicas !== b.readyReplicas) this.workloadChanged(b);
+          },
+          onDelete: (w) => this.workloadChanged(w),
+        });
+        this.workloads[kind].set(ns, inf);
+      }
+    }
+    this.reconciler = new Reconciler({
+      kube: opts.kube,
+      publisher: opts.publisher,
+      getPolicy: (ns, name) => this.policyInformer(ns)?.get(ns, name),
+      getWorkload: (kind, ns, name) => (this.workloads[kind].get(ns) ?? this.workloads[kind].get(undefined))?.get(ns, name),
+      policiesForTarget: (t) => this.policiesForTarget(t),
+      canWrite: opts.canWrite,
+      log: this.log,
+      onPublished: () => opts.metrics.publishedTotal.inc(),
+    });
+  }
+
+  /** Starts the caches (a standby keeps them warm so it can take over at once). */
+  startInformers(): void {
+    for (const inf of this.allInformers()) inf.start();
+  }
+
+  hasSynced(): boolean {
+    return this.allInformers().every((inf) => inf.hasSynced());
+  }
+
+  /**
+   * Starts reconciling (the leader only) once the caches have synced, so no reconcile sees a
+   * half-listed world (a target "missing" only because its list has not arrived yet).
+   */
+  startWorkers(): void {
+    if (this.workersRunning.length || this.stopped) return;
+    if (!this.hasSynced()) {
+      this.syncTimer = this.clock.setTimeout(() => {
+        this.syncTimer = null;
+        this.startWorkers();
+      }, 50);
+      return;
+    }
+    const n = this.opts.workers ?? 4;
+    for (let i = 0; i < n; i++) this.workersRunning.push(this.worker());
+    this.enqueueAll();
+    this.scheduleResync();
+  }
+
+  enqueueAll(): void {
+    for (const inf of this.policyInformers) for (const p of inf.list()) this.queue.add(objectKey(p.metadata));
+    this.opts.metrics.queueDepth.set(this.queue.depth);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of [this.resyncTimer, this.syncTimer]) if (t !== null) this.clock.clearTimeout(t);
+    this.resyncTimer = null;
+    this.syncTimer = null;
+    this.queue.shutDown();
+    for (const inf of this.allInformers()) inf.stop();
+    await Promise.all(this.workersRunning);
+    this.workersRunning = [];
+  }
+
+  private allInformers(): Array<Informer<PolicyObject> | Informer<WorkloadObject>> {
+    return [...this.policyInformers, ...this.workloads.Deployment.values(), ...this.workloads.StatefulSet.values()];
+  }
+
+  private policyInformer(ns: string): Informer<PolicyObject> | undefined {
+    if (this.policyInformers.length === 1) return this.policyInformers[0];
+    const i = (this.opts.namespaces ?? []).indexOf(ns);
+    return i >= 0 ? this.policyInformers[i] : undefined;
+  }
+
+  private policiesForTarget(t: TargetRef): PolicyObject[] {
+    const keys = this.index.get(targetIndexKey(t)) ?? new Set<string>();
+    const out: PolicyObject[] = [];
+    for (const key of keys) {
+      const [ns, name] = key.split('/') as [string, string];
+      const p = this.policyInformer(ns)?.get(ns, name);
+      if (p) out.push(p);
+    }
+    return out;
+  }
+
+  private policyChanged(old: PolicyObject | undefined, cur: PolicyObject | undefined): void {
+    const obj = (cur ?? old) as PolicyObject;
+    const key = objectKey(obj.metadata);
+    const before = old && targetOf(old);
+    const after = cur && targetOf(cur);
+    if (before) this.index.get(targetIndexKey(before))?.delete(key);
+    if (after) {
+      const k = targetIndexKey(after);
+      if (!this.index.has(k)) this.index.set(k, new Set());
+      this.index.get(k)?.add(key);
+    }
+    // Our own status writes come back as updates with the same generation: nothing to do.
+    const meaningful =
+      !old ||
+      !cur ||
+      old.metadata.generation !== cur.metadata.generation ||
+      old.metadata.deletionTimestamp !== cur.metadata.deletionTimestamp ||
+      (old.metadata.finalizers ?? []).join() !== (cur.metadata.finalizers ?? []).join();
+    if (!meaningful) return;
+    this.queue.add(key);
+    // The others naming the same targets may win or lose a conflict now.
+    for (const t of [before, after]) {
+      if (!t) continue;
+      for (const other of this.index.get(targetIndexKey(t)) ?? []) this.queue.add(other);
+    }
+    this.opts.metrics.queueDepth.set(this.queue.depth);
+  }
+
+  private workloadChanged(w: WorkloadObject): void {
+    const keys = this.index.get(targetIndexKey({ namespace: w.metadata.namespace, kind: w.kind, name: w.metadata.name }));
+    for (const key of keys ?? []) this.queue.add(key);
+    this.opts.metrics.queueDepth.set(this.queue.depth);
+  }
+
+  private scheduleResync(): void {
+    const ms = this.opts.resyncMs ?? 300_000;
+    this.resyncTimer = this.clock.setTimeout(() => {
+      this.enqueueAll();
+      this.scheduleResync();
+    }, ms);
+  }
+
+  private async worker(): Promise<void> {
+    const m = this.opts.metrics;
+    for (;;) {
+      const key = await this.queue.get();
+      if (key === undefined) return;
+      const end = m.reconcileDuration.startTimer();
+      try {
+        const outcome = await this.reconciler.reconcile(key);
+        this.queue.forget(key);
+        m.reconcileTotal.inc({ result: outcome });
+      } catch (err) {
+        if (err instanceof NotLeaderError) {
+          this.queue.forget(key);
+        } else {
+          m.reconcileErrors.inc();
+          m.reconcileTotal.inc({ result: 'error' });
+          this.log(`reconcile ${key} failed (retry ${this.queue.numRequeues(key) + 1}): ${err instanceof Error ? err.message : String(err)}`);
+          this.queue.addRateLimited(key);
+        }
+      } finally {
+        end();
+        this.queue.done(key);
+        m.queueDepth.set(this.queue.depth);
+      }
+    }
+  }
+}

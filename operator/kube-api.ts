@@ -1,0 +1,119 @@
+/**
+ * The operator's view of the Kubernetes API: a small interface of our own, so the controller
+ * logic is tested against a fake while `kube.ts` (the only importer of
+ * `@kubernetes/client-node`) implements it against a real API server.
+ */
+import type { TrafficPolicyStatus } from '../api/policy.js';
+
+export interface ObjectMeta {
+  name: string;
+  namespace: string;
+  resourceVersion?: string;
+  generation?: number;
+  uid?: string;
+  creationTimestamp?: string;
+  deletionTimestamp?: string;
+  finalizers?: string[];
+}
+
+/** A TrafficPolicy as the API server returns it: not yet validated. */
+export interface PolicyObject {
+  apiVersion: string;
+  kind: string;
+  metadata: ObjectMeta & Record<string, unknown>;
+  spec?: unknown;
+  status?: TrafficPolicyStatus;
+}
+
+export type WorkloadKind = 'Deployment' | 'StatefulSet';
+
+/** Only what the operator needs of a Deployment or StatefulSet. */
+export interface WorkloadObject {
+  kind: WorkloadKind;
+  metadata: ObjectMeta;
+  readyReplicas: number;
+}
+
+export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK';
+
+export interface WatchEvent<T> {
+  type: WatchEventType;
+  object: T;
+}
+
+export interface ListResult<T> {
+  items: T[];
+  resourceVersion: string;
+}
+
+export interface WatchHandle {
+  stop(): void;
+}
+
+/** List and watch one resource type, in one namespace or (namespace undefined) in all. */
+export interface ListWatch<T> {
+  list(namespace: string | undefined): Promise<ListResult<T>>;
+  /**
+   * Streams events after `resourceVersion`. `onDone` is called once when the stream ends: with
+   * null when the server closed it, with a KubeError of status 410 when the version expired.
+   */
+  watch(
+    namespace: string | undefined,
+    resourceVersion: string,
+    onEvent: (e: WatchEvent<T>) => void,
+    onDone: (err: unknown) => void,
+  ): Promise<WatchHandle>;
+}
+
+export interface LeaseRecord {
+  holderIdentity: string;
+  leaseDurationSeconds: number;
+  /** Milliseconds since the epoch; 0 when unset. */
+  acquireTime: number;
+  renewTime: number;
+  leaseTransitions: number;
+  resourceVersion?: string;
+}
+
+export interface EventInput {
+  namespace: string;
+  /** The involved TrafficPolicy. */
+  policy: PolicyObject;
+  type: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
+}
+
+export interface KubeApi {
+  policies: ListWatch<PolicyObject>;
+  deployments: ListWatch<WorkloadObject>;
+  statefulSets: ListWatch<WorkloadObject>;
+  /** Merge-patches the status subresource. */
+  patchPolicyStatus(namespace: string, name: string, status: TrafficPolicyStatus): Promise<void>;
+  /** Sets metadata.finalizers, guarded by resourceVersion (409 when the object changed meanwhile). */
+  setPolicyFinalizers(namespace: string, name: string, finalizers: string[], resourceVersion: string): Promise<PolicyObject>;
+  createEvent(event: EventInput): Promise<void>;
+  getLease(namespace: string, name: string): Promise<LeaseRecord | null>;
+  createLease(namespace: string, name: string, lease: LeaseRecord): Promise<LeaseRecord>;
+  /** Replaces the lease, guarded by lease.resourceVersion (409 on a lost race). */
+  replaceLease(namespace: string, name: string, lease: LeaseRecord): Promise<LeaseRecord>;
+}
+
+/** An API error with its HTTP status (404 not found, 409 conflict, 410 gone, ...). */
+export class KubeError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'KubeError';
+  }
+}
+
+export function isStatus(err: unknown, status: number): boolean {
+  return err instanceof KubeError && err.status === status;
+}
+
+export function objectKey(meta: { namespace: string; name: string }): string {
+  return `${meta.namespace}/${meta.name}`;
+}

@@ -1,0 +1,278 @@
+/**
+ * KubeApi over `@kubernetes/client-node` (the only module importing it): typed API calls for
+ * reads and writes, the library's Watch for streams. Kubeconfig from --kubeconfig/KUBECONFIG,
+ * else in-cluster.
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  ApiException,
+  AppsV1Api,
+  CoordinationV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  PatchStrategy,
+  V1MicroTime,
+  Watch,
+  setHeaderOptions,
+  type V1Lease,
+} from '@kubernetes/client-node';
+import { GROUP, PLURAL, VERSION } from '../api/policy.js';
+import {
+  KubeError,
+  type EventInput,
+  type KubeApi,
+  type LeaseRecord,
+  type ListResult,
+  type ListWatch,
+  type ObjectMeta,
+  type PolicyObject,
+  type WatchEvent,
+  type WatchEventType,
+  type WatchHandle,
+  type WorkloadKind,
+  type WorkloadObject,
+} from './kube-api.js';
+
+export function loadKubeConfig(kubeconfig: string | undefined): KubeConfig {
+  const kc = new KubeConfig();
+  if (kubeconfig) kc.loadFromFile(kubeconfig);
+  else if (process.env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
+  else throw new Error('no kubeconfig: pass --kubeconfig or set KUBECONFIG, or run in a cluster');
+  return kc;
+}
+
+/** Our KubeError from whatever the client threw. */
+function toKubeError(err: unknown): unknown {
+  if (err instanceof ApiException) {
+    const body = err.body as unknown;
+    let message = `HTTP ${err.code}`;
+    try {
+      const parsed = (typeof body === 'string' ? JSON.parse(body) : body) as { message?: string } | undefined;
+      if (parsed?.message) message = parsed.message;
+    } catch {
+      // the body was not JSON: keep the status line
+    }
+    return new KubeError(err.code, message);
+  }
+  const status = (err as { statusCode?: unknown } | null)?.statusCode;
+  if (typeof status === 'number') return new KubeError(status, (err as Error).message);
+  return err;
+}
+
+async function call<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw toKubeError(err);
+  }
+}
+
+function toMs(v: unknown): number {
+  if (v instanceof Date) return v.getTime();
+  if (typeof v === 'string') return Date.parse(v) || 0;
+  return 0;
+}
+
+function meta(m: Record<string, unknown> | undefined): ObjectMeta {
+  const src = m ?? {};
+  const out: ObjectMeta = { name: String(src.name ?? ''), namespace: String(src.namespace ?? '') };
+  if (src.resourceVersion !== undefined) out.resourceVersion = String(src.resourceVersion);
+  if (typeof src.generation === 'number') out.generation = src.generation;
+  if (typeof src.uid === 'string') out.uid = src.uid;
+  if (src.creationTimestamp) out.creationTimestamp = new Date(toMs(src.creationTimestamp)).toISOString();
+  if (src.deletionTimestamp) out.deletionTimestamp = new Date(toMs(src.deletionTimestamp)).toISOString();
+  if (Array.isArray(src.finalizers)) out.finalizers = src.finalizers.map(String);
+  return out;
+}
+
+function toWorkload(kind: WorkloadKind, o: { metadata?: object; status?: { readyReplicas?: number } }): WorkloadObject {
+  return { kind, metadata: meta(o.metadata as Record<string, unknown>), readyReplicas: o.status?.readyReplicas ?? 0 };
+}
+
+function toLease(l: V1Lease): LeaseRecord {
+  const s = l.spec ?? {};
+  return {
+    holderIdentity: s.holderIdentity ?? '',
+    leaseDurationSeconds: s.leaseDurationSeconds ?? 15,
+    acquireTime: toMs(s.acquireTime),
+    renewTime: toMs(s.renewTime),
+    leaseTransitions: s.leaseTransitions ?? 0,
+    resourceVersion: l.metadata?.resourceVersion,
+  };
+}
+
+function fromLease(namespace: string, name: string, r: LeaseRecord): V1Lease {
+  return {
+    apiVersion: 'coordination.k8s.io/v1',
+    kind: 'Lease',
+    metadata: { name, namespace, resourceVersion: r.resourceVersion },
+    spec: {
+      holderIdentity: r.holderIdentity,
+      leaseDurationSeconds: r.leaseDurationSeconds,
+      acquireTime: r.acquireTime ? new V1MicroTime(r.acquireTime) : undefined,
+      renewTime: r.renewTime ? new V1MicroTime(r.renewTime) : undefined,
+      leaseTransitions: r.leaseTransitions,
+    },
+  };
+}
+
+const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+
+export class ClientKubeApi implements KubeApi {
+  readonly policies: ListWatch<PolicyObject>;
+  readonly deployments: ListWatch<WorkloadObject>;
+  readonly statefulSets: ListWatch<WorkloadObject>;
+  private readonly custom: CustomObjectsApi;
+  private readonly apps: AppsV1Api;
+  private readonly core: CoreV1Api;
+  private readonly coordination: CoordinationV1Api;
+  private readonly watcher: Watch;
+
+  constructor(
+    kc: KubeConfig,
+    private readonly reportingInstance: string,
+  ) {
+    this.custom = kc.makeApiClient(CustomObjectsApi);
+    this.apps = kc.makeApiClient(AppsV1Api);
+    this.core = kc.makeApiClient(CoreV1Api);
+    this.coordination = kc.makeApiClient(CoordinationV1Api);
+    this.watcher = new Watch(kc);
+    const g = { group: GROUP, version: VERSION, plural: PLURAL };
+    this.policies = this.listWatch(
+      async (ns) => {
+        const list = (await (ns
+          ? this.custom.listNamespacedCustomObject({ ...g, namespace: ns })
+          : this.custom.listClusterCustomObject(g))) as { items: PolicyObject[]; metadata?: { resourceVersion?: string } };
+        return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' };
+      },
+      (ns) => `/apis/${GROUP}/${VERSION}/${ns ? `namespaces/${ns}/` : ''}${PLURAL}`,
+      (o) => o as PolicyObject,
+    );
+    this.deployments = this.listWatch(
+      async (ns) => {
+        const list = await (ns ? this.apps.listNamespacedDeployment({ namespace: ns }) : this.apps.listDeploymentForAllNamespaces());
+        return { items: list.items.map((d) => toWorkload('Deployment', d)), resourceVersion: list.metadata?.resourceVersion ?? '' };
+      },
+      (ns) => `/apis/apps/v1/${ns ? `namespaces/${ns}/` : ''}deployments`,
+      (o) => toWorkload('Deployment', o as Parameters<typeof toWorkload>[1]),
+    );
+    this.statefulSets = this.listWatch(
+      async (ns) => {
+        const list = await (ns ? this.apps.listNamespacedStatefulSet({ namespace: ns }) : this.apps.listStatefulSetForAllNamespaces());
+        return { items: list.items.map((d) => toWorkload('StatefulSet', d)), resourceVersion: list.metadata?.resourceVersion ?? '' };
+      },
+      (ns) => `/apis/apps/v1/${ns ? `namespaces/${ns}/` : ''}statefulsets`,
+      (o) => toWorkload('StatefulSet', o as Parameters<typeof toWorkload>[1]),
+    );
+  }
+
+  private listWatch<T>(
+    list: (ns: string | undefined) => Promise<ListResult<T>>,
+    path: (ns: string | undefined) => string,
+    convert: (o: unknown) => T,
+  ): ListWatch<T> {
+    return {
+      list: (ns) => call(() => list(ns)),
+      watch: async (ns, resourceVersion, onEvent, onDone) => {
+        let finished = false;
+        const finish = (err: unknown) => {
+          if (finished) return;
+          finished = true;
+          onDone(err);
+        };
+        let controller: AbortController | null = null;
+        controller = await this.watcher.watch(
+          path(ns),
+          { resourceVersion, allowWatchBookmarks: true, timeoutSeconds: 300 },
+          (phase: string, obj: unknown) => {
+            if (finished) return;
+            if (phase === 'ERROR') {
+              const status = obj as { code?: number; message?: string };
+              finish(new KubeError(status.code ?? 500, status.message ?? 'watch error'));
+              controller?.abort();
+              return;
+            }
+            onEvent({ type: phase as WatchEventType, object: convert(obj) } as WatchEvent<T>);
+          },
+          (err: unknown) => finish(err ? toKubeError(err) : null),
+        );
+        const handle: WatchHandle = {
+          stop: () => {
+            finished = true;
+            controller?.abort();
+          },
+        };
+        return handle;
+      },
+    };
+  }
+
+  async patchPolicyStatus(namespace: string, name: string, status: PolicyObject['status']): Promise<void> {
+    await call(() =>
+      this.custom.patchNamespacedCustomObjectStatus(
+        { group: GROUP, version: VERSION, plural: PLURAL, namespace, name, body: { status } },
+        MERGE_PATCH,
+      ),
+    );
+  }
+
+  async setPolicyFinalizers(namespace: string, name: string, finalizers: string[], resourceVersion: string): Promise<PolicyObject> {
+    const res = await call(() =>
+      this.custom.patchNamespacedCustomObject(
+        { group: GROUP, version: VERSION, plural: PLURAL, namespace, name, body: { metadata: { finalizers, resourceVersion } } },
+        MERGE_PATCH,
+      ),
+    );
+    return res as PolicyObject;
+  }
+
+  async createEvent(e: EventInput): Promise<void> {
+    const now = new Date();
+    const m = e.policy.metadata;
+    await call(() =>
+      this.core.createNamespacedEvent({
+        namespace: e.namespace,
+        body: {
+          metadata: { name: `${m.name}.${randomBytes(8).toString('hex')}`, namespace: e.namespace },
+          involvedObject: {
+            apiVersion: e.policy.apiVersion,
+            kind: e.policy.kind,
+            name: m.name,
+            namespace: m.namespace,
+            uid: m.uid,
+            resourceVersion: m.resourceVersion,
+          },
+          type: e.type,
+          reason: e.reason,
+          message: e.message,
+          count: 1,
+          firstTimestamp: now,
+          lastTimestamp: now,
+          source: { component: 'spillway-operator' },
+          reportingComponent: 'spillway.io/operator',
+          reportingInstance: this.reportingInstance,
+        },
+      }),
+    );
+  }
+
+  async getLease(namespace: string, name: string): Promise<LeaseRecord | null> {
+    try {
+      return toLease(await call(() => this.coordination.readNamespacedLease({ namespace, name })));
+    } catch (err) {
+      if (err instanceof KubeError && err.status === 404) return null;
+      throw err;
+    }
+  }
+
+  async createLease(namespace: string, name: string, lease: LeaseRecord): Promise<LeaseRecord> {
+    const body = fromLease(namespace, name, { ...lease, resourceVersion: undefined });
+    return toLease(await call(() => this.coordination.createNamespacedLease({ namespace, body })));
+  }
+
+  async replaceLease(namespace: string, name: string, lease: LeaseRecord): Promise<LeaseRecord> {
+    const body = fromLease(namespace, name, lease);
+    return toLease(await call(() => this.coordination.replaceNamespacedLease({ namespace, name, body })));
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * Publishes compiled configs to Redis (the operator's only Redis module). Each write and its
+ * `PUBLISH spillway:config <ns>/<target>` happen in one Lua script, so a sidecar woken by the
+ * message always reads the new document. The version lives in a counter key that is never
+ * deleted, so it keeps growing across a delete and re-create of the policy.
+ */
+import { Redis } from 'ioredis';
+import { CONFIG_CHANNEL, configKey } from '../api/config.js';
+import type { CompiledBody } from '../api/compile.js';
+
+export const VERSION_KEY_PREFIX = 'spillway:config-version:';
+
+/**
+ * KEYS: config key, version key. ARGV: the body's JSON without its opening brace, the channel,
+ * the message. The stored document is `{"version":N,` + body, so "unchanged" is a string compare.
+ */
+const PUBLISH_SCRIPT = `
+local cur = redis.call('GET', KEYS[1])
+local curVersion = 0
+if cur then
+  curVersion = tonumber(string.match(cur, '^{"version":(%d+),')) or 0
+  if string.sub(cur, string.len('{"version":' .. curVersion .. ',') + 1) == ARGV[1] then
+    return {0, curVersion}
+  end
+end
+local v = redis.call('INCR', KEYS[2])
+if v <= curVersion then
+  v = curVersion + 1
+  redis.call('SET', KEYS[2], v)
+end
+redis.call('SET', KEYS[1], '{"version":' .. v .. ',' .. ARGV[1])
+redis.call('PUBLISH', ARGV[2], ARGV[3])
+return {1, v}
+`;
+
+/** KEYS: config key. ARGV: owning policy, channel, message. Deletes only the owner's document. */
+const REMOVE_SCRIPT = `
+local cur = redis.call('GET', KEYS[1])
+if not cur then return 0 end
+local ok, doc = pcall(cjson.decode, cur)
+if ok and type(doc) == 'table' and doc.policy ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('PUBLISH', ARGV[2], ARGV[3])
+return 1
+`;
+
+export interface PublishResult {
+  version: number;
+  /** false when the stored body was already this one (nothing written, nothing published). */
+  changed: boolean;
+}
+
+export interface ConfigPublisher {
+  publish(body: CompiledBody): Promise<PublishResult>;
+  /** Removes the target's config if `policy` (`ns/name`) owns it; true when it was removed. */
+  remove(target: string, policy: string): Promise<boolean>;
+}
+
+export class RedisPublisher implements ConfigPublisher {
+  readonly redis: Redis;
+
+  constructor(url: string, options: { onReady?: () => void; log?: (msg: string) => void } = {}) {
+    this.redis = new Redis(url, {
+      // Fail fast while Redis is down: the reconciler reports RedisUnavailable and backs off.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      commandTimeout: 5000,
+      retryStrategy: (times) => Math.min(2000, 50 * 2 ** Math.min(times, 6)),
+    });
+    const log = options.log ?? (() => {});
+    this.redis.on('error', (err: Error) => log(`redis: ${err.message}`));
+    if (options.onReady) this.redis.on('ready', options.onReady);
+  }
+
+  async publish(body: CompiledBody): Promise<PublishResult> {
+    const json = JSON.stringify(body);
+    const res = (await this.redis.eval(
+      PUBLISH_SCRIPT,
+      2,
+      configKey(body.target),
+      VERSION_KEY_PREFIX + body.target,
+      json.slice(1),
+      CONFIG_CHANNEL,
+      body.target,
+    )) as [number, number];
+    return { changed: res[0] === 1, version: res[1] };
+  }
+
+  async remove(target: string, policy: string): Promise<boolean> {
+    const res = await this.redis.eval(REMOVE_SCRIPT, 1, configKey(target), policy, CONFIG_CHANNEL, target);
+    return res === 1;
+  }
+
+  async close(): Promise<void> {
+    this.redis.disconnect();
+  }
+}

@@ -1,0 +1,231 @@
+/**
+ * The level-based reconcile of one TrafficPolicy: read it and its target's ready replicas,
+ * validate, compile, publish, write status. Whatever happened before, the same inputs lead to
+ * the same Redis document and status, so a retry or a resync is always safe.
+ */
+import { compile } from '../api/compile.js';
+import { configKey } from '../api/config.js';
+import type { TrafficPolicyStatus } from '../api/policy.js';
+import { parsePolicy } from '../api/validate.js';
+import { objectKey, type KubeApi, type PolicyObject, type WorkloadKind, type WorkloadObject } from './kube-api.js';
+import type { ConfigPublisher } from './publisher.js';
+import { ACCEPTED, PROGRAMMED, setCondition, statusEqual, statusEvents, type ConditionInput } from './status.js';
+
+type Cond = Omit<ConditionInput, 'type'>;
+
+export const FINALIZER = 'spillway.io/config';
+
+export interface TargetRef {
+  namespace: string;
+  kind: WorkloadKind;
+  name: string;
+}
+
+/** `ns/Kind/name`: the index key of a workload. */
+export function targetIndexKey(t: TargetRef): string {
+  return `${t.namespace}/${t.kind}/${t.name}`;
+}
+
+/** The target a policy names, read leniently (before validation) so conflicts see every policy. */
+export function targetOf(p: PolicyObject): TargetRef | undefined {
+  const ref = (p.spec as { targetRef?: { kind?: unknown; name?: unknown } } | undefined)?.targetRef;
+  if (!ref || typeof ref.name !== 'string' || ref.name === '') return undefined;
+  const kind = ref.kind === 'StatefulSet' ? 'StatefulSet' : 'Deployment';
+  return { namespace: p.metadata.namespace, kind, name: ref.name };
+}
+
+/** Who governs a target when several policies name it: the oldest, then by name. */
+export function olderFirst(a: PolicyObject, b: PolicyObject): number {
+  const ta = a.metadata.creationTimestamp ?? '';
+  const tb = b.metadata.creationTimestamp ?? '';
+  if (ta !== tb) return Date.parse(ta) - Date.parse(tb) || (ta < tb ? -1 : 1);
+  return a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0;
+}
+
+export interface ReconcilerDeps {
+  kube: Pick<KubeApi, 'patchPolicyStatus' | 'setPolicyFinalizers' | 'createEvent'>;
+  publisher: ConfigPublisher;
+  getPolicy(namespace: string, name: string): PolicyObject | undefined;
+  getWorkload(kind: WorkloadKind, namespace: string, name: string): WorkloadObject | undefined;
+  /** Every policy (deleting or not) whose targetRef names this workload. */
+  policiesForTarget(target: TargetRef): PolicyObject[];
+  /** False once leadership is lost: no write may happen after that. */
+  canWrite?: () => boolean;
+  now?: () => Date;
+  log?: (msg: string) => void;
+  onPublished?: () => void;
+}
+
+export type ReconcileOutcome = 'published' | 'unchanged' | 'invalid' | 'conflict' | 'target-not-found' | 'deleted' | 'gone';
+
+/** A failure that was reported in status and must be retried with backoff. */
+export class RetryableError extends Error {}
+
+export class NotLeaderError extends Error {
+  constructor() {
+    super('not the leader: write skipped');
+  }
+}
+
+export class Reconciler {
+  /** The status last written per policy: newer than the informer's copy until its watch event arrives. */
+  private readonly written = new Map<string, { uid: string | undefined; status: TrafficPolicyStatus }>();
+  /** Which target each policy last published to, so a retarget or delete removes the old key. */
+  private readonly published = new Map<string, string>();
+
+  constructor(private readonly deps: ReconcilerDeps) {}
+
+  async reconcile(key: string): Promise<ReconcileOutcome> {
+    const [namespace, name] = splitKey(key);
+    let policy = this.deps.getPolicy(namespace, name);
+    if (!policy) {
+      this.written.delete(key);
+      return 'gone';
+    }
+    if (policy.metadata.deletionTimestamp) return this.finalize(policy);
+
+    if (!(policy.metadata.finalizers ?? []).includes(FINALIZER)) {
+      this.guard();
+      policy = await this.deps.kube.setPolicyFinalizers(
+        namespace,
+        name,
+        [...(policy.metadata.finalizers ?? []), FINALIZER],
+        policy.metadata.resourceVersion ?? '',
+      );
+    }
+
+    const parsed = parsePolicy(policy);
+    if (!parsed.ok) {
+      await this.writeStatus(policy, {
+        accepted: { status: 'False', reason: 'Invalid', message: parsed.error },
+        programmed: { status: 'False', reason: 'Invalid', message: 'the last valid config stays in force' },
+      });
+      return 'invalid';
+    }
+
+    const target = targetOf(policy) as TargetRef;
+    const winner = this.deps
+      .policiesForTarget(target)
+      .filter((p) => !p.metadata.deletionTimestamp)
+      .sort(olderFirst)[0];
+    if (winner && objectKey(winner.metadata) !== key) {
+      const message = `${target.kind} ${target.name} is already governed by TrafficPolicy ${winner.metadata.name}`;
+      await this.unpublishElsewhere(key, undefined);
+      await this.writeStatus(policy, {
+        accepted: { status: 'False', reason: 'Conflict', message },
+        programmed: { status: 'False', reason: 'Conflict', message: 'nothing published for this policy' },
+      });
+      return 'conflict';
+    }
+
+    const accepted: Cond = { status: 'True', reason: 'Accepted', message: 'the policy is valid' };
+    const workload = this.deps.getWorkload(target.kind, target.namespace, target.name);
+    if (!workload) {
+      await this.unpublishElsewhere(key, undefined);
+      await this.writeStatus(policy, {
+        accepted,
+        programmed: { status: 'False', reason: 'TargetNotFound', message: `${target.kind} ${target.namespace}/${target.name} not found` },
+      });
+      return 'target-not-found';
+    }
+
+    const body = compile(parsed.value, workload.readyReplicas);
+    let result;
+    try {
+      this.guard();
+      await this.unpublishElsewhere(key, body.target);
+      result = await this.deps.publisher.publish(body);
+    } catch (err) {
+      if (err instanceof NotLeaderError) throw err;
+      const message = `Redis unavailable: ${err instanceof Error ? err.message : String(err)}`;
+      await this.writeStatus(policy, { accepted, programmed: { status: 'False', reason: 'RedisUnavailable', message } }, {
+        readyReplicas: workload.readyReplicas,
+      });
+      throw new RetryableError(message);
+    }
+    this.published.set(key, body.target);
+    if (result.changed) this.deps.onPublished?.();
+    await this.writeStatus(
+      policy,
+      {
+        accepted,
+        programmed: { status: 'True', reason: 'Programmed', message: `config version ${result.version} published to ${configKey(body.target)}` },
+      },
+      {
+        configVersion: result.version,
+        readyReplicas: body.readyReplicas,
+        classes: body.classes.map((c) => ({ name: c.name, podLimit: c.limit })),
+      },
+    );
+    return result.changed ? 'published' : 'unchanged';
+  }
+
+  /** Deletion: remove the config this policy owns (sidecars fall back to their default), then the finalizer. */
+  private async finalize(policy: PolicyObject): Promise<ReconcileOutcome> {
+    const key = objectKey(policy.metadata);
+    const finalizers = policy.metadata.finalizers ?? [];
+    if (!finalizers.includes(FINALIZER)) return 'gone';
+    this.guard();
+    const targets = new Set<string>();
+    const t = targetOf(policy);
+    if (t) targets.add(`${t.namespace}/${t.name}`);
+    const last = this.published.get(key);
+    if (last) targets.add(last);
+    for (const target of targets) await this.deps.publisher.remove(target, key);
+    this.published.delete(key);
+    this.written.delete(key);
+    await this.deps.kube.setPolicyFinalizers(
+      policy.metadata.namespace,
+      policy.metadata.name,
+      finalizers.filter((f) => f !== FINALIZER),
+      policy.metadata.resourceVersion ?? '',
+    );
+    this.deps.log?.(`policy ${key} deleted: config removed`);
+    return 'deleted';
+  }
+
+  /** Removes what this policy published under another target than `keep` (a retarget, a lost conflict). */
+  private async unpublishElsewhere(key: string, keep: string | undefined): Promise<void> {
+    const last = this.published.get(key);
+    if (last === undefined || last === keep) return;
+    this.guard();
+    await this.deps.publisher.remove(last, key);
+    this.published.delete(key);
+  }
+
+  private async writeStatus(
+    policy: PolicyObject,
+    conds: { accepted: Cond; programmed: Cond },
+    fields: Partial<Pick<TrafficPolicyStatus, 'configVersion' | 'readyReplicas' | 'classes'>> = {},
+  ): Promise<void> {
+    const key = objectKey(policy.metadata);
+    const mine = this.written.get(key);
+    const prev = mine && mine.uid === policy.metadata.uid ? mine.status : policy.status;
+    const now = this.deps.now?.() ?? new Date();
+    const generation = policy.metadata.generation;
+    let conditions = setCondition(prev?.conditions, { type: ACCEPTED, ...conds.accepted }, generation, now);
+    conditions = setCondition(conditions, { type: PROGRAMMED, ...conds.programmed }, generation, now);
+    const next: TrafficPolicyStatus = { ...prev, ...fields, conditions };
+    if (generation !== undefined) next.observedGeneration = generation;
+    if (statusEqual(prev, next)) return;
+    this.guard();
+    await this.deps.kube.patchPolicyStatus(policy.metadata.namespace, policy.metadata.name, next);
+    this.written.set(key, { uid: policy.metadata.uid, status: next });
+    for (const e of statusEvents(prev, next)) {
+      try {
+        await this.deps.kube.createEvent({ namespace: policy.metadata.namespace, policy, ...e });
+      } catch (err) {
+        this.deps.log?.(`event ${e.reason} for ${key} not recorded: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+  }
+
+  private guard(): void {
+    if (this.deps.canWrite && !this.deps.canWrite()) throw new NotLeaderError();
+  }
+}
+
+function splitKey(key: string): [string, string] {
+  const i = key.indexOf('/');
+  return [key.slice(0, i), key.slice(i + 1)];
+}
