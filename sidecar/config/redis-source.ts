@@ -22,6 +22,8 @@ export interface RedisSourceOptions {
   log: Logger;
   registry: Registry;
   pollIntervalMs?: number;
+  /** run_id of the Redis that served the persisted config applied at start (StateDir.load). */
+  persistedRunId?: string | null;
 }
 
 const RETRY_CAP_MS = 500;
@@ -34,6 +36,8 @@ function connectionOptions(): RedisOptions {
     connectTimeout: COMMAND_TIMEOUT_MS,
     keepAlive: 10_000,
     lazyConnect: true,
+    // After close(), a socket that already died would otherwise hold the process for 2 s.
+    disconnectTimeout: 200,
   };
 }
 
@@ -52,6 +56,13 @@ export class RedisSource {
   private readAgain = false;
   /** The raw value last handled: a poll that finds the same text does nothing. */
   private lastRaw: string | null | undefined = undefined;
+  /** A message named our key since the last read: an absent key then is a deliberate deletion. */
+  private announced = false;
+  /** run_id of the Redis process behind the current connection (null: not asked yet). */
+  private runId: string | null = null;
+  /** run_id of the Redis process that last had our key. */
+  private configRunId: string | null = null;
+  private lossLogged = false;
   private up = { cmd: false, sub: false };
   private everUp = false;
   private outageLogged = false;
@@ -63,6 +74,7 @@ export class RedisSource {
     this.store = options.store;
     this.log = options.log;
     this.pollIntervalMs = options.pollIntervalMs ?? 10_000;
+    this.configRunId = options.persistedRunId ?? null;
     // Commands fail fast while disconnected (no offline queue): a read is retried on reconnect.
     this.cmd = new Redis(options.url, { ...connectionOptions(), enableOfflineQueue: false, commandTimeout: COMMAND_TIMEOUT_MS });
     // The subscription waits for a connection however long it takes, and is renewed on reconnect.
@@ -82,7 +94,9 @@ export class RedisSource {
       conn.on('error', (err: Error) => this.onError(name, err));
     }
     this.sub.on('message', (channel: string, message: string) => {
-      if (channel === CONFIG_CHANNEL && message === this.key) this.read();
+      if (channel !== CONFIG_CHANNEL || message !== this.key) return;
+      this.announced = true;
+      this.read();
     });
     // connect() rejects on the first failure; ioredis keeps retrying on its own.
     this.cmd.connect().catch(() => undefined);
@@ -107,6 +121,7 @@ export class RedisSource {
 
   private onUp(name: 'cmd' | 'sub'): void {
     this.up[name] = true;
+    if (name === 'cmd') this.runId = null;
     if (this.isConnected()) {
       this.connected.set(1);
       if (!this.everUp || this.outageLogged) {
@@ -153,10 +168,11 @@ export class RedisSource {
     }
     if (this.cmd.status !== 'ready') return; // the 'ready' event reads
     this.reading = true;
-    this.cmd
-      .get(this.redisKey)
+    const announced = this.announced;
+    this.announced = false;
+    this.fetch()
       .then(
-        (raw) => this.handle(raw),
+        ({ raw, runId }) => this.handle(raw, runId, announced),
         (err: unknown) => {
           this.log.debug('config read failed', { key: this.redisKey, error: err });
           if (err instanceof Error && /timed? ?out/i.test(err.message) && this.cmd.status === 'ready') {
@@ -173,13 +189,33 @@ export class RedisSource {
       });
   }
 
-  private handle(raw: string | null): void {
-    if (this.closed || raw === this.lastRaw) return;
-    this.lastRaw = raw;
+  private async fetch(): Promise<{ raw: string | null; runId: string }> {
+    this.runId ??= /run_id:(\w+)/.exec(await this.cmd.info('server'))?.[1] ?? '';
+    const runId = this.runId;
+    return { raw: await this.cmd.get(this.redisKey), runId };
+  }
+
+  private handle(raw: string | null, runId: string, announced: boolean): void {
+    if (this.closed) return;
     if (raw === null) {
+      // Absent on a different Redis process than the one that served our config, and nobody
+      // announced a deletion: Redis restarted without its data. Keep enforcing until the
+      // operator writes again; only an announced or same-process absence is a deletion.
+      if (!announced && this.configRunId !== null && runId !== this.configRunId) {
+        if (!this.lossLogged) {
+          this.lossLogged = true;
+          this.log.warn('config key absent after a Redis restart; keeping the config in force until it is written again', { key: this.redisKey });
+        }
+        return;
+      }
+      this.lastRaw = null;
       this.store.remoteAbsent();
       return;
     }
+    this.configRunId = runId;
+    this.lossLogged = false;
+    if (raw === this.lastRaw) return;
+    this.lastRaw = raw;
     let doc: unknown;
     try {
       doc = JSON.parse(raw);
@@ -187,6 +223,6 @@ export class RedisSource {
       this.store.reject('redis', `not JSON: ${err instanceof Error ? err.message : String(err)}`);
       return;
     }
-    this.store.offerRemote(doc, 'redis');
+    this.store.offerRemote(doc, 'redis', runId);
   }
 }

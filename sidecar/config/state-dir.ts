@@ -20,6 +20,12 @@ export function stateFileName(configKey: string): string {
   return `config-${encodeURIComponent(configKey)}.json`;
 }
 
+export interface PersistedConfig {
+  config: unknown;
+  /** run_id of the Redis process that served it, if known. */
+  redisRunId: string | null;
+}
+
 export class StateDir implements ConfigPersistence {
   readonly file: string;
   private chain: Promise<void> = Promise.resolve();
@@ -33,8 +39,8 @@ export class StateDir implements ConfigPersistence {
     this.file = join(dir, stateFileName(configKey));
   }
 
-  /** The persisted document (unvalidated: the store validates it), or null if none or unreadable. */
-  async load(): Promise<unknown> {
+  /** The persisted config (unvalidated: the store validates it), or null if none or unreadable. */
+  async load(): Promise<PersistedConfig | null> {
     let text: string;
     try {
       text = await readFile(this.file, 'utf8');
@@ -42,20 +48,27 @@ export class StateDir implements ConfigPersistence {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.log.warn('cannot read persisted config; ignoring it', { file: this.file, error: err });
       return null;
     }
+    let doc: unknown;
     try {
-      return JSON.parse(text) as unknown;
+      doc = JSON.parse(text);
     } catch (err) {
       this.log.warn('persisted config is corrupted; ignoring it', { file: this.file, error: err });
       return null;
     }
+    if (typeof doc !== 'object' || doc === null || !('config' in doc)) {
+      this.log.warn('persisted config is corrupted; ignoring it', { file: this.file, error: 'no "config" field' });
+      return null;
+    }
+    const runId = (doc as { redisRunId?: unknown }).redisRunId;
+    return { config: doc.config, redisRunId: typeof runId === 'string' ? runId : null };
   }
 
-  save(config: CompiledConfig): void {
+  save(config: CompiledConfig, redisRunId: string | undefined): void {
     const tmp = `${this.file}.${process.pid}.${++this.seq}.tmp`;
     this.enqueue('persist config', async () => {
       await mkdir(this.dir, { recursive: true });
       try {
-        await writeFile(tmp, JSON.stringify(config) + '\n', { mode: 0o600, flush: true });
+        await writeFile(tmp, JSON.stringify({ redisRunId: redisRunId ?? null, config }) + '\n', { mode: 0o600, flush: true });
         await rename(tmp, this.file);
       } catch (err) {
         await rm(tmp, { force: true });

@@ -20,7 +20,8 @@ export type RemoteSourceKind = Exclude<ConfigSourceKind, 'file'>;
 
 /** Where applied remote configs are persisted (StateDir); the store never awaits it. */
 export interface ConfigPersistence {
-  save(config: CompiledConfig): void;
+  /** `redisRunId`: the Redis process that served it (tells a later restart deletion from data loss). */
+  save(config: CompiledConfig, redisRunId: string | undefined): void;
   remove(): void;
 }
 
@@ -118,8 +119,8 @@ export class ConfigStore {
     return this.putInForce(config, 'file');
   }
 
-  /** A document from Redis (or its persisted copy in --state-dir). */
-  offerRemote(input: unknown, source: RemoteSourceKind): boolean {
+  /** A document from Redis (or its persisted copy in --state-dir); `redisRunId` is persisted with it. */
+  offerRemote(input: unknown, source: RemoteSourceKind, redisRunId?: string): boolean {
     const config = this.validate(source, input);
     if (!config) return false;
     if (this.configKey !== undefined && config.target !== this.configKey) {
@@ -138,6 +139,7 @@ export class ConfigStore {
       if (this.remote?.source === 'state-dir' && source === 'redis' && this.current) {
         this.remote = { config: this.remote.config, source };
         this.current = { ...this.current, source };
+        this.persistence?.save(this.remote.config, redisRunId);
         this.log.info('persisted config confirmed by redis', { version: config.version });
       }
       return false;
@@ -145,7 +147,7 @@ export class ConfigStore {
     if (!this.putInForce(config, source)) return false;
     this.highestRemote = config.version;
     this.remote = { config, source };
-    if (source === 'redis') this.persistence?.save(config);
+    if (source === 'redis') this.persistence?.save(config, redisRunId);
     return true;
   }
 
