@@ -1,0 +1,56 @@
+import { ACCEPTED, PROGRAMMED, setCondition, statusEvents } from '../../operator/status.js';
+import type { TrafficPolicyStatus } from '../../api/policy.js';
+
+const t0 = new Date('2026-01-01T00:00:00Z');
+const t1 = new Date('2026-01-01T00:05:00Z');
+const t2 = new Date('2026-01-01T00:10:00Z');
+
+describe('conditions', () => {
+  it('moves lastTransitionTime only when the status flips', () => {
+    let c = setCondition(undefined, { type: ACCEPTED, status: 'True', reason: 'Accepted', message: 'ok' }, 1, t0);
+    expect(c[0]).toEqual({ type: ACCEPTED, status: 'True', reason: 'Accepted', message: 'ok', lastTransitionTime: t0.toISOString(), observedGeneration: 1 });
+    c = setCondition(c, { type: ACCEPTED, status: 'True', reason: 'Accepted', message: 'still ok' }, 2, t1);
+    expect(c[0].lastTransitionTime).toBe(t0.toISOString());
+    expect(c[0].observedGeneration).toBe(2);
+    expect(c[0].message).toBe('still ok');
+    c = setCondition(c, { type: ACCEPTED, status: 'False', reason: 'Invalid', message: 'bad' }, 3, t2);
+    expect(c[0].lastTransitionTime).toBe(t2.toISOString());
+    expect(c).toHaveLength(1);
+  });
+
+  it('keeps other condition types in place', () => {
+    let c = setCondition(undefined, { type: ACCEPTED, status: 'True', reason: 'Accepted', message: '' }, 1, t0);
+    c = setCondition(c, { type: PROGRAMMED, status: 'False', reason: 'TargetNotFound', message: '' }, 1, t0);
+    c = setCondition(c, { type: ACCEPTED, status: 'True', reason: 'Accepted', message: '' }, 1, t1);
+    expect(c.map((x) => x.type)).toEqual([ACCEPTED, PROGRAMMED]);
+  });
+});
+
+describe('statusEvents', () => {
+  const status = (accepted: [string, string, string], programmed: [string, string, string], configVersion?: number): TrafficPolicyStatus => ({
+    configVersion,
+    conditions: [
+      { type: ACCEPTED, status: accepted[0] as 'True', reason: accepted[1], message: accepted[2], lastTransitionTime: '' },
+      { type: PROGRAMMED, status: programmed[0] as 'True', reason: programmed[1], message: programmed[2], lastTransitionTime: '' },
+    ],
+  });
+
+  it('announces acceptance and each new config version, and nothing on a resync', () => {
+    const first = status(['True', 'Accepted', 'ok'], ['True', 'Programmed', 'v1'], 1);
+    expect(statusEvents(undefined, first).map((e) => e.reason)).toEqual(['Accepted', 'Programmed']);
+    expect(statusEvents(first, first)).toEqual([]);
+    const second = status(['True', 'Accepted', 'ok'], ['True', 'Programmed', 'v2'], 2);
+    expect(statusEvents(first, second).map((e) => e.reason)).toEqual(['Programmed']);
+  });
+
+  it('warns once per distinct problem', () => {
+    const ok = status(['True', 'Accepted', 'ok'], ['True', 'Programmed', 'v1'], 1);
+    const invalid = status(['False', 'Invalid', 'spec.x: bad'], ['False', 'Invalid', 'kept'], 1);
+    expect(statusEvents(ok, invalid)).toEqual([{ type: 'Warning', reason: 'Invalid', message: 'spec.x: bad' }]);
+    expect(statusEvents(invalid, invalid)).toEqual([]);
+    const invalid2 = status(['False', 'Invalid', 'spec.y: bad'], ['False', 'Invalid', 'kept'], 1);
+    expect(statusEvents(invalid, invalid2).map((e) => e.message)).toEqual(['spec.y: bad']);
+    const missing = status(['True', 'Accepted', 'ok'], ['False', 'TargetNotFound', 'gone'], 1);
+    expect(statusEvents(ok, missing)).toEqual([{ type: 'Warning', reason: 'TargetNotFound', message: 'gone' }]);
+  });
+});
