@@ -9,13 +9,11 @@
  * outage), and librdkafka's mock cluster, the test broker, does not support CreateTopics, so
  * topics are created by Kafka's auto-creation or by the operators of the cluster.
  */
-import { Kafka, Partitioners, logLevel, type Consumer, type IHeaders, type LogEntry, type Producer } from 'kafkajs';
+import { Kafka, Partitioners, logLevel, type Consumer, type IHeaders, type LogEntry, type Producer, type RetryOptions } from 'kafkajs';
+import type { Logger } from '../log.js';
 
-export interface Log {
-  info(msg: string, fields?: Record<string, unknown>): void;
-  warn(msg: string, fields?: Record<string, unknown>): void;
-  error(msg: string, fields?: Record<string, unknown>): void;
-}
+/** The part of the sidecar's logger (`sidecar/log.ts`) this module needs. */
+export type Log = Pick<Logger, 'info' | 'warn' | 'error'>;
 
 export interface OutRecord {
   key: string | null;
@@ -33,6 +31,12 @@ export interface KafkaOptions {
   log: Log;
   /** Bound on one produce (connect, ack from all in-sync replicas, one quick retry). Default 2000. */
   produceTimeoutMs?: number;
+  /**
+   * Consumer group session timeout. Default 10000 (Kafka's long-time default): a replay must
+   * finish well within it. librdkafka's mock cluster ignores LeaveGroup for rebalancing, so a
+   * restarted consumer waits this long there; tests use the broker minimum, 6000.
+   */
+  sessionTimeoutMs?: number;
 }
 
 /** What a batch handler may do with the batch's partition. */
@@ -76,24 +80,30 @@ const LEVEL_NAMES: Partial<Record<logLevel, 'error' | 'warn' | 'info'>> = {
 
 export function createKafkaLink(opts: KafkaOptions): KafkaLink {
   const produceTimeoutMs = opts.produceTimeoutMs ?? 2000;
-  const kafka = new Kafka({
-    brokers: opts.brokers,
-    clientId: opts.clientId,
-    connectionTimeout: Math.min(1000, produceTimeoutMs),
-    requestTimeout: Math.max(produceTimeoutMs, 1000),
-    logLevel: logLevel.WARN,
-    logCreator: () => (entry: LogEntry) => {
-      const level = LEVEL_NAMES[entry.level];
-      if (!level) return;
-      const { message, timestamp: _t, ...fields } = entry.log;
-      opts.log[level](`kafka: ${message}`, { ...fields, namespace: entry.namespace });
-    },
-  });
+  const client = (retry?: RetryOptions): Kafka =>
+    new Kafka({
+      brokers: opts.brokers,
+      clientId: opts.clientId,
+      connectionTimeout: Math.min(1000, produceTimeoutMs),
+      requestTimeout: Math.max(produceTimeoutMs, 1000),
+      retry,
+      logLevel: logLevel.WARN,
+      logCreator: () => (entry: LogEntry) => {
+        const level = LEVEL_NAMES[entry.level];
+        if (!level) return;
+        const { message, timestamp: _t, ...fields } = entry.log;
+        opts.log[level](`kafka: ${message}`, { ...fields, namespace: entry.namespace });
+      },
+    });
   return {
-    producer: () => boundedProducer(kafka, produceTimeoutMs),
-    consumer: (groupId) => groupConsumer(kafka, groupId),
+    // The producer's own client retries briefly (connects and metadata included): a send the
+    // caller was told failed must not keep trying in the background and land much later.
+    producer: () => boundedProducer(client(PRODUCE_RETRY), produceTimeoutMs),
+    consumer: (groupId) => groupConsumer(client(), groupId, opts.sessionTimeoutMs ?? 10_000),
   };
 }
+
+const PRODUCE_RETRY: RetryOptions = { retries: 1, initialRetryTime: 100, maxRetryTime: 500 };
 
 function boundedProducer(kafka: Kafka, timeoutMs: number): KafkaProducer {
   let producer: Producer | null = null;
@@ -106,8 +116,7 @@ function boundedProducer(kafka: Kafka, timeoutMs: number): KafkaProducer {
     connecting ??= (async () => {
       const p = kafka.producer({
         createPartitioner: Partitioners.DefaultPartitioner,
-        // One quick retry only: the whole send must fit in timeoutMs, the caller is waiting.
-        retry: { retries: 1, initialRetryTime: 100, maxRetryTime: 500 },
+        retry: PRODUCE_RETRY,
       });
       try {
         await p.connect();
@@ -159,14 +168,14 @@ function boundedProducer(kafka: Kafka, timeoutMs: number): KafkaProducer {
   };
 }
 
-function groupConsumer(kafka: Kafka, groupId: string): GroupConsumer {
+function groupConsumer(kafka: Kafka, groupId: string, sessionTimeout: number): GroupConsumer {
   const consumer: Consumer = kafka.consumer({
     groupId,
     // Short fetch waits so pause, resume and close take effect quickly.
     maxWaitTimeInMs: 500,
     maxBytesPerPartition: 256 * 1024,
-    sessionTimeout: 30_000,
-    heartbeatInterval: 3000,
+    sessionTimeout,
+    heartbeatInterval: Math.min(3000, Math.floor(sessionTimeout / 3)),
   });
   const fatal: Array<(err: Error) => void> = [];
   consumer.on(consumer.events.CRASH, (event) => {

@@ -1,0 +1,105 @@
+/**
+ * Duplicate suppression by idempotency key. A send claims `spillway:dedup:<route>:<key>` before
+ * it goes out (SET NX, short "pending" expiry covering the send); on an answer the key records
+ * the first status for the route's TTL; if every vendor failed the key is released so the caller
+ * may retry. The key is per route, not per vendor, so it spans failover.
+ */
+import type { Redis } from 'ioredis';
+
+export const DEDUP_PREFIX = 'spillway:dedup:';
+
+export type ClaimResult =
+  | { kind: 'claimed' }
+  | { kind: 'done'; status: number }
+  | { kind: 'pending' }
+  | { kind: 'unavailable' };
+
+export interface DedupStore {
+  /** pendingMs: how long the claim holds without an answer (the send's whole budget + margin). */
+  claim(route: string, key: string, pendingMs: number): Promise<ClaimResult>;
+  /** Records the first answer's status for ttlSeconds. Best effort. */
+  complete(route: string, key: string, status: number, ttlSeconds: number): void;
+  /** Forgets a claim whose send failed everywhere. Best effort. */
+  release(route: string, key: string): void;
+}
+
+export function dedupKey(route: string, key: string): string {
+  return `${DEDUP_PREFIX}${route}:${key}`;
+}
+
+const PENDING = '{"state":"pending"}';
+const CLAIMED: ClaimResult = { kind: 'claimed' };
+const PENDING_RESULT: ClaimResult = { kind: 'pending' };
+const UNAVAILABLE: ClaimResult = { kind: 'unavailable' };
+
+/** Claim or read, atomically: nil when claimed, else the value already there. */
+const CLAIM_SCRIPT = `if redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return false end
+return redis.call('GET', KEYS[1])`;
+
+function parseStored(raw: string): ClaimResult {
+  try {
+    const v = JSON.parse(raw) as { state?: string; status?: number };
+    if (v.state === 'done' && typeof v.status === 'number') return { kind: 'done', status: v.status };
+  } catch {
+    // A foreign value under our key: treat it as taken rather than send twice.
+  }
+  return PENDING_RESULT;
+}
+
+export class RedisDedupStore implements DedupStore {
+  constructor(private readonly redis: Redis) {}
+
+  async claim(route: string, key: string, pendingMs: number): Promise<ClaimResult> {
+    try {
+      const existing = (await this.redis.eval(CLAIM_SCRIPT, 1, dedupKey(route, key), PENDING, Math.max(1, Math.round(pendingMs)))) as
+        | string
+        | null;
+      return existing === null ? CLAIMED : parseStored(existing);
+    } catch {
+      return UNAVAILABLE;
+    }
+  }
+
+  complete(route: string, key: string, status: number, ttlSeconds: number): void {
+    this.redis.set(dedupKey(route, key), `{"state":"done","status":${status}}`, 'EX', ttlSeconds, 'XX').catch(() => {});
+  }
+
+  release(route: string, key: string): void {
+    this.redis.del(dedupKey(route, key)).catch(() => {});
+  }
+}
+
+/** Standalone mode (no Redis): the same rules within this one pod, bounded in size. */
+export class MemoryDedupStore implements DedupStore {
+  private readonly entries = new Map<string, { status: number; expiresAt: number }>();
+
+  constructor(
+    private readonly now: () => number,
+    private readonly maxEntries = 100_000,
+  ) {}
+
+  async claim(route: string, key: string, pendingMs: number): Promise<ClaimResult> {
+    const k = dedupKey(route, key);
+    const t = this.now();
+    const e = this.entries.get(k);
+    if (e && e.expiresAt > t) return e.status === 0 ? PENDING_RESULT : { kind: 'done', status: e.status };
+    if (e) this.entries.delete(k);
+    if (this.entries.size >= this.maxEntries) this.evictOldest();
+    this.entries.set(k, { status: 0, expiresAt: t + pendingMs });
+    return CLAIMED;
+  }
+
+  complete(route: string, key: string, status: number, ttlSeconds: number): void {
+    const k = dedupKey(route, key);
+    if (this.entries.has(k)) this.entries.set(k, { status, expiresAt: this.now() + ttlSeconds * 1000 });
+  }
+
+  release(route: string, key: string): void {
+    this.entries.delete(dedupKey(route, key));
+  }
+
+  private evictOldest(): void {
+    const first = this.entries.keys().next();
+    if (!first.done) this.entries.delete(first.value);
+  }
+}

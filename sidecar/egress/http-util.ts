@@ -1,0 +1,82 @@
+/** Small helpers for moving a request through the egress: header filtering and body buffering. */
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+
+/** The caller's remaining time for the whole send, in ms (optional). */
+export const BUDGET_HEADER = 'x-spillway-timeout-ms';
+
+/** Headers that belong to one connection, never forwarded (RFC 9110 7.6.1), plus ours. */
+const DROP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+  BUDGET_HEADER,
+]);
+
+const DROP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', 'trailer', 'transfer-encoding', 'upgrade']);
+
+/** A request's headers as a vendor should get them. */
+export function forwardHeaders(h: IncomingHttpHeaders): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name in h) {
+    if (DROP.has(name)) continue;
+    const v = h[name];
+    if (v !== undefined) out[name] = Array.isArray(v) ? v.join(', ') : v;
+  }
+  return out;
+}
+
+/** A vendor's response headers as the caller should get them. */
+export function responseHeaders(h: IncomingHttpHeaders): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  for (const name in h) if (!DROP_RESPONSE.has(name)) out[name] = h[name];
+  return out;
+}
+
+export function headerValue(v: string | string[] | undefined): string {
+  return v === undefined ? '' : Array.isArray(v) ? (v[0] ?? '') : v;
+}
+
+export function hasBody(req: IncomingMessage): boolean {
+  const len = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (len !== undefined && len !== '0');
+}
+
+/** The caller's budget header as ms, or null when absent or not a positive number. */
+export function callerBudgetMs(req: IncomingMessage): number | null {
+  const v = req.headers[BUDGET_HEADER];
+  if (typeof v !== 'string') return null;
+  const n = Number(v);
+  return Number.isFinite(n) && n > 0 ? n : null;
+}
+
+/** Reads the whole body, or resolves null once it passes maxBytes (the rest is discarded). */
+export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer | null> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > maxBytes) {
+    req.resume();
+    return Promise.resolve(null);
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > maxBytes) {
+        chunks.length = 0;
+        req.removeAllListeners('data');
+        req.resume();
+        resolve(null);
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(size > maxBytes ? null : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}

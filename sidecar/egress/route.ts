@@ -1,0 +1,64 @@
+/**
+ * A compiled route made live: its vendor endpoints, failover state and in-flight count. A new
+ * config reuses the failover state (windows, active vendor) when the vendor list and failover
+ * settings did not change, so a config update does not forget a failing vendor.
+ */
+import type { Counter } from 'prom-client';
+import type { CompiledRoute } from '../../api/config.js';
+import { RouteFailover } from './failover.js';
+import type { EgressMetrics } from './metrics.js';
+import type { AttemptOutcome } from './outcome.js';
+import { VendorTarget } from './vendor-client.js';
+
+const OUTCOMES: readonly AttemptOutcome[] = ['success', 'failure', 'caller', 'timeout', 'refused', 'error'];
+
+export class EgressRoute {
+  readonly name: string;
+  readonly vendorNames: readonly string[];
+  readonly failover: RouteFailover;
+  targets: VendorTarget[] = [];
+  compiled: CompiledRoute;
+  /** Lower-case dedup header name, or null without dedup. */
+  dedupHeader: string | null = null;
+  /** A send's whole budget when the caller does not say: twice the slowest vendor's timeout. */
+  defaultBudgetMs = 0;
+  inflight = 0;
+  /** Per vendor, per outcome: the request counter's children, resolved once. */
+  readonly counters: Array<Record<AttemptOutcome, Counter.Internal>>;
+
+  constructor(compiled: CompiledRoute, metrics: EgressMetrics) {
+    this.name = compiled.name;
+    this.compiled = compiled;
+    this.vendorNames = compiled.vendors.map((v) => v.name);
+    this.failover = new RouteFailover(this.vendorNames, compiled.failover, (t) => {
+      metrics.failovers.inc({ route: this.name, from: t.from, to: t.to });
+      metrics.showActive(this.name, this.vendorNames, t.to);
+    });
+    this.counters = this.vendorNames.map(
+      (vendor) =>
+        Object.fromEntries(OUTCOMES.map((o) => [o, metrics.vendorRequests.labels(this.name, vendor, o)])) as Record<
+          AttemptOutcome,
+          Counter.Internal
+        >,
+    );
+  }
+
+  /** Whether `next` can keep this route's failover state. */
+  sameShape(next: CompiledRoute): boolean {
+    const a = this.compiled;
+    return (
+      a.vendors.length === next.vendors.length &&
+      a.vendors.every((v, i) => v.name === next.vendors[i].name) &&
+      JSON.stringify(a.failover) === JSON.stringify(next.failover)
+    );
+  }
+
+  /** Takes the new compiled route; endpoints come from the shared pool (by URL). */
+  update(compiled: CompiledRoute, target: (v: CompiledRoute['vendors'][number]) => VendorTarget, nowMs: number): void {
+    this.compiled = compiled;
+    this.targets = compiled.vendors.map(target);
+    this.dedupHeader = compiled.dedup ? compiled.dedup.header.toLowerCase() : null;
+    this.defaultBudgetMs = 2 * Math.max(...compiled.vendors.map((v) => v.timeoutMs));
+    this.failover.direct(compiled.pin, compiled.activeVendor, nowMs);
+  }
+}
