@@ -57,7 +57,8 @@ export class ConfigStore {
   private loggedStale = -1;
   private current: EffectiveConfig | null = null;
 
-  private readonly versionGauge: Gauge;
+  /** null when the data plane already exports the version it enforces (the same number). */
+  private readonly versionGauge: Gauge | null;
   private readonly applied: Counter<'source'>;
   private readonly rejected: Counter<'source'>;
 
@@ -66,11 +67,9 @@ export class ConfigStore {
     this.log = options.log;
     this.configKey = options.configKey;
     this.persistence = options.persistence;
-    this.versionGauge = new Gauge({
-      name: 'spillway_config_version',
-      help: 'Version of the config in force (0: none).',
-      registers: [options.registry],
-    });
+    this.versionGauge = options.registry.getSingleMetric('spillway_config_version')
+      ? null
+      : new Gauge({ name: 'spillway_config_version', help: 'Version of the config in force (0: none).', registers: [options.registry] });
     this.applied = new Counter({
       name: 'spillway_config_applied_total',
       help: 'Configs put in force, by source.',
@@ -164,7 +163,7 @@ export class ConfigStore {
     this.log.warn('remote config key absent and no policy file; unconfigured', { highest: this.highestRemote });
     for (const t of this.targets) t.clear();
     this.current = null;
-    this.versionGauge.set(0);
+    this.versionGauge?.set(0);
   }
 
   private validate(source: ConfigSourceKind, input: unknown): CompiledConfig | null {
@@ -183,7 +182,7 @@ export class ConfigStore {
       return false;
     }
     this.current = { config, source, appliedAt: new Date() };
-    this.versionGauge.set(config.version);
+    this.versionGauge?.set(config.version);
     this.applied.inc({ source });
     this.log.info('config applied', { source, version: config.version, policy: config.policy, target: config.target });
     return true;

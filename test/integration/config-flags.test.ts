@@ -1,0 +1,89 @@
+/**
+ * `spillway sidecar` flags and their environment fallbacks (pure parsing; the process test
+ * checks the exit code of a bad flag end to end).
+ */
+import { hostname } from 'node:os';
+import { parseSidecarFlags, UsageError } from '../../sidecar/config/flags.js';
+import { defaultStateDir } from '../../sidecar/config/state-dir.js';
+
+describe('sidecar flags', () => {
+  test('defaults follow the contract', () => {
+    expect(parseSidecarFlags([], {})).toEqual({
+      listen: 15001,
+      upstream: 'http://127.0.0.1:8080',
+      egress: 15002,
+      admin: 15090,
+      host: '0.0.0.0',
+      podName: hostname(),
+      policy: null,
+      redis: null,
+      configKey: null,
+      kafka: [],
+      stateDir: defaultStateDir(),
+      pollIntervalMs: 10_000,
+      logLevel: 'info',
+    });
+  });
+
+  test('environment fallbacks, and flags win over them', () => {
+    const env = {
+      SPILLWAY_LISTEN: '16001',
+      SPILLWAY_UPSTREAM: 'http://app:9000',
+      SPILLWAY_EGRESS: '16002',
+      SPILLWAY_ADMIN: '16090',
+      SPILLWAY_POLICY: '/etc/spillway/policy.yaml',
+      SPILLWAY_REDIS: 'redis://redis:6379',
+      SPILLWAY_CONFIG_KEY: 'talk/chat',
+      SPILLWAY_KAFKA: 'k1:9092, k2:9092',
+      SPILLWAY_STATE_DIR: '/var/lib/spillway',
+      POD_NAME: 'chat-0',
+      SPILLWAY_LOG_LEVEL: 'debug',
+    };
+    expect(parseSidecarFlags([], env)).toMatchObject({
+      listen: 16001,
+      upstream: 'http://app:9000',
+      egress: 16002,
+      admin: 16090,
+      policy: '/etc/spillway/policy.yaml',
+      redis: 'redis://redis:6379',
+      configKey: 'talk/chat',
+      kafka: ['k1:9092', 'k2:9092'],
+      stateDir: '/var/lib/spillway',
+      podName: 'chat-0',
+      logLevel: 'debug',
+    });
+    expect(parseSidecarFlags(['--listen', '17001', '--pod-name=chat-1', '--config-key', 'talk/other'], env)).toMatchObject({
+      listen: 17001,
+      podName: 'chat-1',
+      configKey: 'talk/other',
+    });
+    // An empty variable counts as unset.
+    expect(parseSidecarFlags([], { SPILLWAY_LISTEN: '' }).listen).toBe(15001);
+  });
+
+  test('--help', () => {
+    expect(parseSidecarFlags(['--help'], {})).toBeNull();
+    expect(parseSidecarFlags(['-h'], {})).toBeNull();
+  });
+
+  test.each([
+    [['--config-key', 'talk/chat'], /--config-key needs --redis/],
+    [['--redis', 'redis://r:6379'], /--redis needs --config-key/],
+    [['--redis', 'http://r:6379', '--config-key', 'talk/chat'], /--redis: .* must be a redis:\/\/ or rediss:\/\/ URL/],
+    [['--redis', 'not a url', '--config-key', 'talk/chat'], /--redis: "not a url" is not a URL/],
+    [['--redis', 'redis://r', '--config-key', 'chat'], /--config-key: "chat" is not <namespace>\/<target>/],
+    [['--redis', 'redis://r', '--config-key', 'Talk/chat'], /--config-key/],
+    [['--redis', 'redis://r', '--config-key', 'talk/chat/x'], /--config-key/],
+    [['--listen', '70000'], /--listen: "70000" is not an integer in 0..65535/],
+    [['--admin', 'abc'], /--admin/],
+    [['--upstream', 'ftp://app'], /--upstream/],
+    [['--kafka', 'broker'], /--kafka: "broker" is not host:port/],
+    [['--log-level', 'loud'], /--log-level/],
+    [['--poll-interval-ms', '5'], /--poll-interval-ms/],
+    [['--nope'], /Unknown option '--nope'/],
+    [['extra'], /positional/i],
+  ])('%j is a usage error', (argv, message) => {
+    expect(() => parseSidecarFlags(argv, {})).toThrow(UsageError);
+    expect(() => parseSidecarFlags(argv, {})).toThrow(message);
+  });
+});
