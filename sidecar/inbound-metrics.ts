@@ -1,0 +1,84 @@
+/**
+ * The inbound data plane's metrics (contract names). The hot path only bumps plain numbers in
+ * class state; prom-client reads them in collect() callbacks at scrape time. The duration
+ * histogram is observed through label children resolved when a config is applied.
+ */
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { OUTCOMES, type ClassRuntime } from './class-runtime.js';
+
+export interface InboundMetricsSource {
+  /** The classes in force (or the unconfigured pass-through class). */
+  classes(): Iterable<ClassRuntime>;
+  loadLevel(): number;
+  utilisation(): number;
+  sessions(): number;
+  configVersion(): number;
+}
+
+/** Seconds; long-polls are held up to ~25-35 s. */
+const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+export class InboundMetrics {
+  readonly duration: Histogram<'class'>;
+  /** Outcome counts per class name, kept for the life of the process so counters never go back. */
+  private readonly counts = new Map<string, Float64Array>();
+
+  constructor(registry: Registry, source: InboundMetricsSource) {
+    const counts = this.counts;
+    const registers = [registry];
+    new Counter({
+      name: 'spillway_requests_total',
+      help: 'Inbound requests by class and outcome (success, error, upstream-error, timeout, aborted, or a refusal reason).',
+      labelNames: ['class', 'outcome'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [name, c] of counts) for (let i = 0; i < OUTCOMES.length; i++) this.labels(name, OUTCOMES[i]).inc(c[i]);
+      },
+    });
+    const perClass = (name: string, help: string, read: (c: ClassRuntime) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['class'],
+        registers,
+        collect() {
+          this.reset();
+          for (const c of source.classes()) this.labels(c.name).set(read(c));
+        },
+      });
+    perClass('spillway_inflight', 'Requests of the class being served by the upstream.', (c) => c.limiter.inflight);
+    perClass('spillway_limit', 'Concurrency limit the class has in this pod now (Cluster share and warm-up applied).', (c) => c.limiter.limit);
+    perClass('spillway_queue_length', 'Requests of the class waiting for a slot.', (c) => c.limiter.queued);
+    const single = (name: string, help: string, read: () => number) =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          this.set(read());
+        },
+      });
+    single('spillway_load_level', 'Pod load level 0..3.', () => source.loadLevel());
+    single('spillway_utilisation', 'In-flight over limits of the classes that affect the load level.', () => source.utilisation());
+    single('spillway_sessions', 'Established WebSocket sessions (they hold no request slot).', () => source.sessions());
+    single('spillway_config_version', 'Version of the config in force; 0 before any.', () => source.configVersion());
+    this.duration = new Histogram({
+      name: 'spillway_request_duration_seconds',
+      help: 'Time from arrival to the end of the response for admitted requests (queueing included).',
+      labelNames: ['class'],
+      buckets: DURATION_BUCKETS,
+      registers,
+    });
+  }
+
+  /** The counts array of a class name (created once, then shared by every ClassRuntime of that name). */
+  countsFor(name: string): Float64Array {
+    let c = this.counts.get(name);
+    if (!c) {
+      c = new Float64Array(OUTCOMES.length);
+      this.counts.set(name, c);
+    }
+    return c;
+  }
+}
