@@ -1,0 +1,141 @@
+/**
+ * Deferral against the real Kafka protocol (librdkafka's mock cluster): sends deferred during a
+ * storm are not replayed while the load level is up, then replayed exactly once each at the
+ * route's bounded rate; expired and exhausted sends end in the dead-letter topic with a reason.
+ */
+import { afterAll, afterEach, beforeAll, expect, test } from '@jest/globals';
+import { Registry } from 'prom-client';
+import { startKafkaMock, type KafkaMock } from '../../e2e/kafka-mock/index.js';
+import type { DeferredSend, ReplayOutcome } from '../../sidecar/egress/contracts.js';
+import { createKafkaDeferrer, type KafkaDeferrer } from '../../sidecar/egress/defer.js';
+import { quietLog, readTopic, sendFor, sleep, waitFor } from './defer-support.js';
+
+let mock: KafkaMock;
+const open: KafkaDeferrer[] = [];
+
+beforeAll(async () => {
+  const routes = ['storm', 'expiry', 'exhaust'];
+  mock = await startKafkaMock({
+    brokers: 3,
+    topics: routes.flatMap((r) => [`spillway.deferred.${r}:2`, `spillway.dead-letter.${r}:1`]),
+  });
+});
+
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((d) => d.close()));
+});
+
+afterAll(async () => {
+  await mock?.stop();
+});
+
+function deferrer(route: string, defer: { maxAgeSeconds: number; maxAttempts: number; drainRatePerSecond: number }, registry = new Registry()) {
+  const d = createKafkaDeferrer({
+    brokers: mock.bootstrap,
+    clientId: 'defer-test',
+    groupId: `spillway-drainer-test/${route}`,
+    routes: [{ name: route, defer }],
+    registry,
+    log: quietLog,
+    sessionTimeoutMs: 6000,
+  });
+  open.push(d);
+  return d;
+}
+
+/** A replay fake standing in for the egress (dedup + failover): records every key and when. */
+function recorder(outcome: (send: DeferredSend) => ReplayOutcome = () => 'delivered') {
+  const calls: Array<{ key: string; at: number; attempts: number }> = [];
+  const replay = async (send: DeferredSend): Promise<ReplayOutcome> => {
+    calls.push({ key: send.key, at: Date.now(), attempts: send.attempts });
+    return outcome(send);
+  };
+  return { calls, replay };
+}
+
+async function metric(registry: Registry, name: string, labels: Record<string, string>): Promise<number> {
+  const m = (await registry.getMetricsAsJSON()).find((x) => x.name === name);
+  const v = m?.values.find((x) => Object.entries(labels).every(([k, val]) => x.labels[k] === val));
+  return Number(v?.value ?? 0);
+}
+
+test('sends deferred under a storm are replayed only after it, exactly once each, at the bounded rate', async () => {
+  const registry = new Registry();
+  const settings = { maxAgeSeconds: 600, maxAttempts: 5, drainRatePerSecond: 20 };
+  const d = deferrer('storm', settings, registry);
+  const keys = Array.from({ length: 30 }, (_, i) => `storm-${i}`);
+  for (const k of keys) await d.defer(sendFor('storm', k));
+  expect(await metric(registry, 'spillway_deferred_total', { route: 'storm' })).toBe(30);
+
+  let storm = true;
+  const rec = recorder();
+  d.startDrainer(rec.replay, () => !storm);
+  await sleep(6000); // the group join takes ~3 s on the mock; then the drainer must hold still
+  expect(rec.calls).toHaveLength(0);
+
+  storm = false;
+  expect(await waitFor(() => rec.calls.length >= keys.length, 30_000)).toBe(true);
+  await sleep(1500); // nothing more may come
+  expect(rec.calls.map((c) => c.key).sort()).toEqual([...keys].sort());
+  // 30 replays at 20/s need at least 29/20 s; allow generous slack below, none above matters.
+  const span = rec.calls[rec.calls.length - 1].at - rec.calls[0].at;
+  expect(span).toBeGreaterThanOrEqual(1000);
+  expect(await metric(registry, 'spillway_drained_total', { route: 'storm', result: 'delivered' })).toBe(30);
+
+  // Offsets were committed: a new drainer in the same group replays nothing again.
+  await d.close();
+  const again = recorder();
+  const d2 = deferrer('storm', settings);
+  await d2.defer(sendFor('storm', 'storm-marker'));
+  d2.startDrainer(again.replay, () => true);
+  // The marker shows the new drainer is consuming; nothing before it may come again.
+  expect(await waitFor(() => again.calls.length >= 1, 30_000)).toBe(true);
+  await sleep(1000);
+  expect(again.calls.map((c) => c.key)).toEqual(['storm-marker']);
+});
+
+test('an expired send goes to the dead-letter topic with reason expired, and is not replayed', async () => {
+  const registry = new Registry();
+  const d = deferrer('expiry', { maxAgeSeconds: 60, maxAttempts: 5, drainRatePerSecond: 50 }, registry);
+  await d.defer(sendFor('expiry', 'old-1', Date.now() - 120_000));
+  await d.defer(sendFor('expiry', 'fresh-1'));
+  const rec = recorder();
+  d.startDrainer(rec.replay, () => true);
+  expect(await waitFor(() => rec.calls.length >= 1, 30_000)).toBe(true);
+
+  const dead = await readTopic(mock.bootstrap, 'spillway.dead-letter.expiry', 1, 30_000);
+  expect(dead.map((r) => [r.key, r.headers.reason])).toEqual([['old-1', 'expired']]);
+  expect(dead[0].headers.route).toBe('expiry');
+  expect(JSON.parse(dead[0].value.toString())).toEqual({ key: 'old-1' });
+  expect(rec.calls.map((c) => c.key)).toEqual(['fresh-1']);
+  expect(await metric(registry, 'spillway_dead_letter_total', { route: 'expiry', reason: 'expired' })).toBe(1);
+});
+
+test('a send that keeps needing a retry is re-queued, then dead-lettered when out of attempts; a failed one at once', async () => {
+  const registry = new Registry();
+  const d = deferrer('exhaust', { maxAgeSeconds: 600, maxAttempts: 2, drainRatePerSecond: 50 }, registry);
+  await d.defer(sendFor('exhaust', 'flaky-1'));
+  await d.defer(sendFor('exhaust', 'bad-1'));
+  const rec = recorder((s) => (s.key === 'bad-1' ? 'failed' : 'retry'));
+  d.startDrainer(rec.replay, () => true);
+
+  const dead = await readTopic(mock.bootstrap, 'spillway.dead-letter.exhaust', 2, 40_000);
+  const reasons = Object.fromEntries(dead.map((r) => [r.key, r.headers.reason]));
+  expect(reasons).toEqual({ 'flaky-1': 'attempts-exhausted', 'bad-1': 'failed' });
+  expect(dead.find((r) => r.key === 'flaky-1')?.headers.attempts).toBe('2');
+  // Replayed once per attempt, the second after the backoff; never again once dead-lettered.
+  await sleep(1500);
+  const flaky = rec.calls.filter((c) => c.key === 'flaky-1');
+  expect(flaky.map((c) => c.attempts)).toEqual([0, 1]);
+  expect(flaky[1].at - flaky[0].at).toBeGreaterThanOrEqual(900);
+  expect(rec.calls.filter((c) => c.key === 'bad-1')).toHaveLength(1);
+  expect(await metric(registry, 'spillway_dead_letter_total', { route: 'exhaust', reason: 'attempts-exhausted' })).toBe(1);
+  expect(await metric(registry, 'spillway_drained_total', { route: 'exhaust', result: 'retry' })).toBe(2);
+});
+
+test('defer() refuses a route without defer settings instead of pretending it stored it', async () => {
+  const registry = new Registry();
+  const d = deferrer('storm', { maxAgeSeconds: 600, maxAttempts: 5, drainRatePerSecond: 20 }, registry);
+  await expect(d.defer(sendFor('nope', 'k'))).rejects.toThrow(/does not defer/);
+  expect(await metric(registry, 'spillway_defer_failed_total', { route: 'nope' })).toBe(1);
+});
