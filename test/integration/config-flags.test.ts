@@ -58,7 +58,7 @@ describe('sidecar flags', () => {
       configKey: 'talk/other',
     });
     // An empty variable counts as unset.
-    expect(parseSidecarFlags([], { SPILLWAY_LISTEN: '' }).listen).toBe(15001);
+    expect(parseSidecarFlags([], { SPILLWAY_LISTEN: '' })?.listen).toBe(15001);
   });
 
   test('--help', () => {
