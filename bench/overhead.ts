@@ -1,0 +1,108 @@
+/**
+ * Overhead: the same wrk load (fixed connections, fixed duration, GET /) straight to an nginx
+ * fixed-body upstream and through each proxy, one at a time in the same run. CPU per request is
+ * the proxy process's utime+stime delta over the measured run divided by the requests wrk counted.
+ */
+import type { BenchConfig } from './config.js';
+import { startHaproxy, startNginxProxy, startNginxUpstream } from './peers.js';
+import { OVERHEAD_POLICY } from './policies.js';
+import { CpuMeter, freePort, stopAll, type Proc } from './procs.js';
+import { median, round, type BenchReport, type Row } from './report.js';
+import { startBareProxy, startSidecar } from './targets.js';
+import { runWrk } from './wrk.js';
+
+const CONNECTIONS = 50;
+const WARMUP_SEC = 2;
+
+type Target = 'direct' | 'haproxy' | 'nginx' | 'bare-proxy' | 'sidecar';
+const TARGETS: Target[] = ['direct', 'haproxy', 'nginx', 'bare-proxy', 'sidecar'];
+
+async function startTarget(t: Target, cfg: BenchConfig, listen: number, upstreamPort: number): Promise<Proc | null> {
+  switch (t) {
+    case 'direct':
+      return null;
+    case 'haproxy':
+      return startHaproxy(cfg.dir, listen, upstreamPort, cfg.proxyCpus);
+    case 'nginx':
+      return startNginxProxy(cfg.dir, listen, upstreamPort, cfg.proxyCpus);
+    case 'bare-proxy':
+      return startBareProxy(listen, upstreamPort, cfg.proxyCpus);
+    case 'sidecar':
+      return startSidecar({ dir: cfg.dir, policyYaml: OVERHEAD_POLICY, listen, upstreamPort, cpus: cfg.proxyCpus });
+  }
+}
+
+async function measure(t: Target, cfg: BenchConfig, upstream: Proc, upstreamPort: number, run: number): Promise<Row> {
+  const listen = await freePort();
+  let proxy: Proc | null = null;
+  try {
+    proxy = await startTarget(t, cfg, listen, upstreamPort);
+    const port = proxy ? listen : upstreamPort;
+    const measured = proxy ?? upstream;
+    const wrk = { url: `http://127.0.0.1:${port}/`, connections: CONNECTIONS, dir: cfg.dir, cpus: cfg.loadCpus };
+    await runWrk({ ...wrk, durationSec: WARMUP_SEC, name: 'warmup' });
+    const meter = new CpuMeter([measured]);
+    const r = await runWrk({ ...wrk, durationSec: cfg.durationSec });
+    const cpu = meter.since()[measured.name];
+    return {
+      target: t,
+      run,
+      rps: round(r.rps, 0),
+      p50Ms: round(r.p50Ms),
+      p99Ms: round(r.p99Ms),
+      non2xx: r.non2xx + r.socketErrors,
+      cpuUsPerReq: round(cpu.cpuUs / r.requests, 2),
+      cores: round(cpu.cores, 2),
+      measured: measured.name,
+    };
+  } catch (e) {
+    return { target: t, run, error: (e as Error).message.split('\n')[0] };
+  } finally {
+    if (proxy) await proxy.stop();
+  }
+}
+
+export async function overhead(cfg: BenchConfig): Promise<BenchReport> {
+  const rows: Row[] = [];
+  for (let run = 1; run <= cfg.runs; run++) {
+    const upstreamPort = await freePort();
+    const upstream = await startNginxUpstream(cfg.dir, upstreamPort, cfg.loadCpus);
+    try {
+      // Alternate the order so slow drift on a shared machine does not favour one target.
+      const order = run % 2 ? TARGETS : [...TARGETS].reverse();
+      for (const t of order) rows.push(await measure(t, cfg, upstream, upstreamPort, run));
+    } finally {
+      await stopAll([upstream]);
+    }
+  }
+  const med = (t: Target, k: string): number =>
+    median(rows.filter((r) => r.target === t && typeof r[k] === 'number').map((r) => r[k] as number));
+  const summary: Row[] = TARGETS.map((t) => ({
+    target: t,
+    rps: round(med(t, 'rps'), 0),
+    p50Ms: round(med(t, 'p50Ms')),
+    p99Ms: round(med(t, 'p99Ms')),
+    cpuUsPerReq: round(med(t, 'cpuUsPerReq'), 2),
+    cpuVsBare: round(med(t, 'cpuUsPerReq') / med('bare-proxy', 'cpuUsPerReq'), 2),
+  }));
+  const ratio = med('sidecar', 'cpuUsPerReq') / med('bare-proxy', 'cpuUsPerReq');
+  summary.push({
+    target: 'TARGET sidecar/bare CPU per request ≤ 1.15',
+    cpuVsBare: round(ratio, 2),
+    rps: null,
+    p50Ms: null,
+    p99Ms: null,
+    cpuUsPerReq: null,
+    verdict: Number.isFinite(ratio) ? (ratio <= 1.15 ? 'met' : 'MISSED') : 'not measured',
+  });
+  return {
+    name: 'overhead',
+    description:
+      `wrk -t1 -c${CONNECTIONS} -d${cfg.durationSec}s GET / (after a ${WARMUP_SEC} s warm-up) to an nginx fixed-body upstream, ` +
+      `directly and through each proxy; proxy pinned to CPU ${cfg.proxyCpus ?? '-'}, wrk and upstream to CPU ${cfg.loadCpus ?? '-'}. ` +
+      'cpuUsPerReq: the proxy process utime+stime over the run / requests ("direct": the upstream\'s own).',
+    rows,
+    summary,
+    notes: [],
+  };
+}

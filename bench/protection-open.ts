@@ -1,0 +1,133 @@
+/**
+ * Protection, open loop: /messages (40 closed-loop connections) alone, then during storms of
+ * background logins arriving at fixed rates that step up. Every refusal costs the proxy CPU, so
+ * past some rate its one core saturates and /messages suffers: the highest rate that still meets
+ * the targets is the number reported.
+ */
+import type { BenchConfig } from './config.js';
+import type { OpenLoopOptions, OpenLoopResult } from './open-loop.js';
+import { CpuMeter, NODE, sleep, start } from './procs.js';
+import { messages, startRig, STORM_REQUEST, type Rig, type Setup } from './protection-setup.js';
+import { median, round, type BenchReport, type Row } from './report.js';
+import { script } from './targets.js';
+
+export const STORM_RATES = [2000, 4000, 8000, 16000];
+const SETTLE_SEC = 2;
+const SETUPS: Setup[] = ['sidecar', 'haproxy'];
+
+async function storm(rig: Rig, cfg: BenchConfig, rate: number, durationSec: number) {
+  const opts: OpenLoopOptions = {
+    ...STORM_REQUEST,
+    url: `http://127.0.0.1:${rig.port}${STORM_REQUEST.path}`,
+    rate,
+    durationMs: durationSec * 1000,
+    maxSockets: 4000,
+    timeoutMs: 5000,
+  };
+  const proc = await start('open-loop', NODE, [script('open-loop'), JSON.stringify(opts)], {
+    cpus: cfg.loadCpus,
+    captureStdout: true,
+  });
+  return {
+    proc,
+    result: async (): Promise<OpenLoopResult> => {
+      const code = await proc.exited();
+      if (code !== 0) throw new Error(`open-loop exited ${code}: ${proc.stderr()}`);
+      return JSON.parse(proc.stdout()) as OpenLoopResult;
+    },
+  };
+}
+
+async function measureSetup(setup: Setup, cfg: BenchConfig, run: number): Promise<Row[]> {
+  const rows: Row[] = [];
+  const rig = await startRig(setup, cfg);
+  try {
+    await messages(rig, cfg, 2, 'warmup');
+    const pre = await messages(rig, cfg, cfg.durationSec);
+    for (const rate of STORM_RATES) {
+      const gen = await storm(rig, cfg, rate, cfg.durationSec + SETTLE_SEC + 1);
+      await sleep(SETTLE_SEC * 1000);
+      const meter = new CpuMeter(rig.proxy ? [rig.proxy, gen.proc] : [gen.proc]);
+      const during = await messages(rig, cfg, cfg.durationSec);
+      const cpu = meter.since();
+      const s = await gen.result();
+      const served = Object.entries(s.byStatus)
+        .filter(([k]) => k.startsWith('2'))
+        .reduce((a, [, n]) => a + n, 0);
+      const refused = s.completed - served;
+      const proxyCpu = rig.proxy ? cpu[rig.proxy.name] : null;
+      const g = during.goodput / pre.goodput;
+      const p = during.p99Ms / pre.p99Ms;
+      rows.push({
+        setup,
+        run,
+        stormRate: rate,
+        stormAchieved: round(s.achievedRate, 0),
+        stormRefused: refused,
+        stormServed: served,
+        stormUnsent: s.unsent + s.errors + s.timeouts,
+        preGoodput: round(pre.goodput, 0),
+        stormGoodput: round(during.goodput, 0),
+        goodputRatio: round(g, 3),
+        preP99Ms: round(pre.p99Ms, 2),
+        stormP99Ms: round(during.p99Ms, 2),
+        p99Ratio: round(p, 3),
+        proxyCores: proxyCpu ? round(proxyCpu.cores, 2) : null,
+        generatorCores: round(cpu['open-loop'].cores, 2),
+        meets: g >= 0.98 && p <= 1.1 && s.unsent === 0 ? 'yes' : 'no',
+      });
+      await sleep(1000); // let the upstream's backlog drain before the next step
+    }
+  } catch (e) {
+    rows.push({ setup, run, error: (e as Error).message.split('\n')[0] });
+  } finally {
+    await rig.stop();
+  }
+  return rows;
+}
+
+/** The highest rate at which this setup met the targets in every run, and every lower rate too. */
+function highestPassing(rows: Row[], setup: Setup, runs: number): number {
+  let best = 0;
+  for (const rate of STORM_RATES) {
+    const at = rows.filter((r) => r.setup === setup && r.stormRate === rate);
+    if (at.length < runs || at.some((r) => r.meets !== 'yes')) break;
+    best = rate;
+  }
+  return best;
+}
+
+export async function protectionOpen(cfg: BenchConfig): Promise<BenchReport> {
+  const rows: Row[] = [];
+  for (let run = 1; run <= cfg.runs; run++) {
+    for (const setup of SETUPS) rows.push(...(await measureSetup(setup, cfg, run)));
+  }
+  const summary: Row[] = [];
+  for (const setup of SETUPS) {
+    for (const rate of STORM_RATES) {
+      const at = rows.filter((r) => r.setup === setup && r.stormRate === rate);
+      const med = (k: string): number => median(at.map((r) => r[k] as number));
+      summary.push({
+        setup,
+        stormRate: rate,
+        goodputRatio: round(med('goodputRatio'), 3),
+        p99Ratio: round(med('p99Ratio'), 3),
+        proxyCores: round(med('proxyCores'), 2),
+        runsMeeting: `${at.filter((r) => r.meets === 'yes').length}/${at.length}`,
+      });
+    }
+  }
+  for (const setup of SETUPS) {
+    summary.push({ setup, highestRateMeetingTargets: highestPassing(rows, setup, cfg.runs) });
+  }
+  return {
+    name: 'protection-open',
+    description:
+      `Same rig as "protection"; the storm is open loop (bench/open-loop.ts, its own process on the load CPU): ` +
+      `POST /login background at ${STORM_RATES.join(', ')} per second, ${SETTLE_SEC} s before and during ${cfg.durationSec} s of /messages (wrk -c40). ` +
+      'meets: goodputRatio ≥ 0.98, p99Ratio ≤ 1.10 and the generator kept its schedule.',
+    rows,
+    summary,
+    notes: [],
+  };
+}

@@ -1,0 +1,84 @@
+/**
+ * Protection, closed loop: /messages alone (pre-storm), then /messages during a storm of
+ * background logins from 400 closed-loop connections, for each setup. The goodput and p99
+ * ratios (storm / pre-storm) are what the issue's targets are about.
+ */
+import type { BenchConfig } from './config.js';
+import { CpuMeter, sleep } from './procs.js';
+import { messages, startRig, STORM_REQUEST, type Setup } from './protection-setup.js';
+import { median, round, type BenchReport, type Row } from './report.js';
+import { startWrk } from './wrk.js';
+
+const STORM_CONNECTIONS = 400;
+const SETTLE_SEC = 2;
+const SETUPS: Setup[] = ['none', 'haproxy', 'sidecar'];
+
+async function measure(setup: Setup, cfg: BenchConfig, run: number): Promise<Row> {
+  const rig = await startRig(setup, cfg);
+  try {
+    await messages(rig, cfg, 2, 'warmup');
+    const pre = await messages(rig, cfg, cfg.durationSec);
+    const storm = await startWrk({
+      ...STORM_REQUEST,
+      url: `http://127.0.0.1:${rig.port}/`,
+      connections: STORM_CONNECTIONS,
+      durationSec: cfg.durationSec + SETTLE_SEC + 2,
+      dir: cfg.dir,
+      cpus: cfg.loadCpus,
+      name: 'storm',
+    });
+    await sleep(SETTLE_SEC * 1000);
+    const meter = new CpuMeter(rig.proxy ? [rig.proxy, rig.upstream] : [rig.upstream]);
+    const during = await messages(rig, cfg, cfg.durationSec);
+    const cpu = meter.since();
+    const s = await storm.result();
+    return {
+      setup,
+      run,
+      preGoodput: round(pre.goodput, 0),
+      preP99Ms: round(pre.p99Ms, 2),
+      stormGoodput: round(during.goodput, 0),
+      stormP99Ms: round(during.p99Ms, 2),
+      goodputRatio: round(during.goodput / pre.goodput, 3),
+      p99Ratio: round(during.p99Ms / pre.p99Ms, 3),
+      stormRps: round(s.rps, 0),
+      stormRefused: round(s.non2xx / s.durationSec, 0),
+      stormServed: round(s.goodput, 0),
+      proxyCores: rig.proxy ? round(cpu[rig.proxy.name].cores, 2) : null,
+      upstreamCores: round(cpu[rig.upstream.name].cores, 2),
+    };
+  } catch (e) {
+    return { setup, run, error: (e as Error).message.split('\n')[0] };
+  } finally {
+    await rig.stop();
+  }
+}
+
+export async function protection(cfg: BenchConfig): Promise<BenchReport> {
+  const rows: Row[] = [];
+  for (let run = 1; run <= cfg.runs; run++) {
+    for (const setup of run % 2 ? SETUPS : [...SETUPS].reverse()) rows.push(await measure(setup, cfg, run));
+  }
+  const med = (setup: Setup, k: string): number =>
+    median(rows.filter((r) => r.setup === setup && typeof r[k] === 'number').map((r) => r[k] as number));
+  const summary: Row[] = SETUPS.map((setup) => {
+    const g = med(setup, 'goodputRatio');
+    const p = med(setup, 'p99Ratio');
+    return {
+      setup,
+      goodputRatio: round(g, 3),
+      p99Ratio: round(p, 3),
+      verdict: setup === 'none' ? '(no protection)' : g >= 0.98 && p <= 1.1 ? 'met' : 'MISSED',
+    };
+  });
+  return {
+    name: 'protection',
+    description:
+      `Upstream: 100 slots × 20 ms, FIFO backlog. /messages: wrk -c40 POST, ${cfg.durationSec} s alone, then ${cfg.durationSec} s ` +
+      `during a ${STORM_CONNECTIONS}-connection closed-loop storm of POST /login x-login-kind: background (started ${SETTLE_SEC} s before). ` +
+      'HAProxy and sidecar: 20 background logins, 80 messages, 100 ms queue timeout. Targets: goodputRatio ≥ 0.98, p99Ratio ≤ 1.10.',
+    rows,
+    summary,
+    notes: [],
+  };
+}

@@ -1,0 +1,103 @@
+/**
+ * Rejection cost: in one sidecar process, CPU per proxied request (GET / to nginx, default
+ * class) against CPU per refused request (GET /shed: its class's one slot is held by a
+ * trickling /hold request and it has no queue, so every /shed is answered 503 capacity).
+ */
+import { get, type ClientRequest, type IncomingMessage } from 'node:http';
+import type { BenchConfig } from './config.js';
+import { startNginxUpstream } from './peers.js';
+import { REJECT_POLICY } from './policies.js';
+import { CpuMeter, freePort, stopAll, type Proc } from './procs.js';
+import { median, round, type BenchReport, type Row } from './report.js';
+import { startSidecar } from './targets.js';
+import { runWrk } from './wrk.js';
+
+const CONNECTIONS = 50;
+
+/** Takes the class's only slot: a request whose response body trickles for an hour. */
+function hold(port: number): Promise<{ req: ClientRequest; res: IncomingMessage }> {
+  return new Promise((resolve, reject) => {
+    const req = get({ host: '127.0.0.1', port, path: '/hold', agent: false }, (res) => {
+      res.resume();
+      if (res.statusCode === 200) resolve({ req, res });
+      else reject(new Error(`/hold answered ${res.statusCode}`));
+    });
+    req.on('error', reject);
+  });
+}
+
+/** One /shed request, to check it is refused by the sidecar (not proxied). */
+function probe(port: number): Promise<{ status: number; reason: string }> {
+  return new Promise((resolve, reject) => {
+    get({ host: '127.0.0.1', port, path: '/shed', agent: false }, (res) => {
+      res.resume();
+      resolve({ status: res.statusCode ?? 0, reason: String(res.headers['x-spillway-reason'] ?? '') });
+    }).on('error', reject);
+  });
+}
+
+async function measure(cfg: BenchConfig, sidecar: Proc, port: number, path: string, run: number): Promise<Row> {
+  const wrk = { url: `http://127.0.0.1:${port}${path}`, connections: CONNECTIONS, dir: cfg.dir, cpus: cfg.loadCpus };
+  await runWrk({ ...wrk, durationSec: 2, name: 'warmup' });
+  const meter = new CpuMeter([sidecar]);
+  const r = await runWrk({ ...wrk, durationSec: cfg.durationSec });
+  const cpu = meter.since().sidecar;
+  return {
+    kind: path === '/' ? 'proxied' : 'refused',
+    run,
+    rps: round(r.rps, 0),
+    non2xx: r.non2xx,
+    socketErrors: r.socketErrors,
+    p50Ms: round(r.p50Ms),
+    p99Ms: round(r.p99Ms),
+    cpuUsPerReq: round(cpu.cpuUs / r.requests, 2),
+    cores: round(cpu.cores, 2),
+  };
+}
+
+export async function reject(cfg: BenchConfig): Promise<BenchReport> {
+  const rows: Row[] = [];
+  const notes: string[] = [];
+  const upstreamPort = await freePort();
+  const listen = await freePort();
+  const procs: Proc[] = [];
+  let held: { req: ClientRequest } | null = null;
+  try {
+    procs.push(await startNginxUpstream(cfg.dir, upstreamPort, cfg.loadCpus));
+    const sidecar = await startSidecar({ dir: cfg.dir, policyYaml: REJECT_POLICY, listen, upstreamPort, cpus: cfg.proxyCpus });
+    procs.push(sidecar);
+    held = await hold(listen);
+    const p = await probe(listen);
+    notes.push(`a /shed probe got ${p.status} x-spillway-reason: ${p.reason || '(none)'}`);
+    if (p.status < 400) throw new Error(`/shed was not refused (status ${p.status}): the slot is not held`);
+    for (let run = 1; run <= cfg.runs; run++) {
+      rows.push(await measure(cfg, sidecar, listen, '/', run));
+      rows.push(await measure(cfg, sidecar, listen, '/shed', run));
+    }
+  } catch (e) {
+    rows.push({ kind: 'error', error: (e as Error).message.split('\n')[0] });
+  } finally {
+    held?.req.destroy();
+    await stopAll(procs);
+  }
+  const med = (kind: string): number =>
+    median(rows.filter((r) => r.kind === kind && typeof r.cpuUsPerReq === 'number').map((r) => r.cpuUsPerReq as number));
+  const ratio = med('refused') / med('proxied');
+  return {
+    name: 'reject',
+    description:
+      `wrk -t1 -c${CONNECTIONS} -d${cfg.durationSec}s against one sidecar: GET / proxied to nginx vs GET /shed refused ` +
+      '(class limit 1, no queue, slot held). cpuUsPerReq: sidecar utime+stime over the run / responses.',
+    rows,
+    summary: [
+      {
+        proxiedUsPerReq: round(med('proxied'), 2),
+        refusedUsPerReq: round(med('refused'), 2),
+        ratio: round(ratio, 3),
+        target: '≤ 0.25',
+        verdict: Number.isFinite(ratio) ? (ratio <= 0.25 ? 'met' : 'MISSED') : 'not measured',
+      },
+    ],
+    notes,
+  };
+}

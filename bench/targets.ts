@@ -1,0 +1,91 @@
+/**
+ * How each thing under test is started: the sidecar (the real `spillway sidecar` command with a
+ * policy file), the bare Node proxy and the benchmark's own Node servers (as compiled scripts
+ * next to this file, each its own process).
+ */
+import { existsSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort, NODE, sleep, start, type Proc } from './procs.js';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+/** The package root, from bench/ (sources) or dist/bench/ (compiled). */
+export const ROOT = resolve(HERE, existsSync(join(HERE, '..', 'package.json')) ? '..' : '../..');
+
+/** A compiled benchmark script (bench/<name>.ts → dist/bench/<name>.js). */
+export function script(name: string): string {
+  const p = join(ROOT, 'dist', 'bench', `${name}.js`);
+  if (!existsSync(p)) throw new Error(`${p} is missing: build first (npx tsc -p tsconfig.build.json)`);
+  return p;
+}
+
+export function sidecarAvailable(): boolean {
+  return existsSync(join(ROOT, 'dist', 'sidecar', 'inbound.js'));
+}
+
+export interface SidecarOptions {
+  dir: string;
+  policyYaml: string;
+  listen: number;
+  upstreamPort: number;
+  cpus?: string;
+}
+
+export type SidecarProc = Proc & { admin: number };
+
+export async function startSidecar(o: SidecarOptions): Promise<SidecarProc> {
+  const policy = join(o.dir, `policy-${o.listen}.yaml`);
+  writeFileSync(policy, o.policyYaml);
+  const admin = await freePort();
+  const egress = await freePort();
+  const args = [
+    join(ROOT, 'bin', 'spillway.js'),
+    'sidecar',
+    '--policy',
+    policy,
+    '--upstream',
+    `http://127.0.0.1:${o.upstreamPort}`,
+    '--listen',
+    String(o.listen),
+    '--admin',
+    String(admin),
+    '--egress',
+    String(egress),
+    '--state-dir',
+    join(o.dir, `state-${o.listen}`),
+  ];
+  const proc = await start('sidecar', NODE, args, { cpus: o.cpus, port: o.listen });
+  await waitReady(admin, proc);
+  return { ...proc, admin };
+}
+
+/** /readyz turns 200 once the policy is in force. */
+async function waitReady(admin: number, proc: Proc): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    try {
+      const r = await fetch(`http://127.0.0.1:${admin}/readyz`);
+      await r.arrayBuffer();
+      if (r.ok) return;
+    } catch {
+      // admin port not up yet
+    }
+    await sleep(100);
+  }
+  await proc.stop();
+  throw new Error(`sidecar not ready within 15 s:\n${proc.stderr().slice(-2000)}`);
+}
+
+export function startBareProxy(listen: number, upstreamPort: number, cpus?: string): Promise<Proc> {
+  return start('bare-proxy', NODE, [script('bare-proxy'), String(listen), `http://127.0.0.1:${upstreamPort}`], {
+    cpus,
+    port: listen,
+  });
+}
+
+export function startSlowUpstream(port: number, cpus?: string, slots = 100, serviceMs = 20): Promise<Proc> {
+  return start('slow-upstream', NODE, [script('slow-upstream'), String(port), String(slots), String(serviceMs)], {
+    cpus,
+    port,
+  });
+}
