@@ -14,7 +14,7 @@ let mock: KafkaMock;
 const open: KafkaDeferrer[] = [];
 
 beforeAll(async () => {
-  const routes = ['storm', 'expiry', 'exhaust'];
+  const routes = ['storm', 'expiry', 'exhaust', 'first', 'late'];
   mock = await startKafkaMock({
     brokers: 3,
     topics: routes.flatMap((r) => [`spillway.deferred.${r}:2`, `spillway.dead-letter.${r}:1`]),
@@ -138,4 +138,20 @@ test('defer() refuses a route without defer settings instead of pretending it st
   const d = deferrer('storm', { maxAgeSeconds: 600, maxAttempts: 5, drainRatePerSecond: 20 }, registry);
   await expect(d.defer(sendFor('nope', 'k'))).rejects.toThrow(/does not defer/);
   expect(await metric(registry, 'spillway_defer_failed_total', { route: 'nope' })).toBe(1);
+});
+
+test('a route that starts deferring on a config apply is stored and drained too', async () => {
+  const settings = { maxAgeSeconds: 600, maxAttempts: 5, drainRatePerSecond: 50 };
+  const d = deferrer('first', settings);
+  await expect(d.defer(sendFor('late', 'late-0'))).rejects.toThrow(/does not defer/);
+  const rec = recorder();
+  d.startDrainer(rec.replay, () => true);
+  await d.defer(sendFor('first', 'first-1'));
+  d.updateRoutes([
+    { name: 'first', defer: settings },
+    { name: 'late', defer: settings },
+  ]);
+  await d.defer(sendFor('late', 'late-1'));
+  expect(await waitFor(() => rec.calls.length >= 2, 40_000)).toBe(true);
+  expect(rec.calls.map((c) => c.key).sort()).toEqual(['first-1', 'late-1']);
 });
