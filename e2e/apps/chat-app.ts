@@ -111,6 +111,7 @@ export async function startChatApp(options: ChatAppOptions = {}): Promise<ChatAp
     if (!waiting) return;
     polls.delete(room);
     for (const res of waiting) {
+      waiting.delete(res);
       pollCount--;
       served.poll++;
       reply(res, 200, { ok: true, route: 'poll', messages: 1 });
