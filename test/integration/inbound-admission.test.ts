@@ -2,7 +2,7 @@
 import { Agent } from 'node:http';
 import type { Registry } from 'prom-client';
 import type { Inbound } from '../../sidecar/inbound.js';
-import { classState, compiled, metric, send, sleep, startInbound, Upstream, waitFor, type Reply } from './inbound-support.js';
+import { classState, compiled, metric, send, startInbound, Upstream, waitFor, type Reply } from './inbound-support.js';
 
 describe('inbound admission', () => {
   let up: Upstream;
@@ -101,7 +101,6 @@ describe('inbound admission', () => {
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     agents.push(agent);
     let connections = 0;
-    agent.on('free', () => {});
     const origCreate = agent.createConnection.bind(agent);
     agent.createConnection = ((...args: Parameters<typeof origCreate>) => {
       connections++;
