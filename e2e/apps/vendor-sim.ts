@@ -32,6 +32,8 @@ export interface VendorSimOptions extends Partial<VendorSettings> {
 }
 
 export interface SimRequest {
+  /** When it arrived (epoch ms). */
+  at: number;
   method: string;
   url: string;
   key: string;
@@ -107,6 +109,11 @@ export class VendorSim {
     return this.log;
   }
 
+  /** Connections open to the simulator now (a hung request the caller gave up on is closed). */
+  openConnections(): Promise<number> {
+    return new Promise((resolve, reject) => this.server.getConnections((err, n) => (err ? reject(err) : resolve(n))));
+  }
+
   stats(): VendorStats {
     const duplicateKeys = [...this.deliveredByKey].filter(([, n]) => n > 1).map(([k]) => k);
     return { name: this.name, settings: { ...this.settings }, ...this.counts, duplicateKeys };
@@ -140,7 +147,7 @@ export class VendorSim {
   private answer(req: IncomingMessage, res: ServerResponse, bodyBytes: number): void {
     const raw = req.headers[this.keyHeader];
     const key = typeof raw === 'string' ? raw : '';
-    const entry: SimRequest = { method: req.method ?? '', url: req.url ?? '', key, status: null, bodyBytes };
+    const entry: SimRequest = { at: Date.now(), method: req.method ?? '', url: req.url ?? '', key, status: null, bodyBytes };
     if (this.log.length < MAX_LOG) this.log.push(entry);
     this.counts.received++;
     const s = this.settings;
