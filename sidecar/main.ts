@@ -1,3 +1,174 @@
-export async function main(_argv: string[]): Promise<void> {
-  throw new Error('sidecar: not implemented yet');
+/**
+ * `spillway sidecar`: wires the parts together. The inbound data plane enforces; the config
+ * store decides what it enforces (Redis > --policy file > nothing); the admin port reports.
+ */
+import { access, constants } from 'node:fs/promises';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { startAdmin, type AdminServer } from './admin.js';
+import { FileSource } from './config/file-source.js';
+import { parseSidecarFlags, SIDECAR_USAGE, UsageError, type SidecarOptions } from './config/flags.js';
+import { RedisSource } from './config/redis-source.js';
+import { StateDir } from './config/state-dir.js';
+import { ConfigStore, type ConfigTarget } from './config/store.js';
+import { Inbound } from './inbound.js';
+import { createLogger, type Logger } from './log.js';
+
+/** Backstop after SIGTERM: Inbound.close() itself gives in-flight requests 10 s, then cuts them. */
+const DRAIN_TIMEOUT_MS = 12_000;
+
+export async function main(argv: string[]): Promise<void> {
+  let options: SidecarOptions | null;
+  try {
+    options = parseSidecarFlags(argv);
+    if (options?.policy) await readable(options.policy);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`spillway sidecar: ${err.message}\n\n${SIDECAR_USAGE}`);
+    process.exitCode = 2;
+    return;
+  }
+  if (!options) {
+    process.stdout.write(SIDECAR_USAGE);
+    return;
+  }
+  const log = createLogger({ level: options.logLevel, fields: { component: 'sidecar' } });
+  const sidecar = await startSidecar(options, log);
+
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      log.warn('second signal: exiting without waiting for in-flight requests', { signal });
+      process.exit(1);
+    }
+    stopping = true;
+    sidecar.shutdown(signal).then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error('shutdown failed', { error: err });
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
+async function readable(path: string): Promise<void> {
+  try {
+    await access(path, constants.R_OK);
+  } catch (err) {
+    throw new UsageError(`--policy: cannot read "${path}": ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+}
+
+export interface Sidecar {
+  store: ConfigStore;
+  admin: AdminServer;
+  /** Readiness fails, new connections are refused, in-flight work finishes (bounded), sources close. */
+  shutdown(reason: string): Promise<void>;
+}
+
+export async function startSidecar(options: SidecarOptions, log: Logger): Promise<Sidecar> {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+
+  const inbound = await Inbound.start({
+    port: options.listen,
+    host: options.host,
+    upstream: options.upstream,
+    podName: options.podName,
+    registry,
+  });
+  // Everything that enforces a config. The egress (--egress, options.egress, with
+  // options.kafka for deferral) is started here and pushed onto this list when it lands.
+  const targets: ConfigTarget[] = [inbound];
+
+  const stateDir = options.configKey !== null ? new StateDir(options.stateDir, options.configKey, log.child({ part: 'state-dir' })) : null;
+  const store = new ConfigStore({
+    targets,
+    registry,
+    log: log.child({ part: 'config' }),
+    configKey: options.configKey ?? undefined,
+    persistence: stateDir ?? undefined,
+  });
+
+  let draining = false;
+  const admin = await startAdmin(
+    { registry, config: () => store.view(), dataPlane: inbound, draining: () => draining },
+    options.admin,
+    options.host,
+  );
+
+  const fileSource = options.policy !== null ? new FileSource({ path: options.policy, store, log: log.child({ part: 'policy-file' }) }) : null;
+  await fileSource?.start();
+
+  let redisSource: RedisSource | null = null;
+  if (options.redis !== null && options.configKey !== null && stateDir) {
+    // Before Redis answers: the last good config for this key, so an outage at start still enforces it.
+    const persisted = await stateDir.load();
+    if (persisted !== null) store.offerRemote(persisted.config, 'state-dir');
+    redisSource = new RedisSource({
+      persistedRunId: persisted?.redisRunId,
+      url: options.redis,
+      configKey: options.configKey,
+      store,
+      registry,
+      log: log.child({ part: 'redis' }),
+      pollIntervalMs: options.pollIntervalMs,
+    });
+    redisSource.start();
+  }
+
+  const inForce = store.effective();
+  log.info('sidecar started', {
+    listen: inbound.port,
+    admin: admin.port,
+    egress: options.egress,
+    host: options.host,
+    upstream: options.upstream,
+    podName: options.podName,
+    policy: options.policy,
+    redis: options.redis !== null ? redactUrl(options.redis) : null,
+    configKey: options.configKey,
+    stateDir: stateDir?.dir ?? null,
+    configSource: inForce?.source ?? null,
+    configVersion: inForce?.config.version ?? null,
+  });
+  if (options.policy === null && options.redis === null) log.warn('no --policy and no --redis: the sidecar will not become ready');
+
+  return {
+    store,
+    admin,
+    async shutdown(reason: string) {
+      draining = true;
+      log.info('shutting down: draining in-flight requests', { reason, timeoutMs: DRAIN_TIMEOUT_MS });
+      redisSource?.close();
+      fileSource?.close();
+      const closing = inbound.close().catch((err: unknown) => log.warn('inbound close failed', { error: err }));
+      const drained = await withTimeout(closing, DRAIN_TIMEOUT_MS);
+      if (!drained) log.warn('drain timed out; exiting with requests still in flight', { timeoutMs: DRAIN_TIMEOUT_MS });
+      await stateDir?.flush();
+      await admin.close();
+      log.info('stopped');
+    },
+  };
+}
+
+/** true if `p` resolved in time. */
+async function withTimeout(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([p.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function redactUrl(s: string): string {
+  const u = new URL(s);
+  if (u.password) u.password = '***';
+  return u.toString();
 }

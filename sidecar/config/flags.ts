@@ -37,7 +37,7 @@ const FLAGS: Record<string, FlagSpec> = {
   egress: { env: 'SPILLWAY_EGRESS', def: '15002', help: 'outbound vendor routes port' },
   admin: { env: 'SPILLWAY_ADMIN', def: '15090', help: 'admin and metrics port' },
   host: { env: 'SPILLWAY_HOST', def: '0.0.0.0', help: 'address the inbound and admin ports bind to' },
-  'pod-name': { env: 'POD_NAME', def: '(hostname)', help: "this pod's name (its share of Cluster-scope budgets)" },
+  'pod-name': { env: 'POD_NAME', def: 'the hostname', help: "this pod's name (its share of Cluster-scope budgets)" },
   policy: { env: 'SPILLWAY_POLICY', def: '', help: 'TrafficPolicy YAML file: standalone mode, hot-reloaded' },
   redis: { env: 'SPILLWAY_REDIS', def: '', help: 'Redis URL for remote config (redis:// or rediss://)' },
   'config-key': { env: 'SPILLWAY_CONFIG_KEY', def: '', help: '<namespace>/<target>: which config to read from Redis' },

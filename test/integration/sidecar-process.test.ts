@@ -1,0 +1,150 @@
+/**
+ * The real built CLI as a process: `node bin/spillway.js sidecar` with the example policy in
+ * front of a real upstream. Needs the build (`npx tsc -p tsconfig.build.json`; `npm test`
+ * builds first).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from '../support/ports.js';
+import { sleep, waitFor } from './config-fakes.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const BIN = join(ROOT, 'bin', 'spillway.js');
+
+interface Run {
+  child: ChildProcess;
+  stderr: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+function runCli(args: string[]): Run {
+  const child = spawn(process.execPath, [BIN, 'sidecar', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, POD_NAME: 'test-pod' } });
+  let err = '';
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => (err += d));
+  child.stdout?.resume();
+  const exited = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
+  return { child, stderr: () => err, exited };
+}
+
+function logLines(stderr: string): Array<Record<string, unknown>> {
+  return stderr
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+describe('spillway sidecar (process)', () => {
+  let upstream: Server;
+  let upstreamPort: number;
+  let stateDir: string;
+  const runs: Run[] = [];
+
+  beforeAll(async () => {
+    if (!existsSync(join(ROOT, 'dist', 'sidecar', 'main.js'))) {
+      throw new Error('dist/ is missing: build first with `npx tsc -p tsconfig.build.json` (npm test does)');
+    }
+    upstream = createServer((req, res) => {
+      const delay = req.url?.startsWith('/slow') ? 800 : 0;
+      setTimeout(() => {
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ path: req.url, method: req.method }));
+      }, delay);
+    });
+    upstream.listen(0, '127.0.0.1');
+    await once(upstream, 'listening');
+    upstreamPort = (upstream.address() as AddressInfo).port;
+    stateDir = await mkdtemp(join(tmpdir(), 'spillway-proc-'));
+  });
+
+  afterEach(async () => {
+    for (const run of runs.splice(0)) {
+      if (run.child.exitCode === null && run.child.signalCode === null && run.child.pid !== undefined) {
+        process.kill(run.child.pid, 'SIGKILL');
+        await run.exited;
+      }
+    }
+  });
+
+  afterAll(async () => {
+    upstream.closeAllConnections();
+    await new Promise((r) => upstream.close(r));
+    await rm(stateDir, { recursive: true, force: true });
+  });
+
+  test('serves with the example policy, reports on the admin port, and drains on SIGTERM', async () => {
+    const [listen, admin, egress] = [await freePort(), await freePort(), await freePort()];
+    const run = runCli([
+      '--listen', String(listen),
+      '--admin', String(admin),
+      '--egress', String(egress),
+      '--host', '127.0.0.1',
+      '--upstream', `http://127.0.0.1:${upstreamPort}`,
+      '--policy', 'examples/chat-policy.yaml',
+      '--state-dir', stateDir,
+    ]);
+    runs.push(run);
+    const adminUrl = `http://127.0.0.1:${admin}`;
+
+    await waitFor(
+      `/readyz 200 (stderr so far: ${run.stderr().slice(-500)})`,
+      async () => {
+        if (run.child.exitCode !== null) throw new Error(`sidecar exited ${run.child.exitCode}: ${run.stderr()}`);
+        return fetch(`${adminUrl}/readyz`).then((r) => r.status === 200, () => false);
+      },
+      30_000,
+    );
+
+    const started = logLines(run.stderr()).find((l) => l.msg === 'sidecar started');
+    expect(started).toMatchObject({ listen, admin, egress, configSource: 'file', configVersion: 1, podName: 'test-pod' });
+
+    const config = (await (await fetch(`${adminUrl}/config`)).json()) as Record<string, unknown>;
+    expect(config).toMatchObject({ source: 'file', version: 1, policy: 'talk/chat' });
+
+    const proxied = await fetch(`http://127.0.0.1:${listen}/messages/room-1`, { method: 'POST', body: 'hi' });
+    expect(proxied.status).toBe(200);
+    expect(await proxied.json()).toEqual({ path: '/messages/room-1', method: 'POST' });
+
+    const metrics = await (await fetch(`${adminUrl}/metrics`)).text();
+    expect(metrics).toContain('process_cpu_user_seconds_total');
+    expect(metrics).toContain('spillway_config_version 1');
+    expect(metrics).toContain('spillway_config_applied_total{source="file"} 1');
+    expect(metrics).toMatch(/spillway_requests_total\{[^}]*class="send-message"[^}]*\} 1/);
+
+    const state = (await (await fetch(`${adminUrl}/state`)).json()) as { configVersion: number; classes: Array<{ name: string }> };
+    expect(state.configVersion).toBe(1);
+    expect(state.classes.map((c) => c.name)).toContain('send-message');
+
+    // A request in flight when SIGTERM arrives still completes; then the process exits 0.
+    const inflight = fetch(`http://127.0.0.1:${listen}/slow`).then(async (r) => ({ status: r.status, body: await r.text() }));
+    await sleep(200);
+    process.kill(run.child.pid!, 'SIGTERM');
+    const done = await inflight;
+    expect(done.status).toBe(200);
+    expect(JSON.parse(done.body)).toEqual({ path: '/slow', method: 'GET' });
+    const exit = await run.exited;
+    expect(exit).toEqual({ code: 0, signal: null });
+    const msgs = logLines(run.stderr()).map((l) => l.msg);
+    expect(msgs).toContain('shutting down: draining in-flight requests');
+    expect(msgs[msgs.length - 1]).toBe('stopped');
+  });
+
+  test.each([
+    [['--config-key', 'talk/chat'], /--config-key needs --redis/],
+    [['--listen', '99999'], /--listen/],
+    [['--policy', 'examples/does-not-exist.yaml'], /--policy: cannot read/],
+  ])('%j exits 2 with a clear message', async (args, message) => {
+    const run = runCli(args);
+    runs.push(run);
+    const exit = await run.exited;
+    expect(exit.code).toBe(2);
+    expect(run.stderr()).toMatch(message);
+    expect(run.stderr()).toContain('Usage: spillway sidecar');
+  });
+});
