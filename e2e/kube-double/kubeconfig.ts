@@ -1,0 +1,21 @@
+/** A kubeconfig for the double: one cluster, a token user, its context selected. */
+import { writeFileSync } from 'node:fs';
+import { stringify } from 'yaml';
+
+export const TOKEN = 'kube-double-token';
+
+export function kubeconfig(server: string, namespace = 'default'): string {
+  return stringify({
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'kube-double', cluster: { server } }],
+    users: [{ name: 'kube-double', user: { token: TOKEN } }],
+    contexts: [{ name: 'kube-double', context: { cluster: 'kube-double', user: 'kube-double', namespace } }],
+    'current-context': 'kube-double',
+    preferences: {},
+  });
+}
+
+export function writeKubeconfig(file: string, server: string, namespace?: string): void {
+  writeFileSync(file, kubeconfig(server, namespace), { mode: 0o600 });
+}
