@@ -19,15 +19,15 @@ beforeAll(async () => {
     brokers: 3,
     topics: routes.flatMap((r) => [`spillway.deferred.${r}:2`, `spillway.dead-letter.${r}:1`]),
   });
-});
+}, 120000);
 
 afterEach(async () => {
   await Promise.all(open.splice(0).map((d) => d.close()));
-});
+}, 120000);
 
 afterAll(async () => {
   await mock?.stop();
-});
+}, 120000);
 
 function deferrer(route: string, defer: { maxAgeSeconds: number; maxAttempts: number; drainRatePerSecond: number }, registry = new Registry()) {
   const d = createKafkaDeferrer({
@@ -92,7 +92,7 @@ test('sends deferred under a storm are replayed only after it, exactly once each
   expect(await waitFor(() => again.calls.length >= 1, 30_000)).toBe(true);
   await sleep(1000);
   expect(again.calls.map((c) => c.key)).toEqual(['storm-marker']);
-});
+}, 120000);
 
 test('an expired send goes to the dead-letter topic with reason expired, and is not replayed', async () => {
   const registry = new Registry();
@@ -109,7 +109,7 @@ test('an expired send goes to the dead-letter topic with reason expired, and is 
   expect(JSON.parse(dead[0].value.toString())).toEqual({ key: 'old-1' });
   expect(rec.calls.map((c) => c.key)).toEqual(['fresh-1']);
   expect(await metric(registry, 'spillway_dead_letter_total', { route: 'expiry', reason: 'expired' })).toBe(1);
-});
+}, 120000);
 
 test('a send that keeps needing a retry is re-queued, then dead-lettered when out of attempts; a failed one at once', async () => {
   const registry = new Registry();
@@ -131,14 +131,14 @@ test('a send that keeps needing a retry is re-queued, then dead-lettered when ou
   expect(rec.calls.filter((c) => c.key === 'bad-1')).toHaveLength(1);
   expect(await metric(registry, 'spillway_dead_letter_total', { route: 'exhaust', reason: 'attempts-exhausted' })).toBe(1);
   expect(await metric(registry, 'spillway_drained_total', { route: 'exhaust', result: 'retry' })).toBe(2);
-});
+}, 120000);
 
 test('defer() refuses a route without defer settings instead of pretending it stored it', async () => {
   const registry = new Registry();
   const d = deferrer('storm', { maxAgeSeconds: 600, maxAttempts: 5, drainRatePerSecond: 20 }, registry);
   await expect(d.defer(sendFor('nope', 'k'))).rejects.toThrow(/does not defer/);
   expect(await metric(registry, 'spillway_defer_failed_total', { route: 'nope' })).toBe(1);
-});
+}, 120000);
 
 test('a route that starts deferring on a config apply is stored and drained too', async () => {
   const settings = { maxAgeSeconds: 600, maxAttempts: 5, drainRatePerSecond: 50 };
@@ -154,4 +154,4 @@ test('a route that starts deferring on a config apply is stored and drained too'
   await d.defer(sendFor('late', 'late-1'));
   expect(await waitFor(() => rec.calls.length >= 2, 40_000)).toBe(true);
   expect(rec.calls.map((c) => c.key).sort()).toEqual(['first-1', 'late-1']);
-});
+}, 120000);

@@ -17,12 +17,12 @@ let deferrer: KafkaDeferrer | undefined;
 
 beforeAll(async () => {
   mock = await startKafkaMock({ brokers: 3, topics: [`spillway.deferred.${ROUTE}:3`, `spillway.dead-letter.${ROUTE}:1`] });
-});
+}, 180000);
 
 afterAll(async () => {
   await deferrer?.close();
   await mock?.stop();
-});
+}, 180000);
 
 test('brokers down mid-run: every send is delivered, dead-lettered or refused, and counted', async () => {
   const registry = new Registry();
@@ -94,4 +94,4 @@ test('brokers down mid-run: every send is delivered, dead-lettered or refused, a
   const failed = (await registry.getSingleMetric('spillway_defer_failed_total')?.get())?.values[0]?.value;
   expect(deferred).toBe(accepted.length);
   expect(failed).toBe(refused.length);
-});
+}, 180000);

@@ -11,11 +11,11 @@ let mock: KafkaMock;
 
 beforeAll(async () => {
   mock = await startKafkaMock({ brokers: 3, topics: ['probe:2'] });
-});
+}, 90000);
 
 afterAll(async () => {
   await mock?.stop();
-});
+}, 90000);
 
 const record = (i: number) => ({ key: `k${i}`, value: Buffer.from(`v${i}`), headers: { n: String(i) } });
 
@@ -24,7 +24,7 @@ test('prints its bootstrap servers and answers commands', async () => {
   for (const b of mock.bootstrap) expect(b).toMatch(/^[\w.-]+:\d+$/);
   await expect(mock.down(2)).resolves.toBeUndefined();
   await expect(mock.up(2)).resolves.toBeUndefined();
-});
+}, 90000);
 
 test('a producer is refused while every broker is down and works again after up', async () => {
   const link = createKafkaLink({ brokers: mock.bootstrap, clientId: 'mock-test', log: quiet, produceTimeoutMs: 2000 });
@@ -48,7 +48,7 @@ test('a producer is refused while every broker is down and works again after up'
   } finally {
     await producer.close();
   }
-});
+}, 90000);
 
 test('a consumer group reads back what was produced, with key and headers', async () => {
   const link = createKafkaLink({ brokers: mock.bootstrap, clientId: 'mock-test', log: quiet });
@@ -71,4 +71,4 @@ test('a consumer group reads back what was produced, with key and headers', asyn
     await consumer.close();
     await producer.close();
   }
-});
+}, 90000);
