@@ -7,7 +7,7 @@ import { compile } from '../api/compile.js';
 import { configKey } from '../api/config.js';
 import type { TrafficPolicyStatus } from '../api/policy.js';
 import { parsePolicy } from '../api/validate.js';
-import { objectKey, type KubeApi, type PolicyObject, type WorkloadKind, type WorkloadObject } from './kube-api.js';
+import { isStatus, objectKey, type KubeApi, type PolicyObject, type WorkloadKind, type WorkloadObject } from './kube-api.js';
 import type { ConfigPublisher } from './publisher.js';
 import { ACCEPTED, PROGRAMMED, setCondition, statusEqual, statusEvents, type ConditionInput } from './status.js';
 
@@ -76,6 +76,16 @@ export class Reconciler {
   constructor(private readonly deps: ReconcilerDeps) {}
 
   async reconcile(key: string): Promise<ReconcileOutcome> {
+    try {
+      return await this.reconcileOnce(key);
+    } catch (err) {
+      // Deleted while we worked (the cache lags the server): nothing left to do.
+      if (isStatus(err, 404)) return 'gone';
+      throw err;
+    }
+  }
+
+  private async reconcileOnce(key: string): Promise<ReconcileOutcome> {
     const [namespace, name] = splitKey(key);
     let policy = this.deps.getPolicy(namespace, name);
     if (!policy) {

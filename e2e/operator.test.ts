@@ -1,0 +1,341 @@
+/**
+ * The operator end to end: the real `kubectl`, the real client library, the operator process
+ * and a private redis-server, against the API-server double, or against a real cluster when
+ * KUBECONFIG is set (see docs/operator.md for a kind recipe).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import type { CompiledConfig } from '../api/config.js';
+import { startKubeDouble, type KubeDouble } from './kube-double/server.js';
+import { RedisServer } from '../test/support/redis.js';
+import { freePort } from '../test/support/ports.js';
+
+const ROOT = process.cwd();
+const REAL_CLUSTER = Boolean(process.env.KUBECONFIG);
+const NS = `spillway-e2e-${Math.random().toString(36).slice(2, 8)}`;
+/** A real cluster starts pods; the double makes replicas ready at once. */
+const READY_TIMEOUT = REAL_CLUSTER ? 120_000 : 10_000;
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function run(cmd: string, args: string[], input?: string): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    child.stdin.end(input ?? '');
+  });
+}
+
+async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 10_000): Promise<Exclude<T, null | undefined | false>> {
+  const deadline = Date.now() + timeoutMs;
+  let lastErr: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v as Exclude<T, null | undefined | false>;
+    } catch (err) {
+      lastErr = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${lastErr ? `: ${String(lastErr)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Newest mtime under a folder (TypeScript sources only). */
+function newest(dir: string): number {
+  let t = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) t = Math.max(t, newest(p));
+    else if (e.name.endsWith('.ts')) t = Math.max(t, statSync(p).mtimeMs);
+  }
+  return t;
+}
+
+/** Builds dist/ when the operator's or the API's sources are newer than it. */
+async function ensureBuilt(): Promise<void> {
+  const entry = join(ROOT, 'dist/operator/main.js');
+  if (existsSync(entry) && statSync(entry).mtimeMs > Math.max(newest(join(ROOT, 'operator')), newest(join(ROOT, 'api')))) return;
+  const res = await run('npx', ['tsc', '-p', 'tsconfig.build.json']);
+  if (!existsSync(entry)) throw new Error(`build failed:\n${res.stdout}${res.stderr}`);
+}
+
+const deployment = (name: string, replicas: number) => `
+apiVersion: apps/v1
+kind: Deployment
+metadata: { name: ${name}, namespace: ${NS} }
+spec:
+  replicas: ${replicas}
+  selector: { matchLabels: { app: ${name} } }
+  template:
+    metadata: { labels: { app: ${name} } }
+    spec:
+      terminationGracePeriodSeconds: 0
+      containers: [{ name: app, image: registry.k8s.io/pause:3.10 }]
+`;
+
+const policy = (name: string, target: string, backgroundLimit: number | string) => `
+apiVersion: spillway.io/v1alpha1
+kind: TrafficPolicy
+metadata: { name: ${name}, namespace: ${NS} }
+spec:
+  targetRef: { kind: Deployment, name: ${target} }
+  classes:
+    - name: background-login
+      match: [{ method: POST, path: /login, headers: { x-login-kind: background } }]
+      priority: 10
+      concurrency: { limit: ${backgroundLimit}, scope: Cluster }
+      shedAtLevel: 1
+    - name: send-message
+      match: [{ method: POST, pathPrefix: /messages }]
+      priority: 90
+      concurrency: { limit: 200, scope: Pod }
+      queue: { size: 200, timeoutMs: 250 }
+`;
+
+class Operator {
+  private readonly child: ChildProcess;
+  log = '';
+
+  constructor(
+    readonly adminPort: number,
+    args: string[],
+  ) {
+    this.child = spawn(process.execPath, ['bin/spillway.js', 'operator', '--admin', String(adminPort), ...args], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child.stdout?.on('data', (d: Buffer) => (this.log += d.toString()));
+    this.child.stderr?.on('data', (d: Buffer) => (this.log += d.toString()));
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  get exited(): boolean {
+    return this.child.exitCode !== null || this.child.signalCode !== null;
+  }
+
+  async metric(name: string): Promise<number | undefined> {
+    const res = await fetch(`http://127.0.0.1:${this.adminPort}/metrics`);
+    const line = (await res.text()).split('\n').find((l) => l.startsWith(`${name} `));
+    return line === undefined ? undefined : Number(line.split(' ')[1]);
+  }
+
+  async isLeader(): Promise<boolean> {
+    try {
+      return (await this.metric('spillway_operator_is_leader')) === 1;
+    } catch {
+      return false;
+    }
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    if (this.exited) return this.child.exitCode;
+    const done = once(this.child, 'exit');
+    this.child.kill(signal);
+    const [code] = (await done) as [number | null];
+    return code;
+  }
+}
+
+describe(`spillway operator end to end (${REAL_CLUSTER ? 'real cluster' : 'API-server double'})`, () => {
+  let double: KubeDouble | undefined;
+  let redis: RedisServer;
+  let client: Redis;
+  let kubeconfig: string;
+  let tmp: string;
+  const operators: Operator[] = [];
+
+  const kubectl = async (args: string[], input?: string): Promise<Run> => run('kubectl', ['--kubeconfig', kubeconfig, ...args], input);
+  const mustKubectl = async (args: string[], input?: string): Promise<string> => {
+    const r = await kubectl(args, input);
+    if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed: ${r.stderr}`);
+    return r.stdout;
+  };
+  const getPolicy = async (name: string) =>
+    JSON.parse(await mustKubectl(['get', 'trafficpolicy', name, '-n', NS, '-o', 'json'])) as {
+      metadata: { generation: number; finalizers?: string[] };
+      status?: { configVersion?: number; readyReplicas?: number; observedGeneration?: number; conditions?: Array<{ type: string; status: string; reason: string; message: string }>; classes?: Array<{ name: string; podLimit: number }> };
+    };
+  const condition = async (name: string, type: string) => (await getPolicy(name)).status?.conditions?.find((c) => c.type === type);
+  const stored = async (target: string): Promise<CompiledConfig | null> => {
+    const raw = await client.get(`spillway:config:${NS}/${target}`);
+    return raw ? (JSON.parse(raw) as CompiledConfig) : null;
+  };
+  const startOperator = async (extra: string[] = []): Promise<Operator> => {
+    const op = new Operator(await freePort(), ['--kubeconfig', kubeconfig, '--redis', redis.url, '--namespace', NS, ...extra]);
+    operators.push(op);
+    return op;
+  };
+  const scale = async (name: string, replicas: number) => {
+    await mustKubectl(['scale', 'deployment', name, '-n', NS, `--replicas=${replicas}`]);
+    await waitFor(`${name} ready ${replicas}`, async () => {
+      const d = JSON.parse(await mustKubectl(['get', 'deployment', name, '-n', NS, '-o', 'json'])) as { status?: { readyReplicas?: number } };
+      return (d.status?.readyReplicas ?? 0) === replicas;
+    }, READY_TIMEOUT);
+  };
+
+  beforeAll(async () => {
+    tmp = mkdtempSync(join(tmpdir(), 'spillway-op-e2e-'));
+    await ensureBuilt();
+    redis = await RedisServer.start();
+    client = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+    if (REAL_CLUSTER) {
+      kubeconfig = process.env.KUBECONFIG as string;
+    } else {
+      double = await startKubeDouble({ port: 0, crdDir: join(ROOT, 'crds') });
+      kubeconfig = join(tmp, 'kubeconfig');
+      double.writeKubeconfig(kubeconfig);
+    }
+    await mustKubectl(['apply', '-f', 'crds/']);
+    if (REAL_CLUSTER) await mustKubectl(['wait', '--for', 'condition=established', '--timeout=60s', 'crd/trafficpolicies.spillway.io']);
+    await mustKubectl(['create', 'namespace', NS]);
+    await mustKubectl(['apply', '-f', '-'], deployment('chat', 2));
+    await scale('chat', 2);
+  }, 240_000);
+
+  afterAll(async () => {
+    for (const op of operators) await op.stop('SIGKILL');
+    if (process.env.SPILLWAY_E2E_LOGS) for (const op of operators) process.stderr.write(`--- operator :${op.adminPort}\n${op.log}`);
+    if (REAL_CLUSTER && kubeconfig) {
+      // Finalizers would hold the namespace with no operator running: drop them first.
+      const list = await kubectl(['get', 'trafficpolicies', '-n', NS, '-o', 'name']);
+      for (const name of list.stdout.split('\n').filter(Boolean)) {
+        await kubectl(['patch', name, '-n', NS, '--type=merge', '-p', '{"metadata":{"finalizers":null}}']);
+      }
+      await kubectl(['delete', 'namespace', NS, '--wait=false']);
+    }
+    client?.disconnect();
+    await redis?.stop();
+    await double?.close();
+    rmSync(tmp, { recursive: true, force: true });
+  }, 60_000);
+
+  it('publishes an applied policy and reports status', async () => {
+    await startOperator();
+    await mustKubectl(['apply', '-f', '-'], policy('chat', 'chat', 40));
+    const doc = await waitFor('config in Redis', () => stored('chat'), 20_000);
+    expect(doc.policy).toBe(`${NS}/chat`);
+    expect(doc.readyReplicas).toBe(2);
+    expect(doc.classes.map((c) => [c.name, c.limit])).toEqual([
+      ['background-login', 20],
+      ['send-message', 200],
+      ['default', 100],
+    ]);
+    const p = await waitFor('Programmed status', async () => {
+      const x = await getPolicy('chat');
+      return x.status?.conditions?.some((c) => c.type === 'Programmed' && c.status === 'True') ? x : undefined;
+    });
+    expect(p.metadata.finalizers).toContain('spillway.io/config');
+    expect(p.status).toMatchObject({ observedGeneration: 1, configVersion: doc.version, readyReplicas: 2 });
+    expect(p.status?.classes?.[0]).toEqual({ name: 'background-login', podLimit: 20 });
+    expect(p.status?.conditions?.find((c) => c.type === 'Accepted')).toMatchObject({ status: 'True', reason: 'Accepted' });
+    const events = JSON.parse(await mustKubectl(['get', 'events', '-n', NS, '-o', 'json'])) as { items: Array<{ reason: string; involvedObject: { name: string } }> };
+    expect(events.items.filter((e) => e.involvedObject.name === 'chat').map((e) => e.reason)).toEqual(expect.arrayContaining(['Accepted', 'Programmed']));
+  }, 60_000);
+
+  it('re-divides Cluster budgets when the Deployment scales 2 → 4', async () => {
+    const before = (await stored('chat'))?.version ?? 0;
+    await scale('chat', 4);
+    const t0 = Date.now();
+    const doc = await waitFor('re-divided config', async () => {
+      const d = await stored('chat');
+      return d && d.readyReplicas === 4 ? d : undefined;
+    }, 10_000);
+    if (!REAL_CLUSTER) expect(Date.now() - t0).toBeLessThan(2000);
+    expect(doc.version).toBeGreaterThan(before);
+    expect(doc.classes[0]).toMatchObject({ name: 'background-login', limit: 10, policyLimit: 40 });
+    await waitFor('status readyReplicas 4', async () => (await getPolicy('chat')).status?.readyReplicas === 4);
+  }, 180_000);
+
+  it('edits apply; an invalid edit is refused naming the field and enforcement is unchanged', async () => {
+    await mustKubectl(['apply', '-f', '-'], policy('chat', 'chat', 80));
+    const edited = await waitFor('edited config', async () => {
+      const d = await stored('chat');
+      return d && d.classes[0].policyLimit === 80 ? d : undefined;
+    });
+    expect(edited.classes[0].limit).toBe(20);
+
+    // Zero is below the schema's minimum: refused by the API server, or else by the operator.
+    const r = await kubectl(['apply', '-f', '-'], policy('chat', 'chat', 0));
+    if (r.code !== 0) {
+      expect(r.stderr).toMatch(/classes\[0\]\.concurrency\.limit|concurrency\.limit/);
+    } else {
+      const c = await waitFor('Accepted=False', async () => {
+        const x = await condition('chat', 'Accepted');
+        return x?.status === 'False' ? x : undefined;
+      });
+      expect(c.reason).toBe('Invalid');
+      expect(c.message).toContain('spec.classes[0].concurrency.limit');
+    }
+    await new Promise((res) => setTimeout(res, 500));
+    expect(await stored('chat')).toEqual(edited);
+  }, 60_000);
+
+  it('a second policy on the same Deployment is refused with Conflict', async () => {
+    await mustKubectl(['apply', '-f', '-'], policy('chat-dup', 'chat', 5));
+    const c = await waitFor('Conflict', async () => {
+      const x = await condition('chat-dup', 'Accepted');
+      return x?.status === 'False' ? x : undefined;
+    });
+    expect(c.reason).toBe('Conflict');
+    expect((await stored('chat'))?.policy).toBe(`${NS}/chat`);
+    await mustKubectl(['delete', 'trafficpolicy', 'chat-dup', '-n', NS]);
+  }, 60_000);
+
+  it('deleting the policy removes its key (the finalizer runs first)', async () => {
+    await mustKubectl(['delete', 'trafficpolicy', 'chat', '-n', NS, '--timeout=30s']);
+    await waitFor('key removed', async () => (await stored('chat')) === null);
+    const r = await kubectl(['get', 'trafficpolicy', 'chat', '-n', NS]);
+    expect(r.code).not.toBe(0);
+    const code = await operators[0].stop('SIGTERM');
+    expect(code).toBe(0);
+  }, 60_000);
+
+  it('with leader election only one operator writes; killing it hands over to the standby', async () => {
+    const fast = ['--leader-elect', '--lease-namespace', NS, '--lease-name', 'spillway-e2e', '--lease-duration', '3s', '--renew-deadline', '2s', '--retry-period', '500ms'];
+    const a = await startOperator(fast);
+    const b = await startOperator(fast);
+    const leader = await waitFor('a leader', async () => ((await a.isLeader()) ? a : (await b.isLeader()) ? b : undefined), 30_000);
+    const standby = leader === a ? b : a;
+    await new Promise((res) => setTimeout(res, 1500));
+    expect(await standby.isLeader()).toBe(false);
+    const ready = await fetch(`http://127.0.0.1:${standby.adminPort}/readyz`);
+    expect(ready.status).toBe(200);
+
+    await mustKubectl(['apply', '-f', '-'], policy('chat', 'chat', 40));
+    const first = await waitFor('published by the leader', () => stored('chat'), 20_000);
+    expect(first.classes[0].limit).toBe(10);
+    expect(await standby.metric('spillway_operator_published_total')).toBe(0);
+
+    const t0 = Date.now();
+    await leader.stop('SIGKILL');
+    await waitFor('standby takes the lease', () => standby.isLeader(), 15_000);
+    // One lease duration (3 s) plus a retry period, with a generous margin for a loaded machine.
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    await mustKubectl(['apply', '-f', '-'], policy('chat', 'chat', 100));
+    const next = await waitFor('published by the new leader', async () => {
+      const d = await stored('chat');
+      return d && d.classes[0].policyLimit === 100 ? d : undefined;
+    }, 20_000);
+    expect(next.version).toBeGreaterThan(first.version);
+    expect(next.classes[0].limit).toBe(25);
+    await mustKubectl(['delete', 'trafficpolicy', 'chat', '-n', NS, '--timeout=30s']);
+    expect(await standby.stop('SIGTERM')).toBe(0);
+  }, 120_000);
+});
