@@ -106,7 +106,9 @@ export class FileSource {
     if (this.debounce) clearTimeout(this.debounce);
     this.debounce = setTimeout(() => {
       this.debounce = null;
-      this.reloading = this.reloading.then(() => this.reload());
+      this.reloading = this.reloading
+        .then(() => this.reload())
+        .catch((err: unknown) => this.log.error('policy reload failed; the config in force is unchanged', { file: this.path, error: err }));
     }, this.debounceMs);
   }
 

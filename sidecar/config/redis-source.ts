@@ -180,6 +180,7 @@ export class RedisSource {
           }
         },
       )
+      .catch((err: unknown) => this.log.error('handling the config read failed', { key: this.redisKey, error: err }))
       .finally(() => {
         this.reading = false;
         if (this.readAgain) {

@@ -12,8 +12,11 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { configKey } from '../../api/config.js';
 import { freePort } from '../support/ports.js';
-import { sleep, waitFor } from './config-fakes.js';
+import { RedisServer } from '../support/redis.js';
+import { remoteConfig, sleep, waitFor } from './config-fakes.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = join(ROOT, 'bin', 'spillway.js');
@@ -31,6 +34,21 @@ function runCli(args: string[]): Run {
   child.stdout?.resume();
   const exited = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
   return { child, stderr: () => err, exited };
+}
+
+async function waitReady(run: Run, adminUrl: string): Promise<void> {
+  await waitFor(
+    `/readyz 200 (stderr so far: ${run.stderr().slice(-500)})`,
+    async () => {
+      if (run.child.exitCode !== null) throw new Error(`sidecar exited ${run.child.exitCode}: ${run.stderr()}`);
+      return fetch(`${adminUrl}/readyz`).then((r) => r.status === 200, () => false);
+    },
+    30_000,
+  );
+}
+
+async function getJson<T = Record<string, unknown>>(url: string): Promise<T> {
+  return (await (await fetch(url)).json()) as T;
 }
 
 function logLines(stderr: string): Array<Record<string, unknown>> {
@@ -92,14 +110,7 @@ describe('spillway sidecar (process)', () => {
     runs.push(run);
     const adminUrl = `http://127.0.0.1:${admin}`;
 
-    await waitFor(
-      `/readyz 200 (stderr so far: ${run.stderr().slice(-500)})`,
-      async () => {
-        if (run.child.exitCode !== null) throw new Error(`sidecar exited ${run.child.exitCode}: ${run.stderr()}`);
-        return fetch(`${adminUrl}/readyz`).then((r) => r.status === 200, () => false);
-      },
-      30_000,
-    );
+    await waitReady(run, adminUrl);
 
     const started = logLines(run.stderr()).find((l) => l.msg === 'sidecar started');
     expect(started).toMatchObject({ listen, admin, egress, configSource: 'file', configVersion: 1, podName: 'test-pod' });
@@ -133,6 +144,53 @@ describe('spillway sidecar (process)', () => {
     const msgs = logLines(run.stderr()).map((l) => l.msg);
     expect(msgs).toContain('shutting down: draining in-flight requests');
     expect(msgs[msgs.length - 1]).toBe('stopped');
+  });
+
+  test('from Redis: applies and persists the key; restarted while Redis is down, enforces the persisted config', async () => {
+    const redis = await RedisServer.start();
+    try {
+      const writer = new Redis(redis.url, { disconnectTimeout: 100 });
+      await writer.set(configKey('talk/chat'), JSON.stringify(remoteConfig(3, 25)));
+      writer.disconnect();
+      const start = async () => {
+        const [listen, admin] = [await freePort(), await freePort()];
+        const run = runCli([
+          '--listen', String(listen),
+          '--admin', String(admin),
+          '--host', '127.0.0.1',
+          '--upstream', `http://127.0.0.1:${upstreamPort}`,
+          '--redis', redis.url,
+          '--config-key', 'talk/chat',
+          '--state-dir', stateDir,
+        ]);
+        runs.push(run);
+        const adminUrl = `http://127.0.0.1:${admin}`;
+        await waitReady(run, adminUrl);
+        return { run, listen, adminUrl };
+      };
+      const stop = async (run: Run) => {
+        process.kill(run.child.pid!, 'SIGTERM');
+        expect(await run.exited).toEqual({ code: 0, signal: null });
+      };
+      type State = { classes: Array<{ name: string; limit: number }> };
+      const limit = (s: State) => s.classes.find((c) => c.name === 'send-message')?.limit;
+
+      const first = await start();
+      expect(await getJson(`${first.adminUrl}/config`)).toMatchObject({ source: 'redis', version: 3 });
+      expect(limit(await getJson<State>(`${first.adminUrl}/state`))).toBe(25);
+      await stop(first.run);
+
+      await redis.stop();
+      const second = await start();
+      expect(await getJson(`${second.adminUrl}/config`)).toMatchObject({ source: 'state-dir', version: 3 });
+      expect(limit(await getJson<State>(`${second.adminUrl}/state`))).toBe(25);
+      const proxied = await fetch(`http://127.0.0.1:${second.listen}/messages/1`, { method: 'POST', body: 'x' });
+      expect(proxied.status).toBe(200);
+      expect(logLines(second.run.stderr()).some((l) => String(l.msg).startsWith('redis unreachable'))).toBe(true);
+      await stop(second.run);
+    } finally {
+      await redis.stop();
+    }
   });
 
   test.each([
