@@ -260,20 +260,26 @@ export class Egress {
       }
       claimed = c.kind === 'claimed';
     }
-    const retryable = this.mayRetry(route, method, key !== '');
-    let body: Buffer | IncomingMessage | null = req;
-    if (!hasBody(req)) body = null;
-    else if (retryable) {
-      body = await readBody(req, MAX_BUFFERED_BODY);
-      if (body === null) {
-        if (claimed) this.dedup.release(route.name, key);
-        this.refuse(res, route, 'body-too-large', level, 413);
-        return;
+    try {
+      const retryable = this.mayRetry(route, method, key !== '');
+      let body: Buffer | IncomingMessage | null = req;
+      if (!hasBody(req)) body = null;
+      else if (retryable) {
+        body = await readBody(req, MAX_BUFFERED_BODY);
+        if (body === null) {
+          if (claimed) this.dedup.release(route.name, key);
+          this.refuse(res, route, 'body-too-large', level, 413);
+          return;
+        }
       }
+      const r = await sendWithFailover(route, method, path, forwardHeaders(req.headers), body, retryable, deadline, this.now);
+      if (claimed) this.settleClaim(route, key, r);
+      this.respond(res, route, r, level);
+    } catch (err) {
+      // Nothing was accepted by a vendor (the caller vanished mid-body): free the key.
+      if (claimed) this.dedup.release(route.name, key);
+      throw err;
     }
-    const r = await sendWithFailover(route, method, path, forwardHeaders(req.headers), body, retryable, deadline, this.now);
-    if (claimed) this.settleClaim(route, key, r);
-    this.respond(res, route, r, level);
   }
 
   private async deferShed(

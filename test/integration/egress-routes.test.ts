@@ -80,6 +80,18 @@ describe('egress routes', () => {
     expect(a.requests()[1]).toMatchObject({ method: 'GET', url: '/base/?x=1' });
   });
 
+  it('streams a large unkeyed body; refuses one too large to keep for a retry with 413', async () => {
+    egress.apply(configWithRoutes(routes()));
+    const big = 'x'.repeat(2 * 1024 * 1024);
+    const streamed = await request(egress.port, '/push/upload', { body: big });
+    expect(streamed.status).toBe(200);
+    expect(a.requests()[0].bodyBytes).toBe(big.length);
+    const keyed = await request(egress.port, '/push/upload', { headers: { 'idempotency-key': 'big' }, body: big });
+    expect(keyed.status).toBe(413);
+    expect(keyed.headers['x-spillway-reason']).toBe('body-too-large');
+    expect(a.stats().received).toBe(1);
+  });
+
   it('answers 404 for an unknown route', async () => {
     egress.apply(configWithRoutes(routes()));
     const r = await request(egress.port, '/nope/x', { method: 'GET' });
