@@ -111,7 +111,8 @@ export class CrSchema {
   /** Defaults (in place) and validates; returns the causes of failure, empty when valid. */
   check(obj: JsonObject): StatusCause[] {
     const causes = this.validate(obj) ? [] : (this.validate.errors ?? []).map(cause);
-    if (causes.length === 0) evalCel(obj, this.schema, '', causes);
+    // A JSON copy: plain objects of this realm (structuredClone's come from another under jest's VM).
+    if (causes.length === 0) evalCel(JSON.parse(JSON.stringify(obj)), this.schema, '', causes);
     return causes;
   }
 }

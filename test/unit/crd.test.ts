@@ -1,0 +1,119 @@
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+import { buildCrd, CRD_FILE, renderCrdYaml, type JSONSchemaProps } from '../../api/crd.js';
+import { parseSpec } from '../../api/validate.js';
+import { CrSchema } from '../../e2e/kube-double/schema.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const crd = buildCrd() as { spec: { versions: Array<{ schema: { openAPIV3Schema: JSONSchemaProps }; additionalPrinterColumns: Array<{ name: string }> }> } };
+const openAPIV3Schema = crd.spec.versions[0].schema.openAPIV3Schema;
+const example = parse(readFileSync(join(root, 'examples', 'chat-policy.yaml'), 'utf8')) as { spec: Record<string, unknown> };
+
+/**
+ * The rules of a Kubernetes structural schema (apiextensions "structural schema" doc) and the
+ * OpenAPI v3.0 dialect it speaks: returns every violation with its path.
+ */
+function structuralViolations(node: JSONSchemaProps, path = '', inLogic = false): string[] {
+  const out: string[] = [];
+  const at = path || '<root>';
+  for (const banned of ['$ref', '$schema', 'const', 'definitions', '$defs', 'patternProperties', 'dependencies', 'id']) {
+    if (banned in node) out.push(`${at}: ${banned} is not allowed`);
+  }
+  const preserve = node['x-kubernetes-preserve-unknown-fields'] === true || node['x-kubernetes-int-or-string'] === true;
+  if (!inLogic && typeof node.type !== 'string' && !preserve) out.push(`${at}: type must be set`);
+  if (inLogic) for (const k of ['type', 'default', 'description', 'nullable', 'additionalProperties']) if (k in node) out.push(`${at}: ${k} inside anyOf/allOf/oneOf/not`);
+  if (node.properties && 'additionalProperties' in node) out.push(`${at}: properties and additionalProperties together`);
+  if (node.additionalProperties === false) out.push(`${at}: additionalProperties: false`);
+  for (const k of ['exclusiveMinimum', 'exclusiveMaximum']) if (k in node && typeof node[k] !== 'boolean') out.push(`${at}: ${k} must be a boolean (OpenAPI v3.0)`);
+  if (node.type === 'array' && !node.items) out.push(`${at}: array without items`);
+  if (node['x-kubernetes-list-type'] === 'map') {
+    const required = ((node.items as JSONSchemaProps).required as string[] | undefined) ?? [];
+    for (const key of node['x-kubernetes-list-map-keys'] as string[]) if (!required.includes(key)) out.push(`${at}: list-map key ${key} must be required`);
+  }
+  for (const [k, v] of Object.entries((node.properties as Record<string, JSONSchemaProps>) ?? {})) out.push(...structuralViolations(v, `${path}.${k}`));
+  if (node.items) out.push(...structuralViolations(node.items as JSONSchemaProps, `${path}[]`));
+  if (typeof node.additionalProperties === 'object') out.push(...structuralViolations(node.additionalProperties as JSONSchemaProps, `${path}{}`));
+  for (const k of ['anyOf', 'allOf', 'oneOf']) for (const b of (node[k] as JSONSchemaProps[] | undefined) ?? []) out.push(...structuralViolations(b, `${path}(${k})`, true));
+  return out;
+}
+
+function check(spec: unknown): string[] {
+  const obj = { apiVersion: 'spillway.io/v1alpha1', kind: 'TrafficPolicy', metadata: { name: 'p' }, spec: structuredClone(spec) };
+  return new CrSchema(openAPIV3Schema).check(obj).map((c) => `${c.field}: ${c.message}`);
+}
+
+type Spec = Record<string, unknown> & { classes: Array<Record<string, unknown>> };
+const exampleSpec = (): Spec => structuredClone(example.spec) as Spec;
+const withRoute = (route: Record<string, unknown>): Spec => ({ ...exampleSpec(), routes: [route] });
+const vendors = [
+  { name: 'fcm-a', url: 'http://fcm-a:8080' },
+  { name: 'fcm-b', url: 'http://fcm-b:8080' },
+];
+
+describe('TrafficPolicy CRD', () => {
+  it('is committed exactly as `npm run generate` renders it', () => {
+    const committed = readFileSync(join(root, CRD_FILE), 'utf8');
+    expect(committed).toBe(renderCrdYaml());
+    expect(parse(committed)).toEqual(buildCrd());
+  });
+
+  it('names, scope, subresources and printer columns', () => {
+    const c = buildCrd() as { metadata: { name: string }; spec: Record<string, unknown> & { names: Record<string, unknown> } };
+    expect(c.metadata.name).toBe('trafficpolicies.spillway.io');
+    expect(c.spec.scope).toBe('Namespaced');
+    expect(c.spec.names).toMatchObject({ kind: 'TrafficPolicy', plural: 'trafficpolicies', shortNames: ['tp'] });
+    expect(crd.spec.versions[0]).toMatchObject({ name: 'v1alpha1', served: true, storage: true, subresources: { status: {} } });
+    expect(crd.spec.versions[0].additionalPrinterColumns.map((p) => p.name)).toEqual(['Target', 'Accepted', 'Programmed', 'Version', 'Replicas', 'Age']);
+  });
+
+  it('has a structural schema', () => {
+    expect(structuralViolations(openAPIV3Schema)).toEqual([]);
+  });
+
+  it('the structural checker catches what zod emits raw', () => {
+    const raw = { type: 'object', properties: { a: { anyOf: [{ type: 'number', enum: [1] }] } }, additionalProperties: false, $schema: 'x' };
+    expect(structuralViolations(raw)).toEqual(
+      expect.arrayContaining(['<root>: $schema is not allowed', '<root>: properties and additionalProperties together', '.a: type must be set', '.a(anyOf): type inside anyOf/allOf/oneOf/not']),
+    );
+  });
+
+  it('accepts the example policy and defaults it as zod does', () => {
+    const obj = { apiVersion: 'spillway.io/v1alpha1', kind: 'TrafficPolicy', metadata: { name: 'chat' }, spec: exampleSpec() };
+    expect(new CrSchema(openAPIV3Schema).check(obj)).toEqual([]);
+    const zod = parseSpec(example.spec);
+    expect(zod.ok).toBe(true);
+    if (zod.ok) expect(obj.spec).toEqual(JSON.parse(JSON.stringify(zod.value)));
+  });
+
+  // Each bad spec is refused by the CRD (schema or CEL) and by zod alike, naming the same field.
+  const bad: Array<[string, () => unknown, string]> = [
+    ['a zero limit', () => { const s = exampleSpec(); (s.classes[0].concurrency as Record<string, unknown>).limit = 0; return s; }, 'spec.classes[0].concurrency.limit'],
+    ['an unknown method', () => { const s = exampleSpec(); s.classes[0].match = [{ method: 'FETCH' }]; return s; }, 'spec.classes[0].match[0].method'],
+    ['a class name that is not a DNS label', () => { const s = exampleSpec(); s.classes[0].name = 'Login!'; return s; }, 'spec.classes[0].name'],
+    ['a 500 rejectStatus', () => { const s = exampleSpec(); s.classes[0].rejectStatus = 500; return s; }, 'spec.classes[0].rejectStatus'],
+    ['no targetRef', () => { const s = exampleSpec(); delete s.targetRef; return s; }, 'spec.targetRef'],
+    ['duplicate class names', () => { const s = exampleSpec(); s.classes[1].name = s.classes[0].name; return s; }, 'spec.classes'],
+    ['a class named "default"', () => { const s = exampleSpec(); s.classes[0].name = 'default'; return s; }, 'spec.classes[0].name'],
+    ['descending thresholds', () => ({ ...exampleSpec(), loadLevels: { thresholds: [0.9, 0.8, 0.95] } }), 'spec.loadLevels.thresholds'],
+    ['a queue timeout without a queue', () => { const s = exampleSpec(); s.classes[0].queue = { timeoutMs: 100 }; return s; }, 'spec.classes[0].queue.timeoutMs'],
+    ['path and pathPrefix', () => { const s = exampleSpec(); s.classes[0].match = [{ path: '/a', pathPrefix: '/b' }]; return s; }, 'spec.classes[0].match[0].pathPrefix'],
+    ['duplicate route names', () => ({ ...exampleSpec(), routes: [{ name: 'push', vendors }, { name: 'push', vendors }] }), 'spec.routes'],
+    ['duplicate vendor names', () => withRoute({ name: 'push', vendors: [vendors[0], vendors[0]] }), 'spec.routes[0].vendors'],
+    ['a pin that is no vendor', () => withRoute({ name: 'push', vendors, pin: 'apns' }), 'spec.routes[0].pin'],
+  ];
+
+  it.each(bad)('refuses %s', (_what, make, field) => {
+    const spec = make();
+    const causes = check(spec);
+    expect(causes.length).toBeGreaterThan(0);
+    expect(causes.some((c) => c.startsWith(`${field}: `) || c.startsWith(`${field}.`) || c.startsWith(`${field}[`))).toBe(true);
+    const zod = parseSpec(spec);
+    expect(zod.ok).toBe(false);
+  });
+
+  it('accepts a route pinned to one of its vendors', () => {
+    expect(check(withRoute({ name: 'push', vendors, pin: 'fcm-b' }))).toEqual([]);
+  });
+});
