@@ -81,7 +81,7 @@ describe('egress routes', () => {
   });
 
   it('streams a large unkeyed body; refuses one too large to keep for a retry with 413', async () => {
-    egress.apply(configWithRoutes(routes()));
+    egress.apply(configWithRoutes(routes({ dedup: {} })));
     const big = 'x'.repeat(2 * 1024 * 1024);
     const streamed = await request(egress.port, '/push/upload', { body: big });
     expect(streamed.status).toBe(200);
@@ -90,6 +90,8 @@ describe('egress routes', () => {
     expect(keyed.status).toBe(413);
     expect(keyed.headers['x-spillway-reason']).toBe('body-too-large');
     expect(a.stats().received).toBe(1);
+    // The key was released: the same send, small enough now, goes out.
+    expect((await request(egress.port, '/push/upload', { headers: { 'idempotency-key': 'big' }, body: 'small' })).status).toBe(200);
   });
 
   it('answers 404 for an unknown route', async () => {
