@@ -68,8 +68,11 @@ export class NotLeaderError extends Error {
 }
 
 export class Reconciler {
-  /** The status last written per policy: newer than the informer's copy until its watch event arrives. */
-  private readonly written = new Map<string, { uid: string | undefined; status: TrafficPolicyStatus }>();
+  /**
+   * The status last written per policy, with the resourceVersion it was computed from: while
+   * the informer still shows that version, our write is newer than its copy.
+   */
+  private readonly written = new Map<string, { basedOn: string | undefined; status: TrafficPolicyStatus }>();
   /** Which target each policy last published to, so a retarget or delete removes the old key. */
   private readonly published = new Map<string, string>();
 
@@ -108,7 +111,7 @@ export class Reconciler {
     if (!parsed.ok) {
       await this.writeStatus(policy, {
         accepted: { status: 'False', reason: 'Invalid', message: parsed.error },
-        programmed: { status: 'False', reason: 'Invalid', message: 'the last valid config stays in force' },
+        programmed: { status: 'False', reason: 'Invalid', message: this.keptMessage(policy) },
       });
       return 'invalid';
     }
@@ -209,8 +212,7 @@ export class Reconciler {
     fields: Partial<Pick<TrafficPolicyStatus, 'configVersion' | 'readyReplicas' | 'classes'>> = {},
   ): Promise<void> {
     const key = objectKey(policy.metadata);
-    const mine = this.written.get(key);
-    const prev = mine && mine.uid === policy.metadata.uid ? mine.status : policy.status;
+    const prev = this.currentStatus(policy);
     const now = this.deps.now?.() ?? new Date();
     const generation = policy.metadata.generation;
     let conditions = setCondition(prev?.conditions, { type: ACCEPTED, ...conds.accepted }, generation, now);
@@ -220,7 +222,7 @@ export class Reconciler {
     if (statusEqual(prev, next)) return;
     this.guard();
     await this.deps.kube.patchPolicyStatus(policy.metadata.namespace, policy.metadata.name, next);
-    this.written.set(key, { uid: policy.metadata.uid, status: next });
+    this.written.set(key, { basedOn: policy.metadata.resourceVersion, status: next });
     for (const e of statusEvents(prev, next)) {
       try {
         await this.deps.kube.createEvent({ namespace: policy.metadata.namespace, policy, ...e });
@@ -228,6 +230,16 @@ export class Reconciler {
         this.deps.log?.(`event ${e.reason} for ${key} not recorded: ${err instanceof Error ? err.message : String(err)}`);
       }
     }
+  }
+
+  private currentStatus(policy: PolicyObject): TrafficPolicyStatus | undefined {
+    const mine = this.written.get(objectKey(policy.metadata));
+    return mine && mine.basedOn === policy.metadata.resourceVersion ? mine.status : policy.status;
+  }
+
+  private keptMessage(policy: PolicyObject): string {
+    const version = this.currentStatus(policy)?.configVersion;
+    return version === undefined ? 'nothing published' : `config version ${version} stays in force`;
   }
 
   private guard(): void {
