@@ -47,7 +47,7 @@ export async function startNginxUpstream(dir: string, port: number, cpus?: strin
     `server {
     listen 127.0.0.1:${port} backlog=4096;
     location / { return 200 '${FIXED_BODY.trim()}\\n'; }
-    location /hold { limit_rate 1; return 200 '${hold}'; }
+    location /hold { limit_rate_after 400; limit_rate 1; return 200 '${hold}'; }
   }`,
   );
   writeFileSync(join(d, 'nginx.conf'), conf);

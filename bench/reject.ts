@@ -19,10 +19,12 @@ function hold(port: number): Promise<{ req: ClientRequest; res: IncomingMessage 
   return new Promise((resolve, reject) => {
     const req = get({ host: '127.0.0.1', port, path: '/hold', agent: false }, (res) => {
       res.resume();
+      req.setTimeout(0);
       if (res.statusCode === 200) resolve({ req, res });
       else reject(new Error(`/hold answered ${res.statusCode}`));
     });
     req.on('error', reject);
+    req.setTimeout(10_000, () => req.destroy(new Error('/hold: no response headers within 10 s')));
   });
 }
 
