@@ -59,7 +59,10 @@ export interface ConfigPublisher {
 export class RedisPublisher implements ConfigPublisher {
   readonly redis: Redis;
 
-  constructor(url: string, options: { onReady?: () => void; log?: (msg: string) => void } = {}) {
+  private readonly connectWaitMs: number;
+
+  constructor(url: string, options: { onReady?: () => void; log?: (msg: string) => void; connectWaitMs?: number } = {}) {
+    this.connectWaitMs = options.connectWaitMs ?? 1000;
     this.redis = new Redis(url, {
       // Fail fast while Redis is down: the reconciler reports RedisUnavailable and backs off.
       enableOfflineQueue: false,
@@ -73,6 +76,7 @@ export class RedisPublisher implements ConfigPublisher {
   }
 
   async publish(body: CompiledBody): Promise<PublishResult> {
+    await this.whenReady();
     const json = JSON.stringify(body);
     const res = (await this.redis.eval(
       PUBLISH_SCRIPT,
@@ -87,8 +91,27 @@ export class RedisPublisher implements ConfigPublisher {
   }
 
   async remove(target: string, policy: string): Promise<boolean> {
+    await this.whenReady();
     const res = await this.redis.eval(REMOVE_SCRIPT, 1, configKey(target), policy, CONFIG_CHANNEL, target);
     return res === 1;
+  }
+
+  /**
+   * Gives a connection still being (re)established a moment (the first connect at start-up,
+   * a reconnect under way) before commands fail fast with the offline queue off.
+   */
+  private async whenReady(): Promise<void> {
+    const st = this.redis.status;
+    if (st === 'ready' || (st !== 'connecting' && st !== 'connect' && st !== 'wait')) return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.redis.off('ready', done);
+        resolve();
+      };
+      const timer = setTimeout(done, this.connectWaitMs);
+      this.redis.on('ready', done);
+    });
   }
 
   async close(): Promise<void> {
