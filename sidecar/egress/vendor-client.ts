@@ -35,7 +35,7 @@ export class VendorTarget {
     this.name = v.name;
     this.url = v.url;
     this.timeoutMs = v.timeoutMs;
-    this.agent = secure ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
+    this.agent = secure ? new https.Agent({ keepAlive: true, noDelay: true }) : new http.Agent({ keepAlive: true, noDelay: true });
     this.request = secure ? https.request : http.request;
     this.hostname = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
     this.port = u.port ? Number(u.port) : secure ? 443 : 80;
