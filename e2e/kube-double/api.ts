@@ -125,7 +125,8 @@ export class KubeApi {
     }
     const obj = this.checkBody(t, ns, applied, name);
     const before = this.store.get(storeKey(t), ns, name);
-    const merged = serverSideApply(before && this.present(t, before), obj, { manager, force: query.get('force') === 'true', subresource: sub });
+    const defaulted = t.schema ? (this.schema(t).applyDefaults(structuredClone(obj)) as KObject) : undefined;
+    const merged = serverSideApply(before && this.present(t, before), obj, { manager, force: query.get('force') === 'true', subresource: sub, defaulted });
     if (!before) {
       merged.metadata.namespace = ns;
       return { obj: this.create(t, ns, merged, { ...opts, manager: '' }), created: true };
@@ -212,8 +213,7 @@ export class KubeApi {
     const name = obj.metadata.name;
     if (t.kind === 'CustomResourceDefinition' && t.group === 'apiextensions.k8s.io') checkCrd(obj);
     if (!t.schema) return;
-    let schema = this.schemas.get(t);
-    if (!schema) this.schemas.set(t, (schema = new CrSchema(t.schema)));
+    const schema = this.schema(t);
     const unknown = schema.prune(obj);
     if (unknown.length > 0 && opts.fieldValidation === 'Strict') {
       throw badRequest(`${t.kind} in version "${t.version}" cannot be handled as a ${t.kind}: strict decoding error: ${unknown.map((u) => `unknown field "${u}"`).join(', ')}`);
@@ -221,6 +221,12 @@ export class KubeApi {
     if (opts.fieldValidation === 'Warn') opts.warnings.push(...unknown.map((u) => `unknown field "${u}"`));
     const causes = schema.check(obj);
     if (causes.length > 0) throw invalid(groupKind(t), name, causes);
+  }
+
+  private schema(t: ResourceType): CrSchema {
+    let schema = this.schemas.get(t);
+    if (!schema) this.schemas.set(t, (schema = new CrSchema(t.schema!)));
+    return schema;
   }
 
   /** A stored CRD: its resources are registered and it reports Established, as the real server does. */

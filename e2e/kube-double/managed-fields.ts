@@ -80,11 +80,6 @@ function deleteAt(obj: JsonObject, path: Path): void {
   for (let i = parents.length - 1; i > 0; i--) if (Object.keys(parents[i]).length === 0) delete parents[i - 1][path[i - 1]];
 }
 
-function deepMerge(target: JsonObject, src: JsonObject): JsonObject {
-  for (const [k, v] of Object.entries(src)) target[k] = isObject(v) && isObject(target[k]) ? deepMerge(target[k] as JsonObject, v) : structuredClone(v);
-  return target;
-}
-
 const entriesOf = (obj: KObject): ManagedFieldsEntry[] => (obj.metadata.managedFields as ManagedFieldsEntry[] | undefined) ?? [];
 const now = (): string => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
 
@@ -107,6 +102,18 @@ export interface ApplyRequest {
   manager: string;
   force: boolean;
   subresource?: string;
+  /** The applied object as the schema defaults it: its values are compared and stored (a list the
+   * applier wrote without defaults equals the stored, defaulted one). Ownership follows `applied`. */
+  defaulted?: KObject;
+}
+
+function setAt(obj: JsonObject, path: Path, value: unknown): void {
+  let cur = obj;
+  for (const seg of path.slice(0, -1)) {
+    if (!isObject(cur[seg])) cur[seg] = {};
+    cur = cur[seg] as JsonObject;
+  }
+  cur[path[path.length - 1]] = structuredClone(value);
 }
 
 /**
@@ -115,6 +122,7 @@ export interface ApplyRequest {
  */
 export function serverSideApply(current: KObject | undefined, applied: KObject, req: ApplyRequest): KObject {
   const newPaths = leafPaths(applied, req.subresource);
+  const values = req.defaulted ?? applied;
   const newKeys = new Set(newPaths.map(key));
   const base: KObject = current ? structuredClone(current) : { apiVersion: applied.apiVersion, kind: applied.kind, metadata: { name: applied.metadata.name } };
   let entries = entriesOf(base);
@@ -124,7 +132,7 @@ export function serverSideApply(current: KObject | undefined, applied: KObject, 
   for (const e of entries) {
     if (mine(e)) continue;
     for (const p of fromFieldsV1(e.fieldsV1)) {
-      if (newKeys.has(key(p)) && JSON.stringify(getAt(base, p)) !== JSON.stringify(getAt(applied, p))) conflicts.push({ entry: e, path: p });
+      if (newKeys.has(key(p)) && JSON.stringify(getAt(base, p)) !== JSON.stringify(getAt(values, p))) conflicts.push({ entry: e, path: p });
     }
   }
   if (conflicts.length && !req.force) {
@@ -140,8 +148,8 @@ export function serverSideApply(current: KObject | undefined, applied: KObject, 
   const ownedByOthers = new Set(entries.filter((e) => !mine(e)).flatMap((e) => fromFieldsV1(e.fieldsV1).map(key)));
   for (const p of previous ? fromFieldsV1(previous.fieldsV1) : []) if (!newKeys.has(key(p)) && !ownedByOthers.has(key(p))) deleteAt(base, p);
 
-  const { metadata: appliedMeta, ...appliedRest } = structuredClone(applied);
-  deepMerge(base, appliedRest);
+  const appliedMeta = applied.metadata;
+  for (const p of newPaths) if (p[0] !== 'metadata') setAt(base, p, getAt(values, p));
   for (const m of ['labels', 'annotations'] as const) if (appliedMeta[m]) base.metadata[m] = { ...(base.metadata[m] ?? {}), ...appliedMeta[m] };
   if (appliedMeta.finalizers) base.metadata.finalizers = appliedMeta.finalizers;
   base.metadata.managedFields = setEntry(entries, { manager: req.manager, operation: 'Apply', apiVersion: applied.apiVersion, subresource: req.subresource }, newPaths);

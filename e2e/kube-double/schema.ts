@@ -108,6 +108,12 @@ export class CrSchema {
     return unknown;
   }
 
+  /** Applies the defaults only (in place), whatever else is wrong: for partial apply configurations. */
+  applyDefaults(obj: JsonObject): JsonObject {
+    this.validate(obj);
+    return obj;
+  }
+
   /** Defaults (in place) and validates; returns the causes of failure, empty when valid. */
   check(obj: JsonObject): StatusCause[] {
     const causes = this.validate(obj) ? [] : (this.validate.errors ?? []).map(cause);
