@@ -1,7 +1,7 @@
 /**
  * Duplicate suppression by idempotency key. A send claims `spillway:dedup:<route>:<key>` before
  * it goes out (SET NX, short "pending" expiry covering the send); on an answer the key records
- * the first status for the route's TTL; if every vendor failed the key is released so the caller
+ * the first status for the route's TTL (retried for a while if Redis is away just then); if every vendor failed the key is released so the caller
  * may retry. The key is per route, not per vendor, so it spans failover.
  */
 import type { Redis } from 'ioredis';
@@ -28,6 +28,9 @@ export function dedupKey(route: string, key: string): string {
 }
 
 const PENDING = '{"state":"pending"}';
+/** Rewrites of a delivered key while Redis is away: 0.5 s, 1 s, ... about 10 s in all. */
+const COMPLETE_RETRIES = 6;
+const COMPLETE_RETRY_MS = 500;
 const CLAIMED: ClaimResult = { kind: 'claimed' };
 const PENDING_RESULT: ClaimResult = { kind: 'pending' };
 const UNAVAILABLE: ClaimResult = { kind: 'unavailable' };
@@ -61,7 +64,18 @@ export class RedisDedupStore implements DedupStore {
   }
 
   complete(route: string, key: string, status: number, ttlSeconds: number): void {
-    this.redis.set(dedupKey(route, key), `{"state":"done","status":${status}}`, 'EX', ttlSeconds, 'XX').catch(() => {});
+    this.writeDone(dedupKey(route, key), `{"state":"done","status":${status}}`, ttlSeconds, 0);
+  }
+
+  /**
+   * The send was delivered: if Redis is away now, keep trying for a while, or the pending claim
+   * would lapse and a later repeat of the key would be sent again.
+   */
+  private writeDone(k: string, value: string, ttlSeconds: number, attempt: number): void {
+    this.redis.set(k, value, 'EX', ttlSeconds).catch(() => {
+      if (attempt >= COMPLETE_RETRIES) return;
+      setTimeout(() => this.writeDone(k, value, ttlSeconds, attempt + 1), COMPLETE_RETRY_MS * (attempt + 1)).unref();
+    });
   }
 
   release(route: string, key: string): void {

@@ -125,6 +125,27 @@ describe('egress dedup', () => {
     }
   });
 
+  it('a delivery finished while Redis is away is recorded once Redis is back', async () => {
+    a.set({ latencyMs: 300 });
+    const sending = send('mid-outage');
+    await new Promise((r) => setTimeout(r, 100));
+    await redis.stop(); // claimed, then Redis dies while the vendor works
+    const r = await sending;
+    expect(r.status).toBe(200);
+    await new Promise((r) => setTimeout(r, 700));
+    await redis.start(); // an empty Redis: the claim is gone, the rewrite restores it
+    const client = new Redis(redis.url);
+    try {
+      expect(await eventually(async () => (await client.get('spillway:dedup:push:mid-outage').catch(() => null)) !== null, 8000, 200)).toBe(true);
+    } finally {
+      client.disconnect();
+    }
+    a.set({ latencyMs: 0 });
+    const again = await send('mid-outage');
+    expect(again.headers['x-spillway-duplicate']).toBe('true');
+    expect(deliveries('mid-outage')).toBe(1);
+  }, 20_000);
+
   it('Redis killed: onRedisDown refuse answers 503 dedup-unavailable fast; send sends and counts it', async () => {
     expect((await send('before-outage')).status).toBe(200);
     await redis.stop();

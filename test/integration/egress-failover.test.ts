@@ -5,6 +5,7 @@
 import { Registry } from 'prom-client';
 import { VendorSim } from '../../e2e/apps/vendor-sim.js';
 import { Egress } from '../../sidecar/egress/index.js';
+import { freePort } from '../support/ports.js';
 import { configWithRoutes, eventually, openLoop, request, sleep, type Reply } from './egress-support.js';
 
 describe('egress failover', () => {
@@ -92,6 +93,30 @@ describe('egress failover', () => {
     expect(r.headers['x-spillway-reason']).toBe('vendor-timeout');
     expect(r.ms).toBeLessThan(300 + 1500);
   }, 30_000);
+
+  it('connection refused at A: the send is retried on B and the route fails over at once', async () => {
+    const closedPort = await freePort();
+    egress.apply(
+      configWithRoutes([
+        {
+          name: 'push',
+          vendors: [
+            { name: 'a', url: `http://127.0.0.1:${closedPort}`, timeoutMs: 1000 },
+            { name: 'b', url: b.url, timeoutMs: 1000 },
+          ],
+          dedup: {},
+        },
+      ]),
+    );
+    const r = await keyed('refused')(0);
+    expect(r.status).toBe(200);
+    expect(r.headers['x-vendor']).toBe('b');
+    expect(egress.state().routes[0].activeVendor).toBe('b');
+    // An unkeyed POST is not retried, but it no longer goes to A at all.
+    const plain = await request(egress.port, '/push/v1/send', { body: 'x' });
+    expect(plain.headers['x-vendor']).toBe('b');
+    expect(await registry.metrics()).toContain('spillway_vendor_requests_total{route="push",vendor="a",outcome="refused"} 1');
+  });
 
   it('fails back to A after its recovery, only once probes succeed', async () => {
     egress.apply(route({ cooldownSeconds: 1, minRequests: 10 }));

@@ -94,6 +94,16 @@ describe('egress routes', () => {
     expect((await request(egress.port, '/push/upload', { headers: { 'idempotency-key': 'big' }, body: 'small' })).status).toBe(200);
   });
 
+  it('the vendor simulator takes its settings over /_sim', async () => {
+    const set = await request(a.port, '/_sim', { body: JSON.stringify({ successRate: 0, failStatus: 503 }) });
+    expect(JSON.parse(set.body)).toMatchObject({ name: 'a', settings: { successRate: 0, failStatus: 503 } });
+    expect((await request(a.port, '/x', { body: '' })).status).toBe(503);
+    const stats = JSON.parse((await request(a.port, '/_sim', { method: 'GET' })).body);
+    expect(stats).toMatchObject({ received: 1, failed: 1, delivered: 0 });
+    await request(a.port, '/_sim/reset', { body: '' });
+    expect(a.stats().received).toBe(0);
+  });
+
   it('answers 404 for an unknown route', async () => {
     egress.apply(configWithRoutes(routes()));
     const r = await request(egress.port, '/nope/x', { method: 'GET' });
