@@ -194,7 +194,8 @@ describe(`spillway operator end to end (${REAL_CLUSTER ? 'real cluster' : 'API-s
     tmp = mkdtempSync(join(tmpdir(), 'spillway-op-e2e-'));
     await ensureBuilt();
     redis = await RedisServer.start();
-    client = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+    client = new Redis(redis.url, { maxRetriesPerRequest: 1, retryStrategy: () => 100 });
+    client.on('error', () => {});
     if (REAL_CLUSTER) {
       kubeconfig = process.env.KUBECONFIG as string;
     } else {
@@ -262,6 +263,25 @@ describe(`spillway operator end to end (${REAL_CLUSTER ? 'real cluster' : 'API-s
     expect(doc.classes[0]).toMatchObject({ name: 'background-login', limit: 10, policyLimit: 40 });
     await waitFor('status readyReplicas 4', async () => (await getPolicy('chat')).status?.readyReplicas === 4);
   }, 180_000);
+
+  it('Redis killed: Programmed=False RedisUnavailable; restored: caught up', async () => {
+    await redis.stop();
+    await scale('chat', 2);
+    const c = await waitFor('RedisUnavailable', async () => {
+      const x = await condition('chat', 'Programmed');
+      return x?.status === 'False' ? x : undefined;
+    }, 20_000);
+    expect(c.reason).toBe('RedisUnavailable');
+    await redis.start();
+    const doc = await waitFor('caught up', async () => {
+      const d = await stored('chat');
+      return d && d.readyReplicas === 2 ? d : undefined;
+    }, 20_000);
+    expect(doc.classes[0].limit).toBe(20);
+    await waitFor('Programmed again', async () => (await condition('chat', 'Programmed'))?.status === 'True');
+    await scale('chat', 4);
+    await waitFor('re-divided again', async () => (await stored('chat'))?.readyReplicas === 4);
+  }, 240_000);
 
   it('edits apply; an invalid edit is refused naming the field and enforcement is unchanged', async () => {
     await mustKubectl(['apply', '-f', '-'], policy('chat', 'chat', 80));

@@ -71,8 +71,17 @@ export class RedisPublisher implements ConfigPublisher {
       retryStrategy: (times) => Math.min(2000, 50 * 2 ** Math.min(times, 6)),
     });
     const log = options.log ?? (() => {});
-    this.redis.on('error', (err: Error) => log(`redis: ${err.message}`));
-    if (options.onReady) this.redis.on('ready', options.onReady);
+    // One line per outage, not one per reconnect attempt.
+    let lastError = '';
+    this.redis.on('error', (err: Error) => {
+      if (err.message !== lastError) log(`redis: ${err.message}`);
+      lastError = err.message;
+    });
+    this.redis.on('ready', () => {
+      if (lastError) log('redis: connected again');
+      lastError = '';
+      options.onReady?.();
+    });
   }
 
   async publish(body: CompiledBody): Promise<PublishResult> {
