@@ -77,8 +77,9 @@ export class RedisSource {
     this.configRunId = options.persistedRunId ?? null;
     // Commands fail fast while disconnected (no offline queue): a read is retried on reconnect.
     this.cmd = new Redis(options.url, { ...connectionOptions(), enableOfflineQueue: false, commandTimeout: COMMAND_TIMEOUT_MS });
-    // The subscription waits for a connection however long it takes, and is renewed on reconnect.
-    this.sub = new Redis(options.url, { ...connectionOptions(), maxRetriesPerRequest: null, autoResubscribe: true });
+    // We subscribe ourselves on every 'ready' (not autoResubscribe) so that we know when the
+    // subscription is live and read the key only then: no write can slip between read and subscribe.
+    this.sub = new Redis(options.url, { ...connectionOptions(), autoResubscribe: false });
     this.connected = new Gauge({
       name: 'spillway_config_redis_connected',
       help: '1 while both config connections to Redis are up.',
@@ -89,10 +90,17 @@ export class RedisSource {
   /** Connects in the background; never throws or rejects because Redis is unreachable. */
   start(): void {
     for (const [name, conn] of [['cmd', this.cmd], ['sub', this.sub]] as const) {
-      conn.on('ready', () => this.onUp(name));
       conn.on('close', () => this.onDown(name));
       conn.on('error', (err: Error) => this.onError(name, err));
     }
+    this.cmd.on('ready', () => this.onUp('cmd'));
+    this.sub.on('ready', () => {
+      this.sub.subscribe(CONFIG_CHANNEL).then(
+        () => this.onUp('sub'),
+        // The connection dropped mid-subscribe: the next 'ready' tries again.
+        (err: unknown) => this.log.warn('subscribe failed; relying on the poll until the next reconnect', { channel: CONFIG_CHANNEL, error: err }),
+      );
+    });
     this.sub.on('message', (channel: string, message: string) => {
       if (channel !== CONFIG_CHANNEL || message !== this.key) return;
       this.announced = true;
@@ -101,9 +109,6 @@ export class RedisSource {
     // connect() rejects on the first failure; ioredis keeps retrying on its own.
     this.cmd.connect().catch(() => undefined);
     this.sub.connect().catch(() => undefined);
-    this.sub.subscribe(CONFIG_CHANNEL).catch((err: unknown) => {
-      if (!this.closed) this.log.error('cannot subscribe to the config channel; relying on the poll', { channel: CONFIG_CHANNEL, error: err });
-    });
     this.poll = setInterval(() => this.read(), this.pollIntervalMs);
   }
 
@@ -130,7 +135,7 @@ export class RedisSource {
       this.everUp = true;
       this.outageLogged = false;
     }
-    // Anything written while we were away (or while the subscription was down) is read now.
+    // Anything written while we were away (or before the subscription was live) is read now.
     this.read();
   }
 
