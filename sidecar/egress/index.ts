@@ -235,7 +235,7 @@ export class Egress {
 
   private async forward(route: EgressRoute, req: IncomingMessage, res: ServerResponse, path: string, level: number): Promise<void> {
     const method = req.method ?? 'GET';
-    const key = route.dedupHeader === null ? '' : headerValue(req.headers[route.dedupHeader]);
+    const key = headerValue(req.headers[route.keyHeader]);
     const budget = callerBudgetMs(req) ?? route.defaultBudgetMs;
     const deadline = this.now() + budget;
     let claimed = false;
@@ -294,7 +294,7 @@ export class Egress {
       this.refuse(res, route, 'body-too-large', level, 413);
       return;
     }
-    const key = route.dedupHeader === null ? '' : headerValue(req.headers[route.dedupHeader]);
+    const key = headerValue(req.headers[route.keyHeader]);
     const send: DeferredSend = {
       route: route.name,
       method: req.method ?? 'POST',

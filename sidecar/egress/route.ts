@@ -10,6 +10,7 @@ import type { EgressMetrics } from './metrics.js';
 import type { AttemptOutcome } from './outcome.js';
 import { VendorTarget } from './vendor-client.js';
 
+const DEFAULT_KEY_HEADER = 'idempotency-key';
 const OUTCOMES: readonly AttemptOutcome[] = ['success', 'failure', 'caller', 'timeout', 'refused', 'error'];
 
 export class EgressRoute {
@@ -18,8 +19,11 @@ export class EgressRoute {
   readonly failover: RouteFailover;
   targets: VendorTarget[] = [];
   compiled: CompiledRoute;
-  /** Lower-case dedup header name, or null without dedup. */
-  dedupHeader: string | null = null;
+  /**
+   * Lower-case name of the idempotency-key header: the dedup header, or the standard
+   * Idempotency-Key without dedup (a keyed send may still be retried on another vendor).
+   */
+  keyHeader = DEFAULT_KEY_HEADER;
   /** A send's whole budget when the caller does not say: twice the slowest vendor's timeout. */
   defaultBudgetMs = 0;
   inflight = 0;
@@ -57,7 +61,7 @@ export class EgressRoute {
   update(compiled: CompiledRoute, target: (v: CompiledRoute['vendors'][number]) => VendorTarget, nowMs: number): void {
     this.compiled = compiled;
     this.targets = compiled.vendors.map(target);
-    this.dedupHeader = compiled.dedup ? compiled.dedup.header.toLowerCase() : null;
+    this.keyHeader = compiled.dedup ? compiled.dedup.header.toLowerCase() : DEFAULT_KEY_HEADER;
     this.defaultBudgetMs = 2 * Math.max(...compiled.vendors.map((v) => v.timeoutMs));
     this.failover.direct(compiled.pin, compiled.activeVendor, nowMs);
   }
