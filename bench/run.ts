@@ -24,7 +24,7 @@ const USAGE = `usage: npm run bench -- <${Object.keys(BENCHES).join('|')}|all> [
 
 function parseArgs(argv: string[]): { names: string[]; runs: number; duration: number; pin: boolean } {
   let runs = 2;
-  let duration = 8;
+  let duration = 6;
   let pin = true;
   const names: string[] = [];
   for (let i = 0; i < argv.length; i++) {
