@@ -222,8 +222,8 @@ export class Egress {
       if (c.defer && this.o.deferrer) {
         this.deferShed(route, this.o.deferrer, req, res, path, level).catch(() => reject(res, 503, route.name, 'defer-unavailable', level));
       } else {
-        this.metrics.rejected.inc({ route: route.name, reason: shed });
-        reject(res, 503, route.name, shed, level);
+        this.refuse(res, route, shed, level);
+        req.resume();
       }
       return;
     }
