@@ -36,7 +36,13 @@ import {
 
 export function loadKubeConfig(kubeconfig: string | undefined): KubeConfig {
   const kc = new KubeConfig();
-  if (kubeconfig) kc.loadFromFile(kubeconfig);
+  if (kubeconfig) {
+    try {
+      kc.loadFromFile(kubeconfig);
+    } catch (err) {
+      throw new Error(`kubeconfig ${kubeconfig}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
   else if (process.env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
   else throw new Error('no kubeconfig: pass --kubeconfig or set KUBECONFIG, or run in a cluster');
   return kc;
