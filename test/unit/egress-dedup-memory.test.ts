@@ -1,0 +1,31 @@
+import { MemoryDedupStore, dedupKey } from '../../sidecar/egress/dedup.js';
+
+describe('MemoryDedupStore (standalone dedup)', () => {
+  it('claims once, answers pending then the stored status, releases, and expires', async () => {
+    let now = 0;
+    const s = new MemoryDedupStore(() => now);
+    expect(await s.claim('push', 'k', 1000)).toEqual({ kind: 'claimed' });
+    expect(await s.claim('push', 'k', 1000)).toEqual({ kind: 'pending' });
+    expect(await s.claim('sms', 'k', 1000)).toEqual({ kind: 'claimed' }); // keys are per route
+    s.complete('push', 'k', 202, 60);
+    expect(await s.claim('push', 'k', 1000)).toEqual({ kind: 'done', status: 202 });
+    now = 61_000;
+    expect(await s.claim('push', 'k', 1000)).toEqual({ kind: 'claimed' });
+    s.release('push', 'k');
+    expect(await s.claim('push', 'k', 1000)).toEqual({ kind: 'claimed' });
+    // A pending claim that was never answered lapses after its own expiry.
+    now += 1001;
+    expect(await s.claim('push', 'k', 1000)).toEqual({ kind: 'claimed' });
+  });
+
+  it('stays bounded, forgetting the oldest keys first', async () => {
+    const s = new MemoryDedupStore(() => 0, 3);
+    for (const k of ['a', 'b', 'c', 'd']) await s.claim('r', k, 1000);
+    expect(await s.claim('r', 'd', 1000)).toEqual({ kind: 'pending' });
+    expect(await s.claim('r', 'a', 1000)).toEqual({ kind: 'claimed' });
+  });
+
+  it('uses the documented Redis key layout', () => {
+    expect(dedupKey('push', 'abc')).toBe('spillway:dedup:push:abc');
+  });
+});
