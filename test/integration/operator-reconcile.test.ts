@@ -199,6 +199,17 @@ describe('operator reconcile (fake API server, real Redis)', () => {
     expect(again.version).toBe(doc.version + 1);
   });
 
+  it('retargeting a policy moves its config to the new workload', async () => {
+    kube.setWorkload('Deployment', 'talk', 'relay', 1);
+    kube.applyPolicy({ name: 'chat', spec: spec({ targetRef: { kind: 'Deployment', name: 'relay' } }) });
+    const doc = await waitFor('published for relay', () => stored('talk/relay'));
+    expect(doc.policy).toBe('talk/chat');
+    await waitFor('old key removed', async () => (await stored()) === null);
+    kube.applyPolicy({ name: 'chat', spec: spec() });
+    await waitFor('back on chat', () => stored());
+    await waitFor('relay key removed', async () => (await stored('talk/relay')) === null);
+  });
+
   it('Redis down: Programmed=False RedisUnavailable, then caught up when it returns', async () => {
     await waitFor('chat programmed', () => cond('chat', 'Programmed')?.status === 'True');
     await redis.stop();
