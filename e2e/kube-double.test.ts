@@ -231,8 +231,9 @@ describe('kube double with @kubernetes/client-node', () => {
     expect(patched.status.configVersion).toBe(5);
     await expect(custom.replaceNamespacedCustomObject({ ...tp, name: 'cn', body: { ...body, metadata: { name: 'cn', resourceVersion: created.metadata.resourceVersion } } })).rejects.toMatchObject({ code: 409 });
 
+    expect(double.setReadyReplicas('talk', 'chat', 2).status).toMatchObject({ replicas: 4, readyReplicas: 2 });
     const d = await apps.readNamespacedDeployment({ namespace: 'talk', name: 'chat' });
-    expect(d.status?.readyReplicas).toBe(3);
+    expect(d.status?.readyReplicas).toBe(2);
     const scale = await apps.patchNamespacedDeploymentScale({ namespace: 'talk', name: 'chat', body: { spec: { replicas: 6 } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
     expect(scale.spec?.replicas).toBe(6);
 

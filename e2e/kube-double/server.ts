@@ -33,6 +33,8 @@ export interface KubeDouble {
   api: KubeApi;
   /** Drops the watch history: every resourceVersion seen so far is now too old (410). */
   compact(): void;
+  /** Sets a Deployment's (or StatefulSet's) status.readyReplicas through its status subresource, as a kubelet report would. */
+  setReadyReplicas(namespace: string, name: string, ready: number, kind?: 'Deployment' | 'StatefulSet'): KObject;
   writeKubeconfig(file: string, namespace?: string): void;
   close(): Promise<void>;
 }
@@ -314,6 +316,12 @@ export async function startKubeDouble(options: KubeDoubleOptions = {}): Promise<
     port,
     api: server.api,
     compact: () => server.api.store.compact(),
+    setReadyReplicas: (namespace, name, ready, kind = 'Deployment') => {
+      const t = server.api.type('apps', 'v1', kind === 'Deployment' ? 'deployments' : 'statefulsets');
+      const body = JSON.stringify({ status: { readyReplicas: ready, availableReplicas: ready } });
+      const opts = { ...systemWrite(), manager: 'kube-double' };
+      return server.api.patch(t, namespace, name, 'application/merge-patch+json', body, new URLSearchParams(), 'status', opts).obj;
+    },
     writeKubeconfig: (file, namespace) => writeKubeconfig(file, url, namespace),
     close: () => server.close(),
   };
