@@ -20,6 +20,8 @@ export interface VendorSettings {
   latencyMs: number;
   /** Accept requests and never answer them. */
   hang: boolean;
+  /** Answer 200 with the headers and a first chunk, then never finish the body. */
+  stallBody: boolean;
   /** Status of a failed answer. */
   failStatus: number;
 }
@@ -68,7 +70,7 @@ export class VendorSim {
   private constructor(o: VendorSimOptions) {
     this.name = o.name ?? 'vendor';
     this.keyHeader = (o.keyHeader ?? 'idempotency-key').toLowerCase();
-    this.settings = { successRate: o.successRate ?? 1, latencyMs: o.latencyMs ?? 0, hang: o.hang ?? false, failStatus: o.failStatus ?? 500 };
+    this.settings = { successRate: o.successRate ?? 1, latencyMs: o.latencyMs ?? 0, hang: o.hang ?? false, stallBody: o.stallBody ?? false, failStatus: o.failStatus ?? 500 };
     this.server = createServer((req, res) => this.onRequest(req, res));
     this.server.keepAliveTimeout = 30_000;
   }
@@ -153,6 +155,12 @@ export class VendorSim {
     const s = this.settings;
     if (s.hang) {
       this.counts.hung++;
+      return;
+    }
+    if (s.stallBody) {
+      this.counts.hung++;
+      res.writeHead(200, { 'content-type': 'application/json', 'x-vendor': this.name });
+      res.write('{"ok":');
       return;
     }
     this.acc += s.successRate;

@@ -94,6 +94,15 @@ describe('egress failover', () => {
     expect(r.ms).toBeLessThan(300 + 1500);
   }, 30_000);
 
+  it('a vendor that stalls mid-answer is cut at its timeout too', async () => {
+    egress.apply(route({ timeoutMs: 300 }));
+    a.set({ stallBody: true });
+    const t0 = Date.now();
+    await expect(request(egress.port, '/push/v1/send', { body: 'x' })).rejects.toThrow();
+    expect(Date.now() - t0).toBeLessThan(300 + 1500);
+    expect(await eventually(async () => (await a.openConnections()) === 0, 2000)).toBe(true);
+  });
+
   it('connection refused at A: the send is retried on B and the route fails over at once', async () => {
     const closedPort = await freePort();
     egress.apply(

@@ -47,7 +47,7 @@ describe('egress routes', () => {
     egress.clear();
     a.reset();
     b.reset();
-    a.set({ successRate: 1, latencyMs: 0, hang: false, failStatus: 500 });
+    a.set({ successRate: 1, latencyMs: 0, hang: false, stallBody: false, failStatus: 500 });
     b.set({ successRate: 1, latencyMs: 0, hang: false, failStatus: 500 });
     level = 0;
     deferrer.fail = false;
