@@ -232,3 +232,30 @@ describe('operator reconcile (fake API server, real Redis)', () => {
     await waitFor('Programmed again', () => cond('chat', 'Programmed')?.status === 'True');
   });
 });
+
+describe('operator reconcile restricted to namespaces', () => {
+  it('ignores policies outside the watched namespaces', async () => {
+    const redis = await RedisServer.start();
+    const client = new Redis(redis.url);
+    const kube = new FakeKube();
+    const publisher = new RedisPublisher(redis.url);
+    const controller = new Controller({ kube, publisher, metrics: new OperatorMetrics(), namespaces: ['talk', 'push'] });
+    try {
+      kube.setWorkload('Deployment', 'talk', 'chat', 1);
+      kube.setWorkload('Deployment', 'other', 'chat', 1);
+      kube.applyPolicy({ name: 'chat', namespace: 'talk', spec: spec() });
+      kube.applyPolicy({ name: 'chat', namespace: 'other', spec: spec() });
+      controller.startInformers();
+      controller.startWorkers();
+      await waitFor('talk published', () => client.get('spillway:config:talk/chat'));
+      await new Promise((r) => setTimeout(r, 300));
+      expect(await client.get('spillway:config:other/chat')).toBeNull();
+      expect(kube.getPolicy('other', 'chat')?.status).toBeUndefined();
+    } finally {
+      await controller.stop();
+      await publisher.close();
+      client.disconnect();
+      await redis.stop();
+    }
+  });
+});
