@@ -100,7 +100,7 @@ export function send(port: number, o: SendOptions = {}): Promise<Reply> {
         res.on('error', reject);
       },
     );
-    req.on('error', reject);
+    req.on('error', (e) => reject(new Error(`${o.method ?? 'GET'} ${o.path ?? '/'}: ${e.message}`)));
     req.end(o.body);
   });
 }
