@@ -196,6 +196,7 @@ export class KubeApi {
         if (before.metadata[f] === undefined) delete obj.metadata[f];
         else obj.metadata[f] = before.metadata[f];
     }
+    if (!before && t.group === '' && t.kind === 'Namespace') obj.status = { phase: 'Active' };
     this.validate(t, obj, opts);
     if (t.generation) obj.metadata.generation = !before ? 1 : (before.metadata.generation ?? 1) + (specPart(before) !== specPart(obj) ? 1 : 0);
     if (this.options.controllers && t.scale && t.group === 'apps' && sub !== 'status') playController(obj);

@@ -39,8 +39,27 @@ const replicaColumns: Column[] = [
   { def: { name: 'Ready', type: 'string', jsonPath: '' }, cell: (o) => `${num((o.status as Record<string, unknown>)?.readyReplicas)}/${num((o.spec as Record<string, unknown>)?.replicas)}` },
 ];
 
+/** Core v1 Events as `kubectl get events` shows them: what happened to which object. */
+const eventColumns: Column[] = [
+  { def: { name: 'Last Seen', type: 'string', jsonPath: '' }, cell: (o) => humanAge(String(o.lastTimestamp ?? o.eventTime ?? o.metadata.creationTimestamp)) },
+  jsonPathColumn({ name: 'Type', type: 'string', jsonPath: '.type' }),
+  jsonPathColumn({ name: 'Reason', type: 'string', jsonPath: '.reason' }),
+  {
+    def: { name: 'Object', type: 'string', jsonPath: '' },
+    cell: (o) => {
+      const ref = (o.involvedObject ?? {}) as { kind?: string; name?: string };
+      return `${(ref.kind ?? '').toLowerCase()}/${ref.name ?? ''}`;
+    },
+  },
+  jsonPathColumn({ name: 'Message', type: 'string', jsonPath: '.message' }),
+];
+
+const phaseColumn = jsonPathColumn({ name: 'Status', type: 'string', jsonPath: '.status.phase' });
+
 function columnsFor(t: ResourceType): Column[] {
   if (t.printerColumns) return [nameColumn, ...t.printerColumns.map(jsonPathColumn)];
+  if (t.group === '' && t.kind === 'Event') return eventColumns;
+  if (t.group === '' && t.kind === 'Namespace') return [nameColumn, phaseColumn, ageColumn];
   if (t.scale) return [nameColumn, ...replicaColumns, ageColumn];
   return [nameColumn, ageColumn];
 }
