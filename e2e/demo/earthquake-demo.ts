@@ -18,7 +18,7 @@ import { formatMs, formatReasons, formatTable, runLoad, type LoadPlan, type Wind
 /** The app: 50 workers; a login holds one 100 ms (× up to 3 as its dependency saturates). */
 const APP = { workers: 50, 'load-factor': 2, 'login-ms': 100, 'background-login-ms': 100, 'message-ms': 10, 'sync-ms': 5 };
 /** Sessions connect and connections warm up before the baseline is measured (chat clients are already online when the quake hits). */
-const WARMUP_S = 2;
+const WARMUP_S = 3;
 const BASELINE_S = 6;
 const STORM_S = 12;
 const STORM_FACTOR = 15;
