@@ -60,7 +60,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'kube-double-'));
   kubeconfig = join(dir, 'kubeconfig');
   // No CRDs preloaded: the test applies the CRD as a user would.
-  double = await startKubeDouble({ port: 0, controllers: false });
+  double = await startKubeDouble({ port: 0, controllers: false, bookmarkSeconds: 1 });
   double.writeKubeconfig(kubeconfig);
 });
 
@@ -196,6 +196,28 @@ describe('kube double with the real kubectl', () => {
     const out = await kubectl('get', '--raw', `/apis/spillway.io/v1alpha1/namespaces/talk/trafficpolicies?watch=1&resourceVersion=${rv}&timeoutSeconds=10`);
     const event = JSON.parse(out.trim().split('\n')[0]) as { type: string; object: { code: number; reason: string } };
     expect(event).toMatchObject({ type: 'ERROR', object: { code: 410, reason: 'Expired' } });
+  });
+});
+
+describe('kube double watches over plain HTTP', () => {
+  it('sends BOOKMARK events when asked to', async () => {
+    const abort = new AbortController();
+    const res = await fetch(`${double.url}/apis/coordination.k8s.io/v1/namespaces/talk/leases?watch=1&allowWatchBookmarks=true&resourceVersion=0`, { signal: abort.signal });
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    const deadline = Date.now() + 10_000;
+    try {
+      while (!text.includes('"BOOKMARK"') && Date.now() < deadline) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += decoder.decode(value);
+      }
+    } finally {
+      abort.abort();
+    }
+    const bookmark = JSON.parse(text.split('\n').find((l) => l.includes('"BOOKMARK"'))!) as { object: { metadata: { resourceVersion: string } } };
+    expect(Number(bookmark.object.metadata.resourceVersion)).toBeGreaterThan(0);
   });
 });
 

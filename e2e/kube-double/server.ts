@@ -10,7 +10,7 @@ import { KubeApi, systemWrite, type WriteOptions } from './api.js';
 import { apiGroup, apiGroupList, apiVersions, openApiV3Doc, openApiV3Index, resourceList, SERVER_VERSION } from './discovery.js';
 import { ApiError, badRequest, gone } from './errors.js';
 import { writeKubeconfig } from './kubeconfig.js';
-import { Registry, storeKey, type ResourceType } from './registry.js';
+import { apiVersionOf, Registry, storeKey, type ResourceType } from './registry.js';
 import { decodeProtobuf, PROTOBUF } from './protobuf.js';
 import { fieldSelector, labelSelector } from './selectors.js';
 import { Store, type KObject, type WatchEvent } from './store.js';
@@ -25,6 +25,8 @@ export interface KubeDoubleOptions {
   historyLimit?: number;
   /** Deployment/StatefulSet status follows spec.replicas (default true). */
   controllers?: boolean;
+  /** How often a watch that allows bookmarks gets one (default 10 s). */
+  bookmarkSeconds?: number;
 }
 
 export interface KubeDouble {
@@ -81,8 +83,10 @@ export class KubeDoubleServer {
   readonly api: KubeApi;
   private readonly server: Server;
   private readonly watches = new Set<ServerResponse>();
+  private readonly bookmarkMs: number;
 
   constructor(private readonly options: KubeDoubleOptions) {
+    this.bookmarkMs = (options.bookmarkSeconds ?? 10) * 1000;
     this.api = new KubeApi(new Registry(), new Store(options.historyLimit ?? 1000), { controllers: options.controllers ?? true });
     if (options.crdDir) this.loadCrds(options.crdDir);
     this.server = createServer((req, res) => {
@@ -268,10 +272,18 @@ export class KubeDoubleServer {
     const timeout = Number(q.get('timeoutSeconds') ?? '0');
     const timer = timeout > 0 ? setTimeout(() => res.end(), timeout * 1000) : undefined;
     timer?.unref();
+    // Bookmarks keep a client's resourceVersion current while its objects are quiet.
+    const bookmark = () => {
+      last = Math.max(last, store.revision);
+      res.write(`${JSON.stringify({ type: 'BOOKMARK', object: { kind: t.kind, apiVersion: apiVersionOf(t), metadata: { resourceVersion: String(last) } } })}\n`);
+    };
+    const bookmarks = q.get('allowWatchBookmarks') === 'true' && !table ? setInterval(bookmark, this.bookmarkMs) : undefined;
+    bookmarks?.unref();
     this.watches.add(res);
     const cleanup = (): void => {
       unsubscribe();
       if (timer) clearTimeout(timer);
+      if (bookmarks) clearInterval(bookmarks);
       this.watches.delete(res);
     };
     res.on('close', cleanup);
