@@ -49,8 +49,6 @@ export const badRequest = (message: string): ApiError => new ApiError(400, 'BadR
 
 export const gone = (message: string): ApiError => new ApiError(410, 'Expired', message);
 
-export const methodNotAllowed = (): ApiError => new ApiError(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource');
-
 export const unsupportedMediaType = (type: string): ApiError =>
   new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got ${type})`);
 

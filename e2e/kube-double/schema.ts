@@ -86,13 +86,6 @@ function cause(e: ErrorObject): StatusCause {
   }
 }
 
-interface CelCheck {
-  rule: ParseResult;
-  source: string;
-  message: string;
-  fieldPath: string;
-}
-
 /** A compiled schema: one per custom resource version. */
 export class CrSchema {
   private readonly validate: ValidateFunction;
@@ -157,17 +150,17 @@ function evalCel(value: unknown, schema: JSONSchema | undefined, path: string, c
   const rules = (schema['x-kubernetes-validations'] as Array<{ rule: string; message?: string; fieldPath?: string }> | undefined) ?? [];
   for (const r of rules) {
     if (/\boldSelf\b/.test(r.rule)) continue; // transition rules: the double keeps no old object here
-    const check: CelCheck = { rule: compileCel(r.rule), source: r.rule, message: r.message ?? `failed rule: ${r.rule}`, fieldPath: r.fieldPath ?? '' };
+    const message = r.message ?? `failed rule: ${r.rule}`;
     let ok: unknown;
     try {
-      ok = check.rule({ self: value });
+      ok = compileCel(r.rule)({ self: value });
     } catch (err) {
       ok = err instanceof Error ? err.message : String(err);
     }
     if (ok !== true) {
-      const field = `${path}${check.fieldPath}`;
-      const message = typeof ok === 'string' ? `Invalid value: ${shown(value)}: ${check.message} (${ok})` : `Invalid value: ${shown(value)}: ${check.message}`;
-      causes.push({ reason: 'FieldValueInvalid', field, message });
+      const field = `${path}${r.fieldPath ?? ''}`;
+      const why = typeof ok === 'string' ? `${message} (${ok})` : message;
+      causes.push({ reason: 'FieldValueInvalid', field, message: `Invalid value: ${shown(value)}: ${why}` });
     }
   }
   if (Array.isArray(value)) value.forEach((v, i) => evalCel(v, schema.items as JSONSchema | undefined, `${path}[${i}]`, causes));
