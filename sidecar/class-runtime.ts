@@ -4,10 +4,10 @@
  * in place, so admitted work keeps its slot and new requests see new limits at once; a class
  * removed from the config drains because its requests still hold this object.
  */
-import type { Histogram } from 'prom-client';
 import type { CompiledClass } from '../api/config.js';
 import { DeadlineList, type DeadlineEntry } from './deadline-list.js';
 import { Limiter } from './limiter.js';
+import type { DurationCounts } from './inbound-metrics.js';
 import { ClassResponses } from './reject.js';
 
 /** Outcome label values of spillway_requests_total, indexed by the constants below. */
@@ -50,14 +50,14 @@ export class ClassRuntime {
   responses: ClassResponses;
   /** Counts by outcome (OUTCOMES index); cumulative for the process, read by the metrics. */
   readonly counts: Float64Array;
-  readonly duration: Histogram.Internal<'class'>;
+  readonly duration: DurationCounts;
 
   constructor(
     settings: ClassSettings,
     limit: number,
     now: () => number,
     counts: Float64Array,
-    duration: Histogram.Internal<'class'>,
+    duration: DurationCounts,
   ) {
     this.name = settings.name;
     this.limiter = new Limiter({ limit, queueSize: settings.queue.size, queueTimeoutMs: settings.queue.timeoutMs }, now);

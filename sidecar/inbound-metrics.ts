@@ -1,9 +1,10 @@
 /**
  * The inbound data plane's metrics (contract names). The hot path only bumps plain numbers in
  * class state; prom-client reads them in collect() callbacks at scrape time. The duration
- * histogram is observed through label children resolved when a config is applied.
+ * histogram is our own small metric object for the same reason: prom-client's observe() builds
+ * a label hash and validates labels on every call.
  */
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, type Metric, type MetricValue, type Registry } from 'prom-client';
 import { OUTCOMES, type ClassRuntime } from './class-runtime.js';
 
 export interface InboundMetricsSource {
@@ -18,10 +19,59 @@ export interface InboundMetricsSource {
 /** Seconds; long-polls are held up to ~25-35 s. */
 const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
+/** One class's request durations: cumulative per-bucket counts are computed at scrape time. */
+export class DurationCounts {
+  /** buckets[i]: observations ≤ DURATION_BUCKETS[i] and > the bound before; the last slot is +Inf. */
+  readonly buckets = new Float64Array(DURATION_BUCKETS.length + 1);
+  sum = 0;
+  count = 0;
+
+  observe(seconds: number): void {
+    let i = 0;
+    while (i < DURATION_BUCKETS.length && seconds > DURATION_BUCKETS[i]) i++;
+    this.buckets[i]++;
+    this.sum += seconds;
+    this.count++;
+  }
+}
+
+/** spillway_request_duration_seconds{class}, shaped as prom-client expects a registered metric. */
+class DurationHistogram {
+  readonly name = 'spillway_request_duration_seconds';
+  readonly help = 'Time from arrival to the end of the response for admitted requests (queueing included).';
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+
+  constructor(private readonly byClass: Map<string, DurationCounts>) {}
+
+  get(): { name: string; help: string; type: string; aggregator: string; values: MetricValue<string>[] } {
+    const values: MetricValue<string>[] = [];
+    for (const [cls, d] of this.byClass) {
+      let cumulative = 0;
+      for (let i = 0; i <= DURATION_BUCKETS.length; i++) {
+        cumulative += d.buckets[i];
+        const le = i < DURATION_BUCKETS.length ? DURATION_BUCKETS[i] : '+Inf';
+        values.push({ metricName: `${this.name}_bucket`, labels: { le, class: cls }, value: cumulative } as MetricValue<string>);
+      }
+      values.push({ metricName: `${this.name}_sum`, labels: { class: cls }, value: d.sum } as MetricValue<string>);
+      values.push({ metricName: `${this.name}_count`, labels: { class: cls }, value: d.count } as MetricValue<string>);
+    }
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+
+  reset(): void {
+    for (const d of this.byClass.values()) {
+      d.buckets.fill(0);
+      d.sum = 0;
+      d.count = 0;
+    }
+  }
+}
+
 export class InboundMetrics {
-  readonly duration: Histogram<'class'>;
   /** Outcome counts per class name, kept for the life of the process so counters never go back. */
   private readonly counts = new Map<string, Float64Array>();
+  private readonly durations = new Map<string, DurationCounts>();
 
   constructor(registry: Registry, source: InboundMetricsSource) {
     const counts = this.counts;
@@ -63,13 +113,17 @@ export class InboundMetrics {
     single('spillway_utilisation', 'In-flight over limits of the classes that affect the load level.', () => source.utilisation());
     single('spillway_sessions', 'Established WebSocket sessions (they hold no request slot).', () => source.sessions());
     single('spillway_config_version', 'Version of the config in force; 0 before any.', () => source.configVersion());
-    this.duration = new Histogram({
-      name: 'spillway_request_duration_seconds',
-      help: 'Time from arrival to the end of the response for admitted requests (queueing included).',
-      labelNames: ['class'],
-      buckets: DURATION_BUCKETS,
-      registers,
-    });
+    registry.registerMetric(new DurationHistogram(this.durations) as unknown as Metric);
+  }
+
+  /** The duration counts of a class name (created once, like countsFor). */
+  durationFor(name: string): DurationCounts {
+    let d = this.durations.get(name);
+    if (!d) {
+      d = new DurationCounts();
+      this.durations.set(name, d);
+    }
+    return d;
   }
 
   /** The counts array of a class name (created once, then shared by every ClassRuntime of that name). */

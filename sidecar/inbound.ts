@@ -274,7 +274,7 @@ export class Inbound implements DataPlane, UpgradeHost {
   }
 
   private newRuntime(settings: ClassSettings, limit: number): ClassRuntime {
-    return new ClassRuntime(settings, limit, this.now, this.metrics.countsFor(settings.name), this.metrics.duration.labels(settings.name));
+    return new ClassRuntime(settings, limit, this.now, this.metrics.countsFor(settings.name), this.metrics.durationFor(settings.name));
   }
 }
 

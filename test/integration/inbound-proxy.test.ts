@@ -1,4 +1,5 @@
 /** The inbound proxy as a proxy: pass-through, headers, bodies, keep-alive, 502/504, aborts. */
+import { spawnSync } from 'node:child_process';
 import { Agent, request } from 'node:http';
 import { freePort } from '../support/ports.js';
 import type { Inbound } from '../../sidecar/inbound.js';
@@ -200,5 +201,37 @@ describe('inbound proxy', () => {
     // Every request that reached the sidecar has exactly one outcome; an abort may happen before it arrives.
     expect(total).toBeGreaterThanOrEqual(160);
     expect(total).toBeLessThanOrEqual(200);
+  });
+});
+
+describe('inbound metrics', () => {
+  it('expose the contract names in a valid Prometheus exposition', async () => {
+    const up = await Upstream.start();
+    up.hold = () => false;
+    const { inbound, registry } = await startInbound(up.url);
+    inbound.apply(compiled({ classes: [{ name: 'a', match: [{ pathPrefix: '/a' }], concurrency: { limit: 3 } }] }, 7));
+    await Promise.all([send(inbound.port, { path: '/a' }), send(inbound.port, { path: '/b' }), send(inbound.port, { path: '/a' })]);
+    const text = await registry.metrics();
+    for (const name of [
+      'spillway_requests_total',
+      'spillway_inflight',
+      'spillway_limit',
+      'spillway_queue_length',
+      'spillway_request_duration_seconds',
+      'spillway_load_level',
+      'spillway_utilisation',
+      'spillway_sessions',
+      'spillway_config_version',
+    ])
+      expect(text).toContain(`# TYPE ${name} `);
+    expect(await metric(registry, 'spillway_config_version')).toBe(7);
+    expect(await metric(registry, 'spillway_request_duration_seconds_count{class="a"}')).toBe(2);
+    expect(await metric(registry, 'spillway_request_duration_seconds_bucket{le="+Inf",class="a"}')).toBe(2);
+    expect(await metric(registry, 'spillway_requests_total{class="default",outcome="success"}')).toBe(1);
+    const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    expect(check.error).toBeUndefined();
+    expect(check.stderr).not.toMatch(/error/i);
+    await inbound.close();
+    await up.close();
   });
 });
