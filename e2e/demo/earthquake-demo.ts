@@ -15,14 +15,14 @@ import { killAllChildrenNow, stopAllChildren } from '../apps/child-process.js';
 import { repoRoot, spawnChatApp, startSidecar, type ChatAppProcess, type SidecarProcess } from '../apps/launch.js';
 import { formatMs, formatReasons, formatTable, runLoad, type LoadPlan, type WindowSummary } from '../loadgen/index.js';
 
-/** The app: 50 workers; a login holds one 100 ms (× up to 3 as its dependency saturates). */
-const APP = { workers: 50, 'load-factor': 2, 'login-ms': 100, 'background-login-ms': 100, 'message-ms': 10, 'sync-ms': 5 };
+/** The app: 50 workers; a login holds one 200 ms (× up to 3 as its dependency saturates). */
+const APP = { workers: 50, 'load-factor': 2, 'login-ms': 200, 'background-login-ms': 200, 'message-ms': 10, 'sync-ms': 5 };
 /** Sessions connect and connections warm up before the baseline is measured (chat clients are already online when the quake hits). */
 const WARMUP_S = 3;
 const BASELINE_S = 6;
 const STORM_S = 12;
 const STORM_FACTOR = 15;
-const RATES = { 'send-message': 50, sync: 20, login: 5, 'background-login': 20 };
+const RATES = { 'send-message': 40, sync: 10, login: 4, 'background-login': 10 };
 const SESSIONS = 200;
 
 /** Above this p99 event-loop delay in the load generator, the run is flagged as CPU-starved. */
