@@ -289,6 +289,10 @@ export const TrafficPolicyStatus = z
     observedGeneration: z.number().int().optional(),
     configVersion: z.number().int().optional(),
     readyReplicas: z.number().int().optional(),
+    publishedTarget: z
+      .string()
+      .optional()
+      .describe('namespace/target whose Redis config key this policy wrote last; "" once removed.'),
     conditions: z.array(Condition).optional(),
     classes: z.array(z.object({ name: z.string(), podLimit: z.number().int() })).optional(),
     routes: z

@@ -9,6 +9,7 @@ import { objectKey, type KubeApi, type PolicyObject, type WorkloadKind, type Wor
 import type { OperatorMetrics } from './metrics.js';
 import type { ConfigPublisher } from './publisher.js';
 import { NotLeaderError, Reconciler, targetIndexKey, targetOf, type TargetRef } from './reconcile.js';
+import { VendorHealthTracker } from './vendor-health.js';
 import { WorkQueue } from './workqueue.js';
 
 export interface ControllerOptions {
@@ -21,6 +22,8 @@ export interface ControllerOptions {
   /** Every policy is reconciled again this often, so drift (e.g. a flushed Redis) heals. */
   resyncMs?: number;
   canWrite?: () => boolean;
+  /** How often the leader aggregates the sidecars' vendor reports (default 5 s; 0: never). */
+  vendorHealthIntervalMs?: number;
   clock?: Clock;
   log?: (msg: string) => void;
 }
@@ -33,6 +36,7 @@ export class Controller {
   private readonly workloads: Record<WorkloadKind, WorkloadInformers> = { Deployment: new Map(), StatefulSet: new Map() };
   private readonly index = new Map<string, Set<string>>();
   private readonly reconciler: Reconciler;
+  readonly vendorHealth: VendorHealthTracker | undefined;
   private readonly clock: Clock;
   private readonly log: (msg: string) => void;
   private workersRunning: Promise<void>[] = [];
@@ -69,6 +73,19 @@ export class Controller {
         this.workloads[kind].set(ns, inf);
       }
     }
+    this.vendorHealth =
+      opts.vendorHealthIntervalMs === 0
+        ? undefined
+        : new VendorHealthTracker({
+            reader: opts.publisher,
+            intervalMs: opts.vendorHealthIntervalMs,
+            clock: this.clock,
+            log: this.log,
+            onChange: (key) => {
+              this.queue.add(key);
+              opts.metrics.queueDepth.set(this.queue.depth);
+            },
+          });
     this.reconciler = new Reconciler({
       kube: opts.kube,
       publisher: opts.publisher,
@@ -78,6 +95,8 @@ export class Controller {
       canWrite: opts.canWrite,
       log: this.log,
       onPublished: () => opts.metrics.publishedTotal.inc(),
+      vendorHealth: this.vendorHealth,
+      onVendorFailover: (route) => opts.metrics.vendorFailovers.inc({ route }),
     });
   }
 
@@ -107,6 +126,7 @@ export class Controller {
     for (let i = 0; i < n; i++) this.workersRunning.push(this.worker());
     this.enqueueAll();
     this.scheduleResync();
+    this.vendorHealth?.start();
   }
 
   enqueueAll(): void {
@@ -116,6 +136,7 @@ export class Controller {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.vendorHealth?.stop();
     for (const t of [this.resyncTimer, this.syncTimer]) if (t !== null) this.clock.clearTimeout(t);
     this.resyncTimer = null;
     this.syncTimer = null;

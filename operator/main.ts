@@ -28,6 +28,8 @@ Flags (environment variable in brackets):
   --retry-period <d>         how often to renew or try to acquire (default 2s)
   --admin <port>             /healthz, /readyz, /metrics (default 15091) [SPILLWAY_ADMIN]
   --workers <n>              concurrent reconciles (default 4)
+  --vendor-health-interval <d>  how often the leader aggregates the sidecars' vendor reports
+                             and chooses each route's vendor for the workload (default 5s; 0: off)
   -h, --help                 this help
 
 Durations: a number of seconds or a value with ms/s/m (e.g. 500ms, 2s).
@@ -47,6 +49,8 @@ export interface OperatorFlags {
   retryPeriodMs: number;
   admin: number;
   workers: number;
+  /** 0: no cluster-wide vendor view. */
+  vendorHealthIntervalMs: number;
   help: boolean;
 }
 
@@ -92,6 +96,7 @@ export function parseFlags(argv: string[], env: NodeJS.ProcessEnv = process.env)
         'retry-period': { type: 'string' },
         admin: { type: 'string' },
         workers: { type: 'string' },
+        'vendor-health-interval': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -118,6 +123,7 @@ export function parseFlags(argv: string[], env: NodeJS.ProcessEnv = process.env)
     retryPeriodMs: parseDuration('retry-period', values['retry-period'] ?? '2s'),
     admin: parseInteger('admin', values.admin ?? env.SPILLWAY_ADMIN ?? '15091', 0, 65535),
     workers: parseInteger('workers', values.workers ?? '4', 1, 64),
+    vendorHealthIntervalMs: /^0+(\.0+)?(ms|s|m)?$/.test(values['vendor-health-interval'] ?? '') ? 0 : parseDuration('vendor-health-interval', values['vendor-health-interval'] ?? '5s'),
     help,
   };
   if (!(flags.leaseDurationMs > flags.renewDeadlineMs && flags.renewDeadlineMs > flags.retryPeriodMs)) {
@@ -184,6 +190,7 @@ export async function main(argv: string[]): Promise<void> {
     metrics,
     namespaces: flags.namespaces,
     workers: flags.workers,
+    vendorHealthIntervalMs: flags.vendorHealthIntervalMs,
     canWrite: elector ? () => elector.isLeader() : undefined,
     log,
   });

@@ -36,6 +36,13 @@ export class OperatorMetrics {
     registers: [this.registry],
   });
 
+  readonly vendorFailovers = new Counter({
+    name: 'spillway_operator_vendor_failovers_total',
+    help: 'Workload-wide active vendor changes published, by route.',
+    labelNames: ['route'] as const,
+    registers: [this.registry],
+  });
+
   constructor(withProcessMetrics = false) {
     if (withProcessMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'spillway_operator_' });
   }

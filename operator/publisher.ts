@@ -1,5 +1,6 @@
 /**
- * Publishes compiled configs to Redis (the operator's only Redis module). Each write and its
+ * Publishes compiled configs to Redis and reads the sidecars' vendor health reports (the
+ * operator's only Redis module). Each write and its
  * `PUBLISH spillway:config <ns>/<target>` happen in one Lua script, so a sidecar woken by the
  * message always reads the new document. The version lives in a counter key that is never
  * deleted, so it keeps growing across a delete and re-create of the policy.
@@ -7,27 +8,31 @@
 import { Redis } from 'ioredis';
 import { CONFIG_CHANNEL, configKey } from '../api/config.js';
 import type { CompiledBody } from '../api/compile.js';
+import { vendorHealthKey } from '../api/vendor-health.js';
+import type { ReportKey, VendorReportReader } from './vendor-health.js';
 
 export const VERSION_KEY_PREFIX = 'spillway:config-version:';
 
 /**
  * KEYS: config key, version key. ARGV: the body's JSON without its opening brace, the channel,
- * the message. The stored document is `{"version":N,` + body, so "unchanged" is a string compare.
+ * the message, the version floor. The stored document is `{"version":N,` + body, so "unchanged"
+ * is a string compare. The new version is max(counter, stored version, floor) + 1: the floor
+ * (the version the policy's status last reported, which sidecars may have seen) keeps versions
+ * growing even after Redis lost its data, since sidecars ignore a version they have already
+ * passed.
  */
 const PUBLISH_SCRIPT = `
+local floor = tonumber(ARGV[4]) or 0
 local cur = redis.call('GET', KEYS[1])
 local curVersion = 0
 if cur then
   curVersion = tonumber(string.match(cur, '^{"version":(%d+),')) or 0
-  if string.sub(cur, string.len('{"version":' .. curVersion .. ',') + 1) == ARGV[1] then
+  if curVersion >= floor and string.sub(cur, string.len('{"version":' .. curVersion .. ',') + 1) == ARGV[1] then
     return {0, curVersion}
   end
 end
-local v = redis.call('INCR', KEYS[2])
-if v <= curVersion then
-  v = curVersion + 1
-  redis.call('SET', KEYS[2], v)
-end
+local v = math.max(tonumber(redis.call('GET', KEYS[2])) or 0, curVersion, floor) + 1
+redis.call('SET', KEYS[2], v)
 redis.call('SET', KEYS[1], '{"version":' .. v .. ',' .. ARGV[1])
 redis.call('PUBLISH', ARGV[2], ARGV[3])
 return {1, v}
@@ -50,8 +55,12 @@ export interface PublishResult {
   changed: boolean;
 }
 
-export interface ConfigPublisher {
-  publish(body: CompiledBody): Promise<PublishResult>;
+export interface ConfigPublisher extends VendorReportReader {
+  /**
+   * Writes the body under a version above `floor` (and above anything stored) unless the stored
+   * body is already this one at a version ≥ floor.
+   */
+  publish(body: CompiledBody, floor?: number): Promise<PublishResult>;
   /** Removes the target's config if `policy` (`ns/name`) owns it; true when it was removed. */
   remove(target: string, policy: string): Promise<boolean>;
 }
@@ -84,7 +93,7 @@ export class RedisPublisher implements ConfigPublisher {
     });
   }
 
-  async publish(body: CompiledBody): Promise<PublishResult> {
+  async publish(body: CompiledBody, floor = 0): Promise<PublishResult> {
     await this.whenReady();
     const json = JSON.stringify(body);
     const res = (await this.redis.eval(
@@ -95,6 +104,7 @@ export class RedisPublisher implements ConfigPublisher {
       json.slice(1),
       CONFIG_CHANNEL,
       body.target,
+      String(floor),
     )) as [number, number];
     return { changed: res[0] === 1, version: res[1] };
   }
@@ -103,6 +113,18 @@ export class RedisPublisher implements ConfigPublisher {
     await this.whenReady();
     const res = await this.redis.eval(REMOVE_SCRIPT, 1, configKey(target), policy, CONFIG_CHANNEL, target);
     return res === 1;
+  }
+
+  async readVendorReports(keys: readonly ReportKey[]): Promise<Array<Record<string, string>>> {
+    await this.whenReady();
+    const pipe = this.redis.pipeline();
+    for (const k of keys) pipe.hgetall(vendorHealthKey(k.target, k.route));
+    const res = (await pipe.exec()) ?? [];
+    return keys.map((_k, i) => {
+      const [err, v] = res[i] ?? [null, {}];
+      if (err) throw err;
+      return (v ?? {}) as Record<string, string>;
+    });
   }
 
   /**

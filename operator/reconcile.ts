@@ -3,13 +3,14 @@
  * validate, compile, publish, write status. Whatever happened before, the same inputs lead to
  * the same Redis document and status, so a retry or a resync is always safe.
  */
-import { compile } from '../api/compile.js';
+import { compile, type CompiledBody } from '../api/compile.js';
 import { configKey } from '../api/config.js';
 import type { TrafficPolicyStatus } from '../api/policy.js';
 import { parsePolicy } from '../api/validate.js';
 import { isStatus, objectKey, type KubeApi, type PolicyObject, type WorkloadKind, type WorkloadObject } from './kube-api.js';
 import type { ConfigPublisher } from './publisher.js';
-import { ACCEPTED, PROGRAMMED, setCondition, statusEqual, statusEvents, type ConditionInput } from './status.js';
+import { ACCEPTED, PROGRAMMED, setCondition, statusEqual, statusEvents, type ConditionInput, type StatusEvent } from './status.js';
+import { failoverMessage, type StatusRoute, type VendorHealthTracker } from './vendor-health.js';
 
 type Cond = Omit<ConditionInput, 'type'>;
 
@@ -54,7 +55,12 @@ export interface ReconcilerDeps {
   now?: () => Date;
   log?: (msg: string) => void;
   onPublished?: () => void;
+  /** The cluster-wide vendor choices (absent: routes are left to each sidecar). */
+  vendorHealth?: VendorHealthTracker;
+  onVendorFailover?: (route: string) => void;
 }
+
+type StatusFields = Partial<Pick<TrafficPolicyStatus, 'configVersion' | 'readyReplicas' | 'classes' | 'publishedTarget' | 'routes'>>;
 
 export type ReconcileOutcome = 'published' | 'unchanged' | 'invalid' | 'conflict' | 'target-not-found' | 'deleted' | 'gone';
 
@@ -93,6 +99,7 @@ export class Reconciler {
     let policy = this.deps.getPolicy(namespace, name);
     if (!policy) {
       this.written.delete(key);
+      this.deps.vendorHealth?.forget(key);
       return 'gone';
     }
     if (policy.metadata.deletionTimestamp) return this.finalize(policy);
@@ -123,31 +130,35 @@ export class Reconciler {
       .sort(olderFirst)[0];
     if (winner && objectKey(winner.metadata) !== key) {
       const message = `${target.kind} ${target.name} is already governed by TrafficPolicy ${winner.metadata.name}`;
-      await this.unpublishElsewhere(key, undefined);
+      const fields = await this.unpublishElsewhere(policy, undefined);
       await this.writeStatus(policy, {
         accepted: { status: 'False', reason: 'Conflict', message },
         programmed: { status: 'False', reason: 'Conflict', message: 'nothing published for this policy' },
-      });
+      }, fields);
       return 'conflict';
     }
 
     const accepted: Cond = { status: 'True', reason: 'Accepted', message: 'the policy is valid' };
     const workload = this.deps.getWorkload(target.kind, target.namespace, target.name);
     if (!workload) {
-      await this.unpublishElsewhere(key, undefined);
+      const fields = await this.unpublishElsewhere(policy, undefined);
       await this.writeStatus(policy, {
         accepted,
         programmed: { status: 'False', reason: 'TargetNotFound', message: `${target.kind} ${target.namespace}/${target.name} not found` },
-      });
+      }, fields);
       return 'target-not-found';
     }
 
-    const body = compile(parsed.value, workload.readyReplicas);
+    const prev = this.currentStatus(policy);
+    // The vendors the pods follow: the tracker's latest choice, else what status says was
+    // published (an operator restart must not drop the choice and republish).
+    const activeVendors = { ...publishedChoices(prev), ...this.deps.vendorHealth?.activeVendors(key) };
+    const body = compile(parsed.value, workload.readyReplicas, { activeVendors });
     let result;
     try {
       this.guard();
-      await this.unpublishElsewhere(key, body.target);
-      result = await this.deps.publisher.publish(body);
+      await this.unpublishElsewhere(policy, body.target);
+      result = await this.deps.publisher.publish(body, prev?.configVersion ?? 0);
     } catch (err) {
       if (err instanceof NotLeaderError) throw err;
       const message = `Redis unavailable: ${err instanceof Error ? err.message : String(err)}`;
@@ -157,7 +168,9 @@ export class Reconciler {
       throw new RetryableError(message);
     }
     this.published.set(key, body.target);
+    this.deps.vendorHealth?.published(key, body);
     if (result.changed) this.deps.onPublished?.();
+    const routes = this.statusRoutes(key, body, prev);
     await this.writeStatus(
       policy,
       {
@@ -168,9 +181,38 @@ export class Reconciler {
         configVersion: result.version,
         readyReplicas: body.readyReplicas,
         classes: body.classes.map((c) => ({ name: c.name, podLimit: c.limit })),
+        publishedTarget: body.target,
+        routes: routes.length || prev?.routes?.length ? routes : undefined,
       },
     );
+    for (const e of this.failoverEvents(key, body, prev)) await this.emit(policy, e);
     return result.changed ? 'published' : 'unchanged';
+  }
+
+  /** status.routes: the published active vendor and, once pods reported, their health. */
+  private statusRoutes(key: string, body: CompiledBody, prev: TrafficPolicyStatus | undefined): StatusRoute[] {
+    const out: StatusRoute[] = [];
+    for (const r of body.routes) {
+      if (r.activeVendor === '') continue;
+      const vendors = this.deps.vendorHealth?.statusVendors(key, r.name) ?? prev?.routes?.find((x) => x.name === r.name)?.vendors;
+      out.push(vendors ? { name: r.name, activeVendor: r.activeVendor, vendors } : { name: r.name, activeVendor: r.activeVendor });
+    }
+    return out;
+  }
+
+  /** A VendorFailover event per route whose published vendor moved from one vendor to another. */
+  private failoverEvents(key: string, body: CompiledBody, prev: TrafficPolicyStatus | undefined): StatusEvent[] {
+    const out: StatusEvent[] = [];
+    for (const r of body.routes) {
+      const from = prev?.routes?.find((x) => x.name === r.name)?.activeVendor;
+      if (!from || !r.activeVendor || from === r.activeVendor) continue;
+      this.deps.onVendorFailover?.(r.name);
+      const message = failoverMessage(r, from, r.activeVendor, this.deps.vendorHealth?.health(key, r.name));
+      this.deps.log?.(`policy ${key}: ${message}`);
+      const h = this.deps.vendorHealth?.health(key, r.name);
+      out.push({ type: h?.reason === 'recovered' || h?.reason === 'pin' ? 'Normal' : 'Warning', reason: 'VendorFailover', message });
+    }
+    return out;
   }
 
   /** Deletion: remove the config this policy owns (sidecars fall back to their default), then the finalizer. */
@@ -182,11 +224,12 @@ export class Reconciler {
     const targets = new Set<string>();
     const t = targetOf(policy);
     if (t) targets.add(`${t.namespace}/${t.name}`);
-    const last = this.published.get(key);
+    const last = this.lastPublished(policy);
     if (last) targets.add(last);
     for (const target of targets) await this.deps.publisher.remove(target, key);
     this.published.delete(key);
     this.written.delete(key);
+    this.deps.vendorHealth?.forget(key);
     await this.deps.kube.setPolicyFinalizers(
       policy.metadata.namespace,
       policy.metadata.name,
@@ -197,20 +240,30 @@ export class Reconciler {
     return 'deleted';
   }
 
-  /** Removes what this policy published under another target than `keep` (a retarget, a lost conflict). */
-  private async unpublishElsewhere(key: string, keep: string | undefined): Promise<void> {
-    const last = this.published.get(key);
-    if (last === undefined || last === keep) return;
+  /**
+   * The target this policy last wrote: remembered in memory, and in status.publishedTarget so
+   * that a retarget or delete after an operator restart still finds the old key.
+   */
+  private lastPublished(policy: PolicyObject): string | undefined {
+    return this.published.get(objectKey(policy.metadata)) ?? (this.currentStatus(policy)?.publishedTarget || undefined);
+  }
+
+  /**
+   * Removes what this policy published under another target than `keep` (a retarget, a lost
+   * conflict, a vanished target); returns the status fields recording that nothing is left there.
+   */
+  private async unpublishElsewhere(policy: PolicyObject, keep: string | undefined): Promise<StatusFields> {
+    const key = objectKey(policy.metadata);
+    const last = this.lastPublished(policy);
+    if (last === undefined || last === keep) return {};
     this.guard();
     await this.deps.publisher.remove(last, key);
     this.published.delete(key);
+    if (keep === undefined) this.deps.vendorHealth?.forget(key);
+    return { publishedTarget: '' };
   }
 
-  private async writeStatus(
-    policy: PolicyObject,
-    conds: { accepted: Cond; programmed: Cond },
-    fields: Partial<Pick<TrafficPolicyStatus, 'configVersion' | 'readyReplicas' | 'classes'>> = {},
-  ): Promise<void> {
+  private async writeStatus(policy: PolicyObject, conds: { accepted: Cond; programmed: Cond }, fields: StatusFields = {}): Promise<void> {
     const key = objectKey(policy.metadata);
     const prev = this.currentStatus(policy);
     const now = this.deps.now?.() ?? new Date();
@@ -223,12 +276,14 @@ export class Reconciler {
     this.guard();
     await this.deps.kube.patchPolicyStatus(policy.metadata.namespace, policy.metadata.name, next);
     this.written.set(key, { basedOn: policy.metadata.resourceVersion, status: next });
-    for (const e of statusEvents(prev, next)) {
-      try {
-        await this.deps.kube.createEvent({ namespace: policy.metadata.namespace, policy, ...e });
-      } catch (err) {
-        this.deps.log?.(`event ${e.reason} for ${key} not recorded: ${err instanceof Error ? err.message : String(err)}`);
-      }
+    for (const e of statusEvents(prev, next)) await this.emit(policy, e);
+  }
+
+  private async emit(policy: PolicyObject, e: StatusEvent): Promise<void> {
+    try {
+      await this.deps.kube.createEvent({ namespace: policy.metadata.namespace, policy, ...e });
+    } catch (err) {
+      this.deps.log?.(`event ${e.reason} for ${objectKey(policy.metadata)} not recorded: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
 
@@ -245,6 +300,13 @@ export class Reconciler {
   private guard(): void {
     if (this.deps.canWrite && !this.deps.canWrite()) throw new NotLeaderError();
   }
+}
+
+/** Route → vendor as the policy's status says it was published. */
+function publishedChoices(status: TrafficPolicyStatus | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const r of status?.routes ?? []) if (r.activeVendor) out[r.name] = r.activeVendor;
+  return out;
 }
 
 function splitKey(key: string): [string, string] {

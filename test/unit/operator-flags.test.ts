@@ -27,6 +27,14 @@ describe('operator flags', () => {
     expect(parseFlags(['--help'], {}).help).toBe(true);
   });
 
+  it('reads the vendor health interval (default 5 s, 0 turns it off)', () => {
+    expect(parseFlags(['--redis', 'redis://x'], {}).vendorHealthIntervalMs).toBe(5000);
+    expect(parseFlags(['--redis', 'redis://x', '--vendor-health-interval', '2s'], {}).vendorHealthIntervalMs).toBe(2000);
+    expect(parseFlags(['--redis', 'redis://x', '--vendor-health-interval', '0'], {}).vendorHealthIntervalMs).toBe(0);
+    expect(parseFlags(['--redis', 'redis://x', '--vendor-health-interval', '0s'], {}).vendorHealthIntervalMs).toBe(0);
+    expect(() => parseFlags(['--redis', 'redis://x', '--vendor-health-interval', 'often'], {})).toThrow(/--vendor-health-interval/);
+  });
+
   it('parses durations', () => {
     expect(parseDuration('x', '500ms')).toBe(500);
     expect(parseDuration('x', '2s')).toBe(2000);

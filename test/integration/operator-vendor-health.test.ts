@@ -1,0 +1,158 @@
+/**
+ * The cluster-wide vendor view: pods' reports (written to Redis the way the sidecars write
+ * them) aggregated by the operator into one active vendor per route, published in the config,
+ * shown in status, announced by a VendorFailover event. Fake API server, real redis-server.
+ */
+import { Redis } from 'ioredis';
+import type { CompiledConfig } from '../../api/config.js';
+import { encodeReport, vendorHealthKey } from '../../api/vendor-health.js';
+import { Controller } from '../../operator/controller.js';
+import { OperatorMetrics } from '../../operator/metrics.js';
+import { RedisPublisher } from '../../operator/publisher.js';
+import { RedisServer } from '../support/redis.js';
+import { FakeKube } from '../unit/operator-fakes.js';
+
+const spec = (pin = '') => ({
+  targetRef: { kind: 'Deployment', name: 'relay' },
+  routes: [
+    {
+      name: 'push',
+      pin,
+      vendors: [
+        { name: 'fcm-a', url: 'http://127.0.0.1:1' },
+        { name: 'fcm-b', url: 'http://127.0.0.1:2' },
+      ],
+      failover: { minSuccessRate: 0.9, windowSeconds: 30, minRequests: 20, cooldownSeconds: 600 },
+    },
+  ],
+});
+
+async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 8000): Promise<Exclude<T, null | undefined | false>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v as Exclude<T, null | undefined | false>;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('operator vendor health (fake API server, real Redis)', () => {
+  let redis: RedisServer;
+  let client: Redis;
+  let publisher: RedisPublisher;
+  let controller: Controller;
+  const metrics = new OperatorMetrics();
+  const kube = new FakeKube();
+
+  const stored = async (): Promise<CompiledConfig | null> => {
+    const raw = await client.get('spillway:config:talk/relay');
+    return raw ? (JSON.parse(raw) as CompiledConfig) : null;
+  };
+  const report = async (pod: string, a: [number, number], b: [number, number], active = 'fcm-a') => {
+    const vendors = { 'fcm-a': { ok: a[0], fail: a[1] }, 'fcm-b': { ok: b[0], fail: b[1] } };
+    await client.hset(vendorHealthKey('talk/relay', 'push'), pod, encodeReport({ at: Date.now(), active, vendors }));
+  };
+  const status = () => kube.getPolicy('talk', 'relay')?.status;
+
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+    client = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+    publisher = new RedisPublisher(redis.url);
+    controller = new Controller({ kube, publisher, metrics, workers: 2, vendorHealthIntervalMs: 200 });
+    kube.setWorkload('Deployment', 'talk', 'relay', 2);
+    kube.applyPolicy({ name: 'relay', spec: spec() });
+    controller.startInformers();
+    controller.startWorkers();
+  });
+
+  afterAll(async () => {
+    await controller.stop();
+    await publisher.close();
+    client.disconnect();
+    await redis.stop();
+  });
+
+  it('publishes no choice until pods report, then the workload-wide vendor', async () => {
+    const first = await waitFor('config', () => stored());
+    expect(first.routes[0].activeVendor).toBe('');
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await stored())?.version).toBe(first.version);
+
+    await report('relay-0', [50, 0], [0, 0]);
+    await report('relay-1', [49, 1], [0, 0]);
+    const doc = await waitFor('activeVendor fcm-a', async () => {
+      const d = await stored();
+      return d?.routes[0].activeVendor === 'fcm-a' ? d : undefined;
+    });
+    expect(doc.version).toBe(first.version + 1);
+    await waitFor('status routes', () => status()?.routes?.[0]?.vendors);
+    expect(status()?.routes).toEqual([
+      {
+        name: 'push',
+        activeVendor: 'fcm-a',
+        vendors: [
+          { name: 'fcm-a', successRate: 0.99, requests: 100 },
+          { name: 'fcm-b', requests: 0 },
+        ],
+      },
+    ]);
+    expect(kube.events.some((e) => e.reason === 'VendorFailover')).toBe(false);
+  });
+
+  it('moves every pod to the next vendor when the summed success rate falls, with an event and a metric', async () => {
+    const before = (await stored())?.version ?? 0;
+    await report('relay-0', [30, 20], [0, 0]);
+    await report('relay-1', [31, 19], [0, 0]);
+    const doc = await waitFor('activeVendor fcm-b', async () => {
+      const d = await stored();
+      return d?.routes[0].activeVendor === 'fcm-b' ? d : undefined;
+    });
+    expect(doc.version).toBeGreaterThan(before);
+    await waitFor('status fcm-b', () => status()?.routes?.[0]?.activeVendor === 'fcm-b');
+    expect(status()?.routes?.[0]?.vendors?.[0]).toEqual({ name: 'fcm-a', successRate: 0.61, requests: 100 });
+    const ev = await waitFor('event', () => kube.events.find((e) => e.reason === 'VendorFailover'));
+    expect(ev).toMatchObject({ type: 'Warning', message: 'route push: fcm-a → fcm-b (success rate 0.61 < 0.90)' });
+    const m = await metrics.vendorFailovers.get();
+    expect(m.values).toEqual([expect.objectContaining({ labels: { route: 'push' }, value: 1 })]);
+  });
+
+  it('keeps the choice while the pods follow it and the health shown is steady', async () => {
+    await report('relay-0', [30, 20], [40, 0], 'fcm-b');
+    await report('relay-1', [31, 19], [40, 0], 'fcm-b');
+    await waitFor('status shows fcm-b traffic', () => status()?.routes?.[0]?.vendors?.[1]?.requests === 80);
+    const v = (await stored())?.version;
+    const writes = kube.statusWrites.length;
+    await new Promise((r) => setTimeout(r, 800));
+    expect((await stored())?.version).toBe(v);
+    expect(kube.statusWrites.length).toBe(writes);
+    expect(kube.events.filter((e) => e.reason === 'VendorFailover')).toHaveLength(1);
+  });
+
+  it('a restarted operator keeps the published choice (no republish, no event)', async () => {
+    await controller.stop();
+    const v = (await stored())?.version;
+    const events = kube.events.length;
+    const again = new Controller({ kube, publisher, metrics: new OperatorMetrics(), workers: 1, vendorHealthIntervalMs: 200 });
+    again.startInformers();
+    again.startWorkers();
+    try {
+      await new Promise((r) => setTimeout(r, 1000));
+      expect((await stored())?.version).toBe(v);
+      expect((await stored())?.routes[0].activeVendor).toBe('fcm-b');
+      expect(kube.events.slice(events).filter((e) => e.reason === 'VendorFailover')).toEqual([]);
+    } finally {
+      await again.stop();
+    }
+    controller = new Controller({ kube, publisher, metrics, workers: 2, vendorHealthIntervalMs: 200 });
+    controller.startInformers();
+    controller.startWorkers();
+  });
+
+  it('pin wins over health', async () => {
+    kube.applyPolicy({ name: 'relay', spec: spec('fcm-a') });
+    await waitFor('pinned fcm-a', async () => (await stored())?.routes[0].activeVendor === 'fcm-a');
+    const ev = await waitFor('event', () => kube.events.filter((e) => e.reason === 'VendorFailover')[1]);
+    expect(ev).toMatchObject({ type: 'Normal', message: 'route push: fcm-b → fcm-a (pinned)' });
+  });
+});
