@@ -16,8 +16,12 @@ const PLAIN_CONNECTION = new Set(['keep-alive', 'close', 'upgrade']);
 function connectionNamed(raw: readonly string[]): Set<string> | null {
   let named: Set<string> | null = null;
   for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i].length !== 10 || raw[i].toLowerCase() !== 'connection') continue;
-    for (const token of raw[i + 1].split(',')) {
+    const name = raw[i];
+    if (name.length !== 10 || (name !== 'Connection' && name !== 'connection' && name.toLowerCase() !== 'connection')) continue;
+    const value = raw[i + 1];
+    // The usual case, "keep-alive" or "close", names nothing: no split.
+    if (PLAIN_CONNECTION.has(value) || PLAIN_CONNECTION.has(value.toLowerCase())) continue;
+    for (const token of value.split(',')) {
       const t = token.trim().toLowerCase();
       if (t !== '' && !PLAIN_CONNECTION.has(t)) (named ??= new Set()).add(t);
     }
