@@ -5,37 +5,27 @@
  * the targets is the number reported.
  */
 import type { BenchConfig } from './config.js';
-import type { OpenLoopOptions, OpenLoopResult } from './open-loop.js';
-import { CpuMeter, NODE, sleep, start } from './procs.js';
+import { CpuMeter, sleep } from './procs.js';
 import { messages, startRig, STORM_REQUEST, type Rig, type Setup } from './protection-setup.js';
 import { median, round, type BenchReport, type Row } from './report.js';
-import { script } from './targets.js';
+import { startOpenLoop } from './targets.js';
 
 export const STORM_RATES = [2000, 4000, 8000, 16000];
 const SETTLE_SEC = 2;
 const SETUPS: Setup[] = ['sidecar', 'haproxy'];
 
-async function storm(rig: Rig, cfg: BenchConfig, rate: number, durationSec: number) {
-  const opts: OpenLoopOptions = {
-    ...STORM_REQUEST,
-    url: `http://127.0.0.1:${rig.port}${STORM_REQUEST.path}`,
-    rate,
-    durationMs: durationSec * 1000,
-    maxSockets: 4000,
-    timeoutMs: 5000,
-  };
-  const proc = await start('open-loop', NODE, [script('open-loop'), JSON.stringify(opts)], {
-    cpus: cfg.loadCpus,
-    captureStdout: true,
-  });
-  return {
-    proc,
-    result: async (): Promise<OpenLoopResult> => {
-      const code = await proc.exited();
-      if (code !== 0) throw new Error(`open-loop exited ${code}: ${proc.stderr()}`);
-      return JSON.parse(proc.stdout()) as OpenLoopResult;
+function storm(rig: Rig, cfg: BenchConfig, rate: number, durationSec: number) {
+  return startOpenLoop(
+    {
+      ...STORM_REQUEST,
+      url: `http://127.0.0.1:${rig.port}${STORM_REQUEST.path}`,
+      rate,
+      durationMs: durationSec * 1000,
+      maxSockets: 4000,
+      timeoutMs: 5000,
     },
-  };
+    cfg.loadCpus,
+  );
 }
 
 async function measureSetup(setup: Setup, cfg: BenchConfig, run: number): Promise<Row[]> {
@@ -76,6 +66,7 @@ async function measureSetup(setup: Setup, cfg: BenchConfig, run: number): Promis
         generatorCores: round(cpu['open-loop'].cores, 2),
         meets: g >= 0.98 && p <= 1.1 && s.unsent === 0 ? 'yes' : 'no',
       });
+      if (rows[rows.length - 1].meets !== 'yes') break; // higher rates only fail harder: save the time
       await sleep(1000); // let the upstream's backlog drain before the next step
     }
   } catch (e) {
@@ -106,6 +97,7 @@ export async function protectionOpen(cfg: BenchConfig): Promise<BenchReport> {
   for (const setup of SETUPS) {
     for (const rate of STORM_RATES) {
       const at = rows.filter((r) => r.setup === setup && r.stormRate === rate);
+      if (at.length === 0) continue;
       const med = (k: string): number => median(at.map((r) => r[k] as number));
       summary.push({
         setup,
@@ -125,7 +117,7 @@ export async function protectionOpen(cfg: BenchConfig): Promise<BenchReport> {
     description:
       `Same rig as "protection"; the storm is open loop (bench/open-loop.ts, its own process on the load CPU): ` +
       `POST /login background at ${STORM_RATES.join(', ')} per second, ${SETTLE_SEC} s before and during ${cfg.durationSec} s of /messages (wrk -c40). ` +
-      'meets: goodputRatio ≥ 0.98, p99Ratio ≤ 1.10 and the generator kept its schedule.',
+      'meets: goodputRatio ≥ 0.98, p99Ratio ≤ 1.10 and the generator kept its schedule; a run stops stepping up at its first miss.',
     rows,
     summary,
     notes: [],

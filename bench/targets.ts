@@ -6,6 +6,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { OpenLoopOptions, OpenLoopResult } from './open-loop.js';
 import { freePort, NODE, sleep, start, type Proc } from './procs.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -88,4 +89,22 @@ export function startSlowUpstream(port: number, cpus?: string, slots = 100, serv
     cpus,
     port,
   });
+}
+
+/** The open-loop generator in its own process; `result()` waits for its JSON report. */
+export async function startOpenLoop(
+  opts: OpenLoopOptions,
+  cpus?: string,
+): Promise<{ proc: Proc; result: () => Promise<OpenLoopResult> }> {
+  const proc = await start('open-loop', NODE, [script('open-loop'), JSON.stringify(opts)], { cpus, captureStdout: true });
+  const guard = setTimeout(() => void proc.stop(), opts.durationMs + (opts.timeoutMs ?? 5000) + 20_000);
+  return {
+    proc,
+    result: async (): Promise<OpenLoopResult> => {
+      const code = await proc.exited();
+      clearTimeout(guard);
+      if (code !== 0) throw new Error(`open-loop exited ${code}: ${proc.stderr().slice(-1000)}`);
+      return JSON.parse(proc.stdout()) as OpenLoopResult;
+    },
+  };
 }
