@@ -21,6 +21,13 @@ generators.push(async () => {
   return [{ path: CRD_FILE, render: renderCrdYaml }];
 });
 
+// The same CRD inside the Helm chart (a chart can only read its own files): templates/crd.yaml
+// renders it behind `crds.enabled` with `helm.sh/resource-policy: keep`.
+generators.push(async () => {
+  const { renderCrdYaml } = await import('../api/crd.js');
+  return [{ path: 'charts/spillway/files/crd.yaml', render: renderCrdYaml }];
+});
+
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 async function main(): Promise<void> {

@@ -1,0 +1,348 @@
+/**
+ * The Helm chart with the real helm binary: lint and template every ci/*-values.yaml, then check
+ * the rendered objects: hardened containers, least-privilege RBAC (compared with the exact calls
+ * operator/kube.ts makes), the CRD and its keep policy, autoscaling objects, schema refusals.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseAllDocuments, parse } from 'yaml';
+import { helm, REPO_ROOT } from '../support/helm.js';
+
+const CHART = join(REPO_ROOT, 'charts', 'spillway');
+const CI_FILES = readdirSync(join(CHART, 'ci')).filter((f) => f.endsWith('-values.yaml')).sort();
+const RELEASE = 'sw';
+const NAMESPACE = 'spillway-system';
+
+interface K8sObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; annotations?: Record<string, string>; labels?: Record<string, string> };
+  [key: string]: any;
+}
+
+function template(args: string[]): { status: number; objects: K8sObject[]; stderr: string } {
+  const r = helm(['template', RELEASE, CHART, '--namespace', NAMESPACE, ...args]);
+  if (r.status !== 0) return { status: r.status, objects: [], stderr: r.stderr };
+  const objects = parseAllDocuments(r.stdout)
+    .map((d) => {
+      if (d.errors.length > 0) throw new Error(`rendered YAML does not parse: ${d.errors[0].message}`);
+      return d.toJS() as K8sObject | null;
+    })
+    .filter((o): o is K8sObject => o !== null);
+  return { status: 0, objects, stderr: r.stderr };
+}
+
+const rendered = new Map<string, K8sObject[]>();
+function render(ciFile: string): K8sObject[] {
+  let objects = rendered.get(ciFile);
+  if (!objects) {
+    const r = template(['-f', join(CHART, 'ci', ciFile)]);
+    if (r.status !== 0) throw new Error(`helm template -f ${ciFile} failed:\n${r.stderr}`);
+    objects = r.objects;
+    rendered.set(ciFile, objects);
+  }
+  return objects;
+}
+
+const ciValues = (ciFile: string): any => parse(readFileSync(join(CHART, 'ci', ciFile), 'utf8')) ?? {};
+
+function ofKind(objects: K8sObject[], kind: string): K8sObject[] {
+  return objects.filter((o) => o.kind === kind);
+}
+
+function one(objects: K8sObject[], kind: string, name: string): K8sObject {
+  const found = objects.filter((o) => o.kind === kind && o.metadata.name === name);
+  if (found.length !== 1) throw new Error(`expected one ${kind} ${name}, found ${found.length}`);
+  return found[0];
+}
+
+const POD_OWNERS = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'Job', 'ReplicaSet']);
+
+/** Pod specs of every workload, with the workload's kind/name for messages. */
+function podSpecs(objects: K8sObject[]): Array<{ owner: string; spec: any }> {
+  const out: Array<{ owner: string; spec: any }> = [];
+  for (const o of objects) {
+    if (POD_OWNERS.has(o.kind)) out.push({ owner: `${o.kind}/${o.metadata.name}`, spec: o.spec.template.spec });
+    if (o.kind === 'CronJob') out.push({ owner: `CronJob/${o.metadata.name}`, spec: o.spec.jobTemplate.spec.template.spec });
+    if (o.kind === 'Pod') out.push({ owner: `Pod/${o.metadata.name}`, spec: o.spec });
+  }
+  return out;
+}
+
+type Rule = { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] };
+
+/** One line per (group, resource, verb, resourceNames): comparable regardless of how rules are grouped. */
+function flatten(rules: Rule[]): string[] {
+  const out: string[] = [];
+  for (const r of rules) {
+    for (const g of r.apiGroups) {
+      for (const res of r.resources) {
+        for (const v of r.verbs) out.push(`${g || 'core'} ${res} ${v}${r.resourceNames ? ` [${[...r.resourceNames].sort().join(',')}]` : ''}`);
+      }
+    }
+  }
+  return out.sort();
+}
+
+/** What operator/kube.ts calls on the policies' and workloads' namespaces. */
+const WATCH_RULES = [
+  'spillway.io trafficpolicies list',
+  'spillway.io trafficpolicies watch',
+  'spillway.io trafficpolicies patch',
+  'spillway.io trafficpolicies/status patch',
+  'apps deployments list',
+  'apps deployments watch',
+  'apps statefulsets list',
+  'apps statefulsets watch',
+  'core events create',
+].sort();
+const LEASE_RULES = ['coordination.k8s.io leases create', 'coordination.k8s.io leases get [spillway-operator]', 'coordination.k8s.io leases update [spillway-operator]'];
+const WEBHOOK_SECRET_RULES = ['core secrets create', `core secrets get [${RELEASE}-spillway-webhook-tls]`, `core secrets update [${RELEASE}-spillway-webhook-tls]`];
+const WEBHOOK_CLUSTER_RULES = [
+  `admissionregistration.k8s.io mutatingwebhookconfigurations get [${RELEASE}-spillway-webhook]`,
+  `admissionregistration.k8s.io mutatingwebhookconfigurations patch [${RELEASE}-spillway-webhook]`,
+];
+
+/** The expected grants per role, keyed `Kind namespace/name`, for a ci values file. */
+function expectedRbac(values: any): Map<string, string[]> {
+  const op = `${RELEASE}-spillway-operator`;
+  const expected = new Map<string, string[]>();
+  const namespaces: string[] = values.operator?.watchNamespaces ?? [];
+  if (namespaces.length > 0) for (const ns of namespaces) expected.set(`Role ${ns}/${op}-watch`, WATCH_RULES);
+  else expected.set(`ClusterRole /${op}`, WATCH_RULES);
+  const leader = values.operator?.leaderElection?.enabled ?? true;
+  const webhook = values.webhook?.enabled ?? false;
+  const local = [...(leader ? LEASE_RULES : []), ...(webhook ? WEBHOOK_SECRET_RULES : [])].sort();
+  if (local.length > 0) expected.set(`Role ${NAMESPACE}/${op}`, local);
+  if (webhook) expected.set(`ClusterRole /${RELEASE}-spillway-webhook`, [...WEBHOOK_CLUSTER_RULES].sort());
+  return expected;
+}
+
+describe('helm chart charts/spillway', () => {
+  it('has ci values files for the variants', () => {
+    expect(CI_FILES).toEqual(
+      expect.arrayContaining(['default-values.yaml', 'external-redis-values.yaml', 'autoscaling-values.yaml', 'keda-values.yaml', 'no-crds-values.yaml', 'namespaced-values.yaml', 'webhook-values.yaml']),
+    );
+  });
+
+  it.each(CI_FILES)('helm lint -f ci/%s', (ciFile) => {
+    const r = helm(['lint', CHART, '--strict', '-f', join(CHART, 'ci', ciFile)]);
+    expect({ status: r.status, out: r.stdout + r.stderr }).toEqual({ status: 0, out: expect.stringContaining('0 chart(s) failed') });
+  });
+
+  it.each(CI_FILES)('ci/%s: every container has resources and a restrictive security context, and runs as non-root', (ciFile) => {
+    const pods = podSpecs(render(ciFile));
+    expect(pods.length).toBeGreaterThan(0);
+    for (const { owner, spec } of pods) {
+      const podSc = spec.securityContext ?? {};
+      expect(spec.hostNetwork ?? false).toBe(false);
+      expect(spec.hostPID ?? false).toBe(false);
+      for (const c of [...(spec.initContainers ?? []), ...spec.containers]) {
+        const where = `${owner} container ${c.name}`;
+        const sc = c.securityContext ?? {};
+        const effective = (key: string) => sc[key] ?? podSc[key];
+        expect({ where, requests: Object.keys(c.resources?.requests ?? {}).sort() }).toEqual({ where, requests: ['cpu', 'memory'] });
+        expect({ where, limits: Object.keys(c.resources?.limits ?? {}).sort() }).toEqual({ where, limits: ['cpu', 'memory'] });
+        expect({ where, runAsNonRoot: effective('runAsNonRoot') }).toEqual({ where, runAsNonRoot: true });
+        expect({ where, uidPositive: effective('runAsUser') > 0 }).toEqual({ where, uidPositive: true });
+        expect({ where, allowPrivilegeEscalation: sc.allowPrivilegeEscalation }).toEqual({ where, allowPrivilegeEscalation: false });
+        expect({ where, privileged: sc.privileged ?? false }).toEqual({ where, privileged: false });
+        expect({ where, readOnlyRootFilesystem: sc.readOnlyRootFilesystem }).toEqual({ where, readOnlyRootFilesystem: true });
+        expect({ where, drop: sc.capabilities?.drop }).toEqual({ where, drop: ['ALL'] });
+        expect({ where, add: sc.capabilities?.add ?? [] }).toEqual({ where, add: [] });
+        expect({ where, seccomp: effective('seccompProfile')?.type }).toEqual({ where, seccomp: 'RuntimeDefault' });
+        expect({ where, latest: /:latest$|^[^:@]+$/.test(c.image) }).toEqual({ where, latest: false });
+      }
+    }
+  });
+
+  it.each(CI_FILES)('ci/%s: RBAC grants exactly what the operator calls', (ciFile) => {
+    const objects = render(ciFile);
+    const roles = [...ofKind(objects, 'ClusterRole'), ...ofKind(objects, 'Role')];
+    const actual = new Map(roles.map((r) => [`${r.kind} ${r.metadata.namespace ?? ''}/${r.metadata.name}`, flatten(r.rules ?? [])]));
+    expect(actual).toEqual(expectedRbac(ciValues(ciFile)));
+    // No wildcards anywhere, and every binding binds a rendered role to the operator's account only.
+    for (const line of [...actual.values()].flat()) expect(line).not.toMatch(/\*/);
+    const bindings = [...ofKind(objects, 'ClusterRoleBinding'), ...ofKind(objects, 'RoleBinding')];
+    expect(bindings).toHaveLength(roles.length);
+    for (const b of bindings) {
+      const roleKey = `${b.roleRef.kind} ${b.roleRef.kind === 'Role' ? b.metadata.namespace : ''}/${b.roleRef.name}`;
+      expect(actual.has(roleKey)).toBe(true);
+      expect(b.subjects).toEqual([{ kind: 'ServiceAccount', name: `${RELEASE}-spillway-operator`, namespace: NAMESPACE }]);
+    }
+  });
+
+  it('the default install: CRD kept on uninstall, two leader-electing operators with probes, PDB, bundled Redis', () => {
+    const objects = render('default-values.yaml');
+    const crd = one(objects, 'CustomResourceDefinition', 'trafficpolicies.spillway.io');
+    expect(crd.metadata.annotations?.['helm.sh/resource-policy']).toBe('keep');
+    // The chart's copy is the generated CRD, unchanged but for our labels and the annotation.
+    const generated = parse(readFileSync(join(REPO_ROOT, 'crds', 'trafficpolicies.spillway.io.yaml'), 'utf8'));
+    expect(crd.spec).toEqual(generated.spec);
+    expect(crd.metadata.labels).toEqual(expect.objectContaining(generated.metadata.labels));
+
+    const op = one(objects, 'Deployment', `${RELEASE}-spillway-operator`);
+    expect(op.spec.replicas).toBe(2);
+    const [container] = op.spec.template.spec.containers;
+    expect(container.args.slice(0, 1)).toEqual(['operator']);
+    expect(container.args).toEqual(expect.arrayContaining(['--leader-elect', '--admin=15091', `--lease-namespace=${NAMESPACE}`]));
+    expect(container.ports).toEqual([{ name: 'admin', containerPort: 15091, protocol: 'TCP' }]);
+    expect(container.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'admin' });
+    expect(container.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'admin' });
+    const env = Object.fromEntries(container.env.map((e: any) => [e.name, e.value ?? e.valueFrom]));
+    expect(env.SPILLWAY_REDIS).toBe(`redis://${RELEASE}-spillway-redis.${NAMESPACE}.svc:6379`);
+    expect(env.POD_NAMESPACE).toEqual({ fieldRef: { fieldPath: 'metadata.namespace' } });
+    expect(op.spec.template.spec.serviceAccountName).toBe(`${RELEASE}-spillway-operator`);
+    expect(one(objects, 'ServiceAccount', `${RELEASE}-spillway-operator`)).toBeDefined();
+
+    const pdb = one(objects, 'PodDisruptionBudget', `${RELEASE}-spillway-operator`);
+    expect(pdb.spec.minAvailable).toBe(1);
+    expect(pdb.spec.selector.matchLabels).toEqual(op.spec.selector.matchLabels);
+    const metrics = one(objects, 'Service', `${RELEASE}-spillway-operator-metrics`);
+    expect(metrics.spec.ports).toEqual([{ name: 'admin', port: 15091, targetPort: 'admin', protocol: 'TCP' }]);
+    expect(metrics.spec.selector).toEqual(op.spec.selector.matchLabels);
+
+    const redis = one(objects, 'Deployment', `${RELEASE}-spillway-redis`);
+    expect(redis.spec.template.spec.containers[0].image).toBe('redis:7-alpine');
+    expect(redis.spec.template.spec.volumes).toEqual([{ name: 'data', emptyDir: { sizeLimit: '256Mi' } }]);
+    expect(one(objects, 'Service', `${RELEASE}-spillway-redis`).spec.ports[0].port).toBe(6379);
+    // Opt-in parts stay out by default.
+    for (const kind of ['HorizontalPodAutoscaler', 'ScaledObject', 'ServiceMonitor', 'PodMonitor', 'MutatingWebhookConfiguration']) expect(ofKind(objects, kind)).toEqual([]);
+  });
+
+  it('crds.enabled=false renders no CRD', () => {
+    const objects = render('no-crds-values.yaml');
+    expect(ofKind(objects, 'CustomResourceDefinition')).toEqual([]);
+    expect(ofKind(objects, 'Deployment').length).toBeGreaterThan(0);
+  });
+
+  it('the chart CRD file is the generated one (npm run generate keeps it in sync)', () => {
+    expect(readFileSync(join(CHART, 'files', 'crd.yaml'), 'utf8')).toBe(readFileSync(join(REPO_ROOT, 'crds', 'trafficpolicies.spillway.io.yaml'), 'utf8'));
+  });
+
+  it('external Redis: a URL or a Secret, and no bundled Redis', () => {
+    const byUrl = render('external-redis-values.yaml');
+    expect(ofKind(byUrl, 'Deployment').map((d) => d.metadata.name)).toEqual([`${RELEASE}-spillway-operator`]);
+    const env = one(byUrl, 'Deployment', `${RELEASE}-spillway-operator`).spec.template.spec.containers[0].env;
+    expect(env).toContainEqual({ name: 'SPILLWAY_REDIS', value: 'rediss://redis.data.svc:6380/0' });
+    const bySecret = render('existing-secret-values.yaml');
+    const env2 = one(bySecret, 'Deployment', `${RELEASE}-spillway-operator`).spec.template.spec.containers[0].env;
+    expect(env2).toContainEqual({ name: 'SPILLWAY_REDIS', valueFrom: { secretKeyRef: { name: 'spillway-redis', key: 'url' } } });
+  });
+
+  it('watchNamespaces: --namespace flags and no leader election with one replica (no PDB)', () => {
+    const objects = render('namespaced-values.yaml');
+    const op = one(objects, 'Deployment', `${RELEASE}-spillway-operator`);
+    expect(op.spec.replicas).toBe(1);
+    const args: string[] = op.spec.template.spec.containers[0].args;
+    expect(args).toEqual(expect.arrayContaining(['--namespace=talk', '--namespace=relay']));
+    expect(args).not.toContain('--leader-elect');
+    expect(ofKind(objects, 'PodDisruptionBudget')).toEqual([]);
+  });
+
+  it('webhook.enabled: a Service 443 → 9443, the webhook port, the injection defaults mounted', () => {
+    const objects = render('webhook-values.yaml');
+    const svc = one(objects, 'Service', `${RELEASE}-spillway-webhook`);
+    expect(svc.spec.ports).toEqual([{ name: 'https', port: 443, targetPort: 'webhook', protocol: 'TCP' }]);
+    const op = one(objects, 'Deployment', `${RELEASE}-spillway-operator`);
+    const c = op.spec.template.spec.containers[0];
+    expect(c.ports).toContainEqual({ name: 'webhook', containerPort: 9443, protocol: 'TCP' });
+    const env = Object.fromEntries(c.env.map((e: any) => [e.name, e.value]));
+    expect(env.SPILLWAY_WEBHOOK_PORT).toBe('9443');
+    expect(env.SPILLWAY_INJECTION_CONFIG).toBe('/etc/spillway/injection/sidecar.json');
+    const cm = one(objects, 'ConfigMap', `${RELEASE}-spillway-injection`);
+    const injection = JSON.parse(cm.data['sidecar.json']);
+    expect(injection).toEqual(
+      expect.objectContaining({
+        image: 'ghcr.io/spillway-io/spillway:0.1.0-debug',
+        ports: { listen: 15001, egress: 15002, admin: 15090 },
+        stateDir: '/var/lib/spillway',
+        redisUrl: `redis://${RELEASE}-spillway-redis.${NAMESPACE}.svc:6379`,
+        kafkaBrokers: ['kafka.data.svc:9092'],
+        logLevel: 'debug',
+      }),
+    );
+    expect(injection.securityContext).toEqual(expect.objectContaining({ runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true }));
+  });
+
+  it('autoscaling.hpa renders an autoscaling/v2 HPA on the sidecar metrics in the workload namespace', () => {
+    const [hpa] = ofKind(render('autoscaling-values.yaml'), 'HorizontalPodAutoscaler');
+    expect(hpa.apiVersion).toBe('autoscaling/v2');
+    expect(hpa.metadata).toEqual(expect.objectContaining({ name: 'chat', namespace: 'talk' }));
+    expect(hpa.spec).toEqual(
+      expect.objectContaining({
+        scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'chat' },
+        minReplicas: 2,
+        maxReplicas: 12,
+        metrics: [
+          { type: 'Pods', pods: { metric: { name: 'spillway_utilisation' }, target: { type: 'AverageValue', averageValue: '600m' } } },
+          { type: 'Pods', pods: { metric: { name: 'spillway_shed_per_second' }, target: { type: 'AverageValue', averageValue: '2' } } },
+        ],
+      }),
+    );
+    expect(hpa.spec.behavior.scaleUp.stabilizationWindowSeconds).toBe(0);
+  });
+
+  it('autoscaling.keda renders a ScaledObject with Prometheus triggers', () => {
+    const objects = render('keda-values.yaml');
+    expect(ofKind(objects, 'HorizontalPodAutoscaler')).toEqual([]);
+    const [so] = ofKind(objects, 'ScaledObject');
+    expect(so.apiVersion).toBe('keda.sh/v1alpha1');
+    expect(so.metadata).toEqual(expect.objectContaining({ name: 'relay', namespace: 'relay' }));
+    expect(so.spec.scaleTargetRef).toEqual({ apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'relay' });
+    expect([so.spec.minReplicaCount, so.spec.maxReplicaCount]).toEqual([3, 30]);
+    expect(so.spec.triggers).toEqual([
+      {
+        type: 'prometheus',
+        name: 'spillway-utilisation',
+        metricType: 'AverageValue',
+        metadata: { serverAddress: 'http://prometheus.monitoring.svc:9090', query: 'sum(spillway_utilisation{namespace="relay",pod=~"relay-[0-9]+"})', threshold: '0.6' },
+      },
+      {
+        type: 'prometheus',
+        name: 'spillway-shed-rate',
+        metricType: 'AverageValue',
+        metadata: {
+          serverAddress: 'http://prometheus.monitoring.svc:9090',
+          query: 'sum(rate(spillway_requests_total{namespace="relay",pod=~"relay-[0-9]+",outcome=~"capacity|load-level|queue-timeout"}[1m]))',
+          threshold: '1',
+        },
+      },
+    ]);
+  });
+
+  it('monitoring: a ServiceMonitor for the operator and a PodMonitor for injected sidecars', () => {
+    const objects = render('monitoring-values.yaml');
+    const [sm] = ofKind(objects, 'ServiceMonitor');
+    expect(sm.spec.endpoints).toEqual([{ port: 'admin', path: '/metrics', interval: '30s' }]);
+    const [pm] = ofKind(objects, 'PodMonitor');
+    expect(pm.spec.selector).toEqual({ matchLabels: { 'spillway.io/inject': 'true' } });
+    expect(pm.spec.podMetricsEndpoints[0].port).toBe('spillway-admin');
+    expect(pm.metadata.labels?.release).toBe('kube-prometheus-stack');
+  });
+
+  it.each([
+    [['--set', 'operator.replicas=two'], /operator\/replicas.*want integer/],
+    [['--set', 'unknownKey=1'], /additional properties 'unknownKey' not allowed/],
+    [['--set', 'operator.resourcez.cpu=1'], /additional properties 'resourcez' not allowed/],
+    [['--set', 'operator.securityContext.runAsNonRoot=false'], /runAsNonRoot/],
+    [['--set', 'redis.url=http://redis:6379', '--set', 'redis.bundled.enabled=false'], /redis\/url/],
+    [['--set', 'kafka.brokers[0]=no-port'], /kafka\/brokers\/0/],
+    [['--set', 'autoscaling.target.kind=ReplicaSet'], /autoscaling\/target\/kind/],
+  ])('values.schema.json refuses %j', (args, message) => {
+    const r = template(args);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(message);
+  });
+
+  it.each([
+    [['--set', 'redis.bundled.enabled=false'], /set redis.bundled.enabled, redis.url or redis.existingSecret.name/],
+    [['--set', 'redis.url=redis://x:6379'], /redis.bundled.enabled is true and an external Redis is set too/],
+    [['--set', 'autoscaling.hpa.enabled=true', '--set', 'autoscaling.keda.enabled=true', '--set', 'autoscaling.target.name=chat'], /either hpa or keda/],
+    [['--set', 'autoscaling.hpa.enabled=true'], /autoscaling.target.name is required/],
+  ])('the templates refuse an inconsistent setup %j', (args, message) => {
+    const r = template(args);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(message);
+  });
+});
