@@ -96,8 +96,13 @@ export class Inbound implements DataPlane, UpgradeHost {
     this.upstreamPort = up.port === '' ? 80 : Number(up.port);
     this.now = opts.now ?? performance.now.bind(performance);
     this.startedAt = this.now();
-    const maxSockets = opts.maxUpstreamSockets ?? 1024;
-    this.agent = new Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets, scheduling: 'lifo' });
+    this.maxUpstreamSockets = opts.maxUpstreamSockets ?? 1024;
+    this.agent = new Agent({
+      keepAlive: true,
+      maxSockets: this.maxUpstreamSockets,
+      maxFreeSockets: this.maxUpstreamSockets,
+      scheduling: 'lifo',
+    });
     this.podName = opts.podName;
     this.metrics = new InboundMetrics(opts.registry, {
       classes: () => this.classes,
@@ -116,6 +121,7 @@ export class Inbound implements DataPlane, UpgradeHost {
   }
 
   private readonly podName: string;
+  private readonly maxUpstreamSockets: number;
 
   static async start(opts: InboundOptions): Promise<Inbound> {
     const server = createServer({ noDelay: true });
@@ -146,6 +152,9 @@ export class Inbound implements DataPlane, UpgradeHost {
       }
       next.push(rt);
     }
+    // The budgets are the real bound on upstream concurrency; the pool must not be smaller than
+    // their sum, or requests of one class (held long-polls) would wait in the Agent and block all.
+    this.agent.maxSockets = Math.max(this.maxUpstreamSockets, next.reduce((sum, c) => sum + c.baseLimit, 0));
     this.levels.configure(config.loadLevels);
     this.classifier = new Classifier(config.classes);
     this.classes = next;
@@ -157,6 +166,7 @@ export class Inbound implements DataPlane, UpgradeHost {
     this.classifier = null;
     this.classes = [this.unconfigured];
     this.warming = false;
+    this.agent.maxSockets = this.maxUpstreamSockets;
     this.levels.reset();
     this.level = 0;
     this.utilisation = 0;
