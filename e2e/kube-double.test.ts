@@ -199,7 +199,22 @@ describe('kube double with the real kubectl', () => {
   });
 });
 
-describe('kube double watches over plain HTTP', () => {
+describe('kube double over plain HTTP', () => {
+  it('server-side applies the status subresource, dropping fields the manager stops applying', async () => {
+    const url = `${double.url}/apis/spillway.io/v1alpha1/namespaces/talk/trafficpolicies/ssa/status?fieldManager=operator&force=true`;
+    const applyStatus = async (status: object) => {
+      const res = await fetch(url, { method: 'PATCH', headers: { 'content-type': 'application/apply-patch+yaml' }, body: JSON.stringify({ apiVersion: 'spillway.io/v1alpha1', kind: 'TrafficPolicy', metadata: { name: 'ssa' }, status }) });
+      expect(res.status).toBe(200);
+      return (await res.json()) as { status: object; metadata: { generation: number; managedFields: Array<{ manager: string; subresource?: string }> } };
+    };
+    const first = await applyStatus({ configVersion: 3, readyReplicas: 2 });
+    expect(first.metadata.managedFields).toEqual(expect.arrayContaining([expect.objectContaining({ manager: 'operator', subresource: 'status' })]));
+    const second = await applyStatus({ configVersion: 4 });
+    expect(second.status).toEqual({ configVersion: 4 });
+    expect(second.metadata.generation).toBe(first.metadata.generation);
+  });
+
+
   it('sends BOOKMARK events when asked to', async () => {
     const abort = new AbortController();
     const res = await fetch(`${double.url}/apis/coordination.k8s.io/v1/namespaces/talk/leases?watch=1&allowWatchBookmarks=true&resourceVersion=0`, { signal: abort.signal });

@@ -186,8 +186,11 @@ export class KubeApi {
   /** The one write path. `before` undefined: create. */
   private write(t: ResourceType, before: KObject | undefined, input: KObject, opts: WriteOptions, sub?: Subresource): KObject {
     let obj = input;
-    if (before && sub === 'status') obj = { ...structuredClone(before), status: input.status };
-    else if (t.status) {
+    if (before && sub === 'status') {
+      obj = { ...structuredClone(before), status: input.status };
+      // Field ownership of the status write (server-side apply) comes with it.
+      if (input.metadata.managedFields) obj.metadata.managedFields = input.metadata.managedFields;
+    } else if (t.status) {
       if (before?.status !== undefined) obj.status = structuredClone(before.status);
       else delete obj.status;
     }
