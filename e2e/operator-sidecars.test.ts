@@ -1,0 +1,399 @@
+/**
+ * Control plane to data plane, end to end: the real `kubectl`, the operator process, a private
+ * redis-server, TWO sidecar processes (pods chat-0 and chat-1 of Deployment chat) and a real
+ * upstream that holds requests, so a test can fill a class's budget and see the next request
+ * refused. Against the API-server double, or a real cluster when KUBECONFIG is set (the operator
+ * and the sidecars still run here; see docs/operator.md).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import type { CompiledConfig } from '../api/config.js';
+import { startKubeDouble, type KubeDouble } from './kube-double/server.js';
+import { RedisServer } from '../test/support/redis.js';
+import { freePort } from '../test/support/ports.js';
+
+const ROOT = process.cwd();
+const REAL_CLUSTER = Boolean(process.env.KUBECONFIG);
+const NS = `spillway-e2e-sc-${Math.random().toString(36).slice(2, 8)}`;
+const READY_TIMEOUT = REAL_CLUSTER ? 120_000 : 10_000;
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function run(cmd: string, args: string[], input?: string): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    child.stdin.end(input ?? '');
+  });
+}
+
+async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 10_000, everyMs = 50): Promise<Exclude<T, null | undefined | false>> {
+  const deadline = Date.now() + timeoutMs;
+  let lastErr: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v as Exclude<T, null | undefined | false>;
+    } catch (err) {
+      lastErr = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${lastErr ? `: ${String(lastErr)}` : ''}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+function newest(dir: string): number {
+  let t = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) t = Math.max(t, newest(p));
+    else if (e.name.endsWith('.ts')) t = Math.max(t, statSync(p).mtimeMs);
+  }
+  return t;
+}
+
+/** Builds dist/ when the operator's, sidecar's or API's sources are newer than it. */
+async function ensureBuilt(): Promise<void> {
+  const entries = ['dist/operator/main.js', 'dist/sidecar/main.js'].map((e) => join(ROOT, e));
+  const src = Math.max(...['operator', 'sidecar', 'api'].map((d) => newest(join(ROOT, d))));
+  if (entries.every((e) => existsSync(e) && statSync(e).mtimeMs > src)) return;
+  const res = await run('npx', ['tsc', '-p', 'tsconfig.build.json']);
+  if (!entries.every((e) => existsSync(e))) throw new Error(`build failed:\n${res.stdout}${res.stderr}`);
+}
+
+const deployment = (replicas: number) => `
+apiVersion: apps/v1
+kind: Deployment
+metadata: { name: chat, namespace: ${NS} }
+spec:
+  replicas: ${replicas}
+  selector: { matchLabels: { app: chat } }
+  template:
+    metadata: { labels: { app: chat } }
+    spec:
+      terminationGracePeriodSeconds: 0
+      containers: [{ name: app, image: registry.k8s.io/pause:3.10 }]
+`;
+
+/** background-login: a Cluster budget (divided over ready replicas); default: a large Pod budget. */
+const policy = (loginLimit: number) => `
+apiVersion: spillway.io/v1alpha1
+kind: TrafficPolicy
+metadata: { name: chat, namespace: ${NS} }
+spec:
+  targetRef: { kind: Deployment, name: chat }
+  loadLevels: { thresholds: [0.97, 0.98, 0.99], holdSeconds: 0 }
+  classes:
+    - name: background-login
+      match: [{ method: POST, path: /login }]
+      priority: 10
+      concurrency: { limit: ${loginLimit}, scope: Cluster }
+  defaultClass: { concurrency: { limit: 1000, scope: Pod } }
+`;
+
+/** The app: answers at once, except /login, which it holds until released. */
+class HoldingUpstream {
+  private readonly held: ServerResponse[] = [];
+  private server!: Server;
+
+  async start(): Promise<number> {
+    this.server = createServer((req: IncomingMessage, res: ServerResponse) => {
+      req.resume();
+      if (req.url === '/login') this.held.push(res);
+      else res.end('ok');
+    });
+    this.server.listen(0, '127.0.0.1');
+    await once(this.server, 'listening');
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  get holding(): number {
+    return this.held.length;
+  }
+
+  release(): void {
+    for (const res of this.held.splice(0)) res.end('ok');
+  }
+
+  async close(): Promise<void> {
+    this.release();
+    this.server.closeAllConnections();
+    this.server.close();
+    await once(this.server, 'close');
+  }
+}
+
+class Proc {
+  private readonly child: ChildProcess;
+  log = '';
+
+  constructor(
+    readonly name: string,
+    args: string[],
+  ) {
+    this.child = spawn(process.execPath, ['bin/spillway.js', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child.stdout?.on('data', (d: Buffer) => (this.log += d.toString()));
+    this.child.stderr?.on('data', (d: Buffer) => (this.log += d.toString()));
+  }
+
+  get exited(): boolean {
+    return this.child.exitCode !== null || this.child.signalCode !== null;
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    if (this.exited) return;
+    const done = once(this.child, 'exit');
+    this.child.kill(signal);
+    await done;
+  }
+}
+
+interface Sidecar {
+  proc: Proc;
+  pod: string;
+  listen: number;
+  admin: number;
+}
+
+/** One POST /login through a sidecar; resolves with the status when the answer starts. */
+function login(port: number): { status: Promise<{ status: number; reason?: string }> } {
+  const status = new Promise<{ status: number; reason?: string }>((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/login', agent: false }, (res) => {
+      res.resume();
+      resolve({ status: res.statusCode ?? 0, reason: res.headers['x-spillway-reason'] as string | undefined });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  return { status };
+}
+
+describe(`operator + two sidecars end to end (${REAL_CLUSTER ? 'real cluster' : 'API-server double'})`, () => {
+  let double: KubeDouble | undefined;
+  let redis: RedisServer;
+  let client: Redis;
+  let kubeconfig: string;
+  let tmp: string;
+  let upstream: HoldingUpstream;
+  let operator: Proc;
+  const sidecars: Sidecar[] = [];
+  /** Requests left open by a test (held at the upstream), answered in afterEach. */
+  const pending: Array<Promise<unknown>> = [];
+
+  const kubectl = async (args: string[], input?: string): Promise<Run> =>
+    run('kubectl', ['--kubeconfig', kubeconfig, '--cache-dir', join(tmp, 'kube-cache'), ...args], input);
+  const mustKubectl = async (args: string[], input?: string): Promise<string> => {
+    const r = await kubectl(args, input);
+    if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed: ${r.stderr}`);
+    return r.stdout;
+  };
+  const stored = async (): Promise<CompiledConfig | null> => {
+    const raw = await client.get(`spillway:config:${NS}/chat`);
+    return raw ? (JSON.parse(raw) as CompiledConfig) : null;
+  };
+  const adminGet = async (s: Sidecar, path: string): Promise<{ status: number; body: Record<string, unknown> }> => {
+    const res = await fetch(`http://127.0.0.1:${s.admin}${path}`);
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
+  const configVersion = async (s: Sidecar): Promise<number> => {
+    const r = await adminGet(s, '/config');
+    return r.status === 200 ? (r.body.version as number) : 0;
+  };
+  const classLimit = async (s: Sidecar, name: string): Promise<number | undefined> => {
+    const st = (await adminGet(s, '/state')).body as { classes: Array<{ name: string; limit: number }> };
+    return st.classes?.find((c) => c.name === name)?.limit;
+  };
+  /** Both sidecars at version ≥ v. */
+  const bothAt = (v: number, timeoutMs = 10_000) =>
+    waitFor(`both sidecars at version ${v}`, async () => (await Promise.all(sidecars.map(configVersion))).every((x) => x >= v), timeoutMs, 20);
+  /**
+   * Fills background-login on one sidecar with `limit` held requests, checks the next one is
+   * refused 503 capacity, then releases the held ones.
+   */
+  const expectBudget = async (s: Sidecar, limit: number): Promise<void> => {
+    const before = upstream.holding;
+    const admitted = Array.from({ length: limit }, () => login(s.listen).status);
+    pending.push(...admitted);
+    await waitFor(`${limit} held at the upstream via ${s.pod}`, () => upstream.holding === before + limit);
+    const refused = await login(s.listen).status;
+    expect({ pod: s.pod, ...refused }).toEqual({ pod: s.pod, status: 503, reason: 'capacity' });
+    upstream.release();
+    for (const r of await Promise.all(admitted)) expect(r.status).toBe(200);
+  };
+  const scale = async (replicas: number) => {
+    await mustKubectl(['scale', 'deployment', 'chat', '-n', NS, `--replicas=${replicas}`]);
+    if (double) double.setReadyReplicas(NS, 'chat', replicas);
+    await waitFor(`chat ready ${replicas}`, async () => {
+      const d = JSON.parse(await mustKubectl(['get', 'deployment', 'chat', '-n', NS, '-o', 'json'])) as { status?: { readyReplicas?: number } };
+      return (d.status?.readyReplicas ?? 0) === replicas;
+    }, READY_TIMEOUT);
+  };
+
+  beforeAll(async () => {
+    tmp = mkdtempSync(join(tmpdir(), 'spillway-opsc-e2e-'));
+    await ensureBuilt();
+    redis = await RedisServer.start();
+    client = new Redis(redis.url, { maxRetriesPerRequest: 1, retryStrategy: () => 100 });
+    client.on('error', () => {});
+    if (REAL_CLUSTER) {
+      kubeconfig = process.env.KUBECONFIG as string;
+    } else {
+      double = await startKubeDouble({ port: 0, crdDir: join(ROOT, 'crds') });
+      kubeconfig = join(tmp, 'kubeconfig');
+      double.writeKubeconfig(kubeconfig);
+    }
+    await mustKubectl(['apply', '-f', 'crds/']);
+    if (REAL_CLUSTER) await mustKubectl(['wait', '--for', 'condition=established', '--timeout=60s', 'crd/trafficpolicies.spillway.io']);
+    await mustKubectl(['create', 'namespace', NS]);
+    await mustKubectl(['apply', '-f', '-'], deployment(2));
+    await scale(2);
+
+    upstream = new HoldingUpstream();
+    const upstreamPort = await upstream.start();
+    operator = new Proc('operator', ['operator', '--kubeconfig', kubeconfig, '--redis', redis.url, '--namespace', NS, '--admin', String(await freePort())]);
+    for (const pod of ['chat-0', 'chat-1']) {
+      const [listen, admin, egress] = [await freePort(), await freePort(), await freePort()];
+      const proc = new Proc(pod, [
+        'sidecar',
+        '--redis', redis.url,
+        '--config-key', `${NS}/chat`,
+        '--pod-name', pod,
+        '--upstream', `http://127.0.0.1:${upstreamPort}`,
+        '--host', '127.0.0.1',
+        '--listen', String(listen),
+        '--admin', String(admin),
+        '--egress', String(egress),
+        '--state-dir', join(tmp, pod),
+      ]);
+      sidecars.push({ proc, pod, listen, admin });
+    }
+    for (const s of sidecars) await waitFor(`${s.pod} admin`, async () => (await adminGet(s, '/healthz')).status === 200, 20_000);
+  }, 240_000);
+
+  afterEach(async () => {
+    upstream?.release();
+    await Promise.allSettled(pending.splice(0));
+  });
+
+  afterAll(async () => {
+    for (const s of sidecars) await s.proc.stop('SIGKILL');
+    await operator?.stop('SIGKILL');
+    if (process.env.SPILLWAY_E2E_LOGS) for (const p of [operator, ...sidecars.map((s) => s.proc)]) process.stderr.write(`--- ${p?.name}\n${p?.log}`);
+    if (REAL_CLUSTER && kubeconfig) {
+      const list = await kubectl(['get', 'trafficpolicies', '-n', NS, '-o', 'name']);
+      for (const name of list.stdout.split('\n').filter(Boolean)) {
+        await kubectl(['patch', name, '-n', NS, '--type=merge', '-p', '{"metadata":{"finalizers":null}}']);
+      }
+      await kubectl(['delete', 'namespace', NS, '--wait=false']);
+    }
+    await upstream?.close();
+    client?.disconnect();
+    await redis?.stop();
+    await double?.close();
+    rmSync(tmp, { recursive: true, force: true });
+  }, 60_000);
+
+  it('starts unconfigured: no policy, no config, not ready', async () => {
+    for (const s of sidecars) {
+      expect((await adminGet(s, '/config')).status).toBe(404);
+      expect((await adminGet(s, '/readyz')).status).toBe(503);
+    }
+  });
+
+  it('an applied policy is enforced by both sidecars', async () => {
+    await mustKubectl(['apply', '-f', '-'], policy(4));
+    const doc = await waitFor('config in Redis', () => stored(), 20_000);
+    await bothAt(doc.version);
+    // 4 over 2 ready replicas: 2 per pod.
+    for (const s of sidecars) await expectBudget(s, 2);
+  }, 60_000);
+
+  it('an edited limit is enforced by both sidecars', async () => {
+    const before = (await stored())?.version ?? 0;
+    await mustKubectl(['apply', '-f', '-'], policy(8));
+    const doc = await waitFor('edited config', async () => {
+      const d = await stored();
+      return d && d.version > before && d.classes[0].policyLimit === 8 ? d : undefined;
+    });
+    await bothAt(doc.version);
+    for (const s of sidecars) await expectBudget(s, 4);
+  }, 60_000);
+
+  it('an invalid edit is refused naming the field; enforcement is unchanged', async () => {
+    const versions = await Promise.all(sidecars.map(configVersion));
+    const r = await kubectl(['apply', '-f', '-'], policy(0));
+    if (r.code !== 0) {
+      expect(r.stderr).toMatch(/concurrency\.limit/);
+    } else {
+      const c = await waitFor('Accepted=False', async () => {
+        const p = JSON.parse(await mustKubectl(['get', 'tp', 'chat', '-n', NS, '-o', 'json'])) as {
+          status?: { conditions?: Array<{ type: string; status: string; message: string }> };
+        };
+        return p.status?.conditions?.find((x) => x.type === 'Accepted' && x.status === 'False');
+      });
+      expect(c.message).toContain('spec.classes[0].concurrency.limit');
+    }
+    await new Promise((res) => setTimeout(res, 500));
+    expect(await Promise.all(sidecars.map(configVersion))).toEqual(versions);
+    for (const s of sidecars) await expectBudget(s, 4);
+  }, 60_000);
+
+  it('scaling 2 → 4 halves the Cluster budget per pod on both sidecars', async () => {
+    const t0 = Date.now();
+    await scale(4);
+    await waitFor('limit 2 on both', async () => (await Promise.all(sidecars.map((s) => classLimit(s, 'background-login')))).every((l) => l === 2), 10_000, 20);
+    const ms = Date.now() - t0;
+    // The target is 2 s from the scale; kubectl's own start-up is inside this measurement.
+    if (!REAL_CLUSTER) expect(ms).toBeLessThan(2000);
+    for (const s of sidecars) await expectBudget(s, 2);
+  }, 180_000);
+
+  it('Redis killed: both keep enforcing; restored: a new edit is applied', async () => {
+    const versions = await Promise.all(sidecars.map(configVersion));
+    await redis.stop();
+    await new Promise((res) => setTimeout(res, 1000));
+    expect(await Promise.all(sidecars.map(configVersion))).toEqual(versions);
+    for (const s of sidecars) await expectBudget(s, 2);
+    // An edit made while Redis is down waits for it.
+    await mustKubectl(['apply', '-f', '-'], policy(12));
+    await new Promise((res) => setTimeout(res, 500));
+    expect(await Promise.all(sidecars.map(configVersion))).toEqual(versions);
+
+    await redis.start();
+    const t0 = Date.now();
+    // Redis came back empty: the operator rewrites the key above every version the sidecars saw.
+    const doc = await waitFor('edit published after Redis returned', async () => {
+      const d = await stored();
+      return d && d.classes[0].policyLimit === 12 ? d : undefined;
+    }, 20_000);
+    expect(doc.version).toBeGreaterThan(Math.max(...versions));
+    await bothAt(doc.version, 20_000);
+    process.stderr.write(`operator-sidecars e2e: edit enforced ${Date.now() - t0} ms after Redis returned\n`);
+    for (const s of sidecars) await expectBudget(s, 3);
+  }, 120_000);
+
+  it('deleting the policy removes the key; both sidecars fall back to unconfigured', async () => {
+    await mustKubectl(['delete', 'trafficpolicy', 'chat', '-n', NS, '--timeout=30s']);
+    await waitFor('key removed', async () => (await stored()) === null);
+    for (const s of sidecars) {
+      await waitFor(`${s.pod} unconfigured`, async () => (await adminGet(s, '/config')).status === 404);
+      expect((await adminGet(s, '/readyz')).status).toBe(503);
+    }
+    expect(operator.exited).toBe(false);
+  }, 60_000);
+});
