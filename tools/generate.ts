@@ -28,6 +28,12 @@ generators.push(async () => {
   return [{ path: 'charts/spillway/files/crd.yaml', render: renderCrdYaml }];
 });
 
+// The chart's values table, from the comments in values.yaml.
+generators.push(async () => {
+  const { CHART_README, renderChartReadme } = await import('./chart-values-doc.js');
+  return [{ path: CHART_README, render: renderChartReadme }];
+});
+
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 async function main(): Promise<void> {
