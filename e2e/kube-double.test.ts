@@ -215,24 +215,45 @@ describe('kube double over plain HTTP', () => {
   });
 
 
-  it('sends BOOKMARK events when asked to', async () => {
+  /** Reads a watch stream until `done` holds for the events so far (or 10 s pass); then hangs up. */
+  async function watchUntil(path: string, done: (events: Array<{ type: string; object: { metadata: { name?: string; resourceVersion: string } } }>) => boolean, during?: () => Promise<void>) {
     const abort = new AbortController();
-    const res = await fetch(`${double.url}/apis/coordination.k8s.io/v1/namespaces/talk/leases?watch=1&allowWatchBookmarks=true&resourceVersion=0`, { signal: abort.signal });
+    const res = await fetch(`${double.url}${path}`, { signal: abort.signal });
     const reader = res.body!.getReader();
     const decoder = new TextDecoder();
     let text = '';
+    const events = () => text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string; object: { metadata: { name?: string; resourceVersion: string } } });
+    const acting = during?.();
     const deadline = Date.now() + 10_000;
     try {
-      while (!text.includes('"BOOKMARK"') && Date.now() < deadline) {
-        const { value, done } = await reader.read();
-        if (done) break;
+      while (!done(events()) && Date.now() < deadline) {
+        const { value, done: ended } = await reader.read();
+        if (ended) break;
         text += decoder.decode(value);
       }
+      await acting;
     } finally {
       abort.abort();
     }
-    const bookmark = JSON.parse(text.split('\n').find((l) => l.includes('"BOOKMARK"'))!) as { object: { metadata: { resourceVersion: string } } };
+    return events();
+  }
+
+  it('sends BOOKMARK events when asked to', async () => {
+    const events = await watchUntil('/apis/coordination.k8s.io/v1/namespaces/talk/leases?watch=1&allowWatchBookmarks=true&resourceVersion=0', (e) => e.some((x) => x.type === 'BOOKMARK'));
+    const bookmark = events.find((x) => x.type === 'BOOKMARK')!;
     expect(Number(bookmark.object.metadata.resourceVersion)).toBeGreaterThan(0);
+  });
+
+  it('a label-selected watch sees objects enter and leave the selection', async () => {
+    const events = await watchUntil(
+      '/apis/spillway.io/v1alpha1/namespaces/talk/trafficpolicies?watch=1&labelSelector=tier%3Dgold',
+      (e) => e.length >= 2,
+      async () => {
+        await kubectl('-n', 'talk', 'label', 'tp', 'ssa', 'tier=gold');
+        await kubectl('-n', 'talk', 'label', 'tp', 'ssa', 'tier-');
+      },
+    );
+    expect(events.map((e) => `${e.type} ${e.object.metadata.name}`)).toEqual(['ADDED ssa', 'DELETED ssa']);
   });
 });
 

@@ -246,7 +246,14 @@ export class KubeDoubleServer {
       columnsSent = true;
       res.write(`${JSON.stringify({ type, object })}\n`);
     };
-    const wanted = (e: WatchEvent): boolean => e.key === key && (ns === undefined || e.object.metadata.namespace === ns) && match(e.object);
+    /** The event as this watch sees it: an object entering or leaving the selection is ADDED or DELETED. */
+    const seenAs = (e: WatchEvent): string | undefined => {
+      if (e.key !== key || (ns !== undefined && e.object.metadata.namespace !== ns)) return undefined;
+      const now = match(e.object);
+      if (e.type !== 'MODIFIED') return now ? e.type : undefined;
+      const before = e.previous !== undefined && match(e.previous);
+      return now ? (before ? 'MODIFIED' : 'ADDED') : before ? 'DELETED' : undefined;
+    };
 
     const from = q.get('resourceVersion');
     let last: number;
@@ -262,12 +269,16 @@ export class KubeDoubleServer {
         res.end(`${JSON.stringify({ type: 'ERROR', object: status })}\n`);
         return;
       }
-      for (const e of events.filter(wanted)) emit(e.type, this.api.present(t, e.object));
+      for (const e of events) {
+        const type = seenAs(e);
+        if (type) emit(type, this.api.present(t, e.object));
+      }
       last = Math.max(since, store.revision);
     }
 
     const unsubscribe = store.subscribe((e) => {
-      if (e.rv > last && wanted(e)) emit(e.type, this.api.present(t, structuredClone(e.object)));
+      const type = e.rv > last ? seenAs(e) : undefined;
+      if (type) emit(type, this.api.present(t, structuredClone(e.object)));
     });
     const timeout = Number(q.get('timeoutSeconds') ?? '0');
     const timer = timeout > 0 ? setTimeout(() => res.end(), timeout * 1000) : undefined;

@@ -32,6 +32,8 @@ export interface WatchEvent {
   key: string;
   rv: number;
   object: KObject;
+  /** The object before a MODIFIED event (watches with selectors turn it into ADDED/DELETED). */
+  previous?: KObject;
 }
 
 export type Listener = (event: WatchEvent) => void;
@@ -73,8 +75,10 @@ export class Store {
   put(key: string, obj: KObject, type: 'ADDED' | 'MODIFIED'): KObject {
     const stored = clone(obj);
     stored.metadata.resourceVersion = String(++this.rv);
-    this.bucket(key).set(`${stored.metadata.namespace ?? ''}/${stored.metadata.name}`, stored);
-    this.record({ type, key, rv: this.rv, object: stored });
+    const id = `${stored.metadata.namespace ?? ''}/${stored.metadata.name}`;
+    const previous = this.bucket(key).get(id);
+    this.bucket(key).set(id, stored);
+    this.record({ type, key, rv: this.rv, object: stored, previous });
     return clone(stored);
   }
 
@@ -101,7 +105,7 @@ export class Store {
   /** Events of `key` after revision `since`, or undefined when the history no longer reaches back that far. */
   since(key: string, since: number): WatchEvent[] | undefined {
     if (since < this.compactedRv) return undefined;
-    return this.history.filter((e) => e.key === key && e.rv > since).map((e) => ({ ...e, object: clone(e.object) }));
+    return this.history.filter((e) => e.key === key && e.rv > since).map((e) => ({ ...e, object: clone(e.object), previous: e.previous && clone(e.previous) }));
   }
 
   subscribe(listener: Listener): () => void {
