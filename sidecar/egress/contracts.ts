@@ -2,7 +2,6 @@
  * The seam between the egress (send path, failover, dedup) and deferral to Kafka: the egress
  * hands a shed send to a Deferrer, and the Deferrer's drainer hands it back through replay().
  */
-import type { CompiledRoute } from '../../api/config.js';
 
 /** A send that was shed and must be stored, then replayed later through failover and dedup. */
 export interface DeferredSend {
@@ -32,7 +31,5 @@ export interface Deferrer {
    * (the load level is back to 0).
    */
   startDrainer(replay: (send: DeferredSend) => Promise<ReplayOutcome>, canDrain: () => boolean): void;
-  /** The routes in force (the egress calls it on every config apply, [] on clear). */
-  updateRoutes?(routes: Array<Pick<CompiledRoute, 'name' | 'defer'>>): void;
   close(): Promise<void>;
 }

@@ -31,8 +31,8 @@ export interface EgressOptions {
   /** `<namespace>/<target>`, for the vendor-health report keys. */
   configKey?: string;
   /**
-   * Absent: no deferral; shed sends are refused. Given: its drainer is started with replay(),
-   * and it gets the routes on every apply(). The caller still owns it (closes it).
+   * Absent: no deferral; shed sends are refused. Given: its drainer is started with replay().
+   * The caller still owns it: it passes it the routes on each config apply, and closes it.
    */
   deferrer?: Deferrer;
   /** The inbound plane's load level (0..3). */
@@ -203,7 +203,6 @@ export class Egress {
     for (const [k, tg] of this.targets) if (!usedTargets.has(k)) tg.retire();
     this.routes = next;
     this.targets = usedTargets;
-    this.o.deferrer?.updateRoutes?.([...routes]);
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
