@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { buildCrd, CRD_FILE, renderCrdYaml, type JSONSchemaProps } from '../../api/crd.js';
 import { parseSpec } from '../../api/validate.js';
-import { CrSchema } from '../../e2e/kube-double/schema.js';
+import { CrSchema, newAjv, toAjvSchema } from '../../e2e/kube-double/schema.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const crd = buildCrd() as { spec: { versions: Array<{ schema: { openAPIV3Schema: JSONSchemaProps }; additionalPrinterColumns: Array<{ name: string }> }> } };
@@ -70,6 +70,29 @@ describe('TrafficPolicy CRD', () => {
 
   it('has a structural schema', () => {
     expect(structuralViolations(openAPIV3Schema)).toEqual([]);
+  });
+
+  /** No unknown fields anywhere: a default must survive pruning unchanged. */
+  const closed = (node: JSONSchemaProps): JSONSchemaProps => ({
+    ...node,
+    ...(node.properties ? { additionalProperties: false, properties: Object.fromEntries(Object.entries(node.properties as Record<string, JSONSchemaProps>).map(([k, v]) => [k, closed(v)])) } : {}),
+    ...(node.items ? { items: closed(node.items as JSONSchemaProps) } : {}),
+  });
+
+  it('has defaults the API server accepts: each validates against its own schema', () => {
+    const ajv = newAjv();
+    const bad: string[] = [];
+    const walk = (node: JSONSchemaProps, path: string): void => {
+      if ('default' in node) {
+        const { default: value, ...schema } = node;
+        const validate = ajv.compile(closed(toAjvSchema(schema)));
+        if (!validate(structuredClone(value))) bad.push(`${path}: ${ajv.errorsText(validate.errors)}`);
+      }
+      for (const [k, v] of Object.entries((node.properties as Record<string, JSONSchemaProps>) ?? {})) walk(v, `${path}.${k}`);
+      if (node.items) walk(node.items as JSONSchemaProps, `${path}[]`);
+    };
+    walk(openAPIV3Schema, '');
+    expect(bad).toEqual([]);
   });
 
   it('the structural checker catches what zod emits raw', () => {
