@@ -47,7 +47,7 @@ async function measureSetup(setup: Setup, cfg: BenchConfig, run: number): Promis
       const refused = s.completed - served;
       const proxyCpu = rig.proxy ? cpu[rig.proxy.name] : null;
       const g = during.goodput / pre.goodput;
-      const p = during.p99Ms / pre.p99Ms;
+      const p = during.requests > 0 ? during.p99Ms / pre.p99Ms : Infinity; // nothing answered: no p99
       rows.push({
         setup,
         run,
@@ -60,8 +60,8 @@ async function measureSetup(setup: Setup, cfg: BenchConfig, run: number): Promis
         stormGoodput: round(during.goodput, 0),
         goodputRatio: round(g, 3),
         preP99Ms: round(pre.p99Ms, 2),
-        stormP99Ms: round(during.p99Ms, 2),
-        p99Ratio: round(p, 3),
+        stormP99Ms: during.requests > 0 ? round(during.p99Ms, 2) : null,
+        p99Ratio: Number.isFinite(p) ? round(p, 3) : null,
         proxyCores: proxyCpu ? round(proxyCpu.cores, 2) : null,
         generatorCores: round(cpu['open-loop'].cores, 2),
         meets: g >= 0.98 && p <= 1.1 && s.unsent === 0 ? 'yes' : 'no',
@@ -103,7 +103,7 @@ export async function protectionOpen(cfg: BenchConfig): Promise<BenchReport> {
         setup,
         stormRate: rate,
         goodputRatio: round(med('goodputRatio'), 3),
-        p99Ratio: round(med('p99Ratio'), 3),
+        p99Ratio: round(median(at.map((r) => (r.p99Ratio as number | null) ?? Infinity)), 3),
         proxyCores: round(med('proxyCores'), 2),
         runsMeeting: `${at.filter((r) => r.meets === 'yes').length}/${at.length}`,
       });

@@ -38,9 +38,10 @@ async function measure(setup: Setup, cfg: BenchConfig, run: number): Promise<Row
       preGoodput: round(pre.goodput, 0),
       preP99Ms: round(pre.p99Ms, 2),
       stormGoodput: round(during.goodput, 0),
-      stormP99Ms: round(during.p99Ms, 2),
+      stormP99Ms: during.requests > 0 ? round(during.p99Ms, 2) : null,
       goodputRatio: round(during.goodput / pre.goodput, 3),
-      p99Ratio: round(during.p99Ms / pre.p99Ms, 3),
+      // No /messages answered at all in the window: there is no p99 to compare.
+      p99Ratio: during.requests > 0 ? round(during.p99Ms / pre.p99Ms, 3) : null,
       stormRps: round(s.rps, 0),
       stormRefused: round(s.non2xx / s.durationSec, 0),
       stormServed: round(s.goodput, 0),
@@ -63,7 +64,8 @@ export async function protection(cfg: BenchConfig): Promise<BenchReport> {
     median(rows.filter((r) => r.setup === setup && typeof r[k] === 'number').map((r) => r[k] as number));
   const summary: Row[] = SETUPS.map((setup) => {
     const g = med(setup, 'goodputRatio');
-    const p = med(setup, 'p99Ratio');
+    // A run with no /messages answered counts as an infinite p99 ratio.
+    const p = median(rows.filter((r) => r.setup === setup && 'p99Ratio' in r).map((r) => (r.p99Ratio as number | null) ?? Infinity));
     return {
       setup,
       goodputRatio: round(g, 3),
