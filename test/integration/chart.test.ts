@@ -6,6 +6,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments, parse } from 'yaml';
+import { parseFlags } from '../../operator/main.js';
 import { helm, REPO_ROOT } from '../support/helm.js';
 
 const CHART = join(REPO_ROOT, 'charts', 'spillway');
@@ -210,6 +211,24 @@ describe('helm chart charts/spillway', () => {
     for (const kind of ['HorizontalPodAutoscaler', 'ScaledObject', 'ServiceMonitor', 'PodMonitor', 'MutatingWebhookConfiguration']) expect(ofKind(objects, kind)).toEqual([]);
   });
 
+  it.each(CI_FILES)('ci/%s: the operator accepts the rendered args and env (its real flag parser)', (ciFile) => {
+    const op = one(render(ciFile), 'Deployment', `${RELEASE}-spillway-operator`);
+    const c = op.spec.template.spec.containers[0];
+    expect(c.args[0]).toBe('operator');
+    // Values from the downward API or a Secret are stand-ins here: what matters is that they are set.
+    const env: NodeJS.ProcessEnv = {};
+    const standIn = (e: any): string =>
+      e.valueFrom?.secretKeyRef ? 'redis://from-secret:6379' : e.valueFrom?.fieldRef?.fieldPath === 'metadata.namespace' ? NAMESPACE : `<${e.name}>`;
+    for (const e of c.env) env[e.name] = e.value ?? standIn(e);
+    const flags = parseFlags(c.args.slice(1), env);
+    const values = ciValues(ciFile);
+    expect(flags.admin).toBe(15091);
+    expect(flags.leaderElect).toBe(values.operator?.leaderElection?.enabled ?? true);
+    expect(flags.leaseNamespace).toBe(NAMESPACE);
+    expect(flags.namespaces).toEqual(values.operator?.watchNamespaces ?? []);
+    expect(flags.redis).toMatch(/^rediss?:\/\//);
+  });
+
   it('crds.enabled=false renders no CRD', () => {
     const objects = render('no-crds-values.yaml');
     expect(ofKind(objects, 'CustomResourceDefinition')).toEqual([]);
@@ -319,6 +338,16 @@ describe('helm chart charts/spillway', () => {
     expect(pm.spec.selector).toEqual({ matchLabels: { 'spillway.io/inject': 'true' } });
     expect(pm.spec.podMetricsEndpoints[0].port).toBe('spillway-admin');
     expect(pm.metadata.labels?.release).toBe('kube-prometheus-stack');
+  });
+
+  it.each(['default-values.yaml', 'namespaced-values.yaml', 'webhook-values.yaml'])('NOTES.txt renders for ci/%s', (ciFile) => {
+    const r = helm(['install', RELEASE, CHART, '--namespace', NAMESPACE, '--dry-run=client', '-f', join(CHART, 'ci', ciFile)]);
+    expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
+    const notes = r.stdout.slice(r.stdout.indexOf('NOTES:'));
+    expect(notes).toMatch(/Spillway \S+ is installed in namespace spillway-system/);
+    expect(notes).not.toMatch(/<no value>/);
+    if (ciValues(ciFile).operator?.leaderElection?.enabled === false) expect(notes).not.toMatch(/get lease/);
+    else expect(notes).toMatch(/get lease spillway-operator/);
   });
 
   it.each([
