@@ -97,6 +97,16 @@ describe('Dockerfile', () => {
     expect(runtimeStage.lines.filter((l) => /^RUN\b/.test(l)).join('\n')).not.toMatch(/npm|npx/);
   });
 
+  it('.dockerignore keeps every path the build copies', () => {
+    const ignored = readFileSync(join(REPO_ROOT, '.dockerignore'), 'utf8')
+      .split('\n')
+      .map((l) => l.trim().replace(/\/$/, ''))
+      .filter((l) => l !== '' && !l.startsWith('#'));
+    const copied = buildStage.lines.flatMap((l) => (/^COPY (?!--)/.test(l) ? l.split(' ').slice(1, -1) : [])).map((p) => p.replace(/\/$/, ''));
+    expect(copied.length).toBeGreaterThan(5);
+    for (const path of copied) expect({ path, ignored: ignored.includes(path) }).toEqual({ path, ignored: false });
+  });
+
   it('builds and installs through docker/image.sh', () => {
     expect(buildStage.lines).toContain('RUN npm ci --ignore-scripts --no-audit --no-fund');
     expect(buildStage.lines).toContain('RUN sh docker/image.sh build /src && sh docker/image.sh install /src /app && npm cache clean --force');
