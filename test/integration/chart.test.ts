@@ -3,9 +3,11 @@
  * the rendered objects: hardened containers, least-privilege RBAC (compared with the exact calls
  * operator/kube.ts makes), the CRD and its keep policy, autoscaling objects, schema refusals.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseAllDocuments, parse } from 'yaml';
+import { parseAllDocuments, parse, stringify } from 'yaml';
 import { parseFlags } from '../../operator/main.js';
 import { helm, REPO_ROOT } from '../support/helm.js';
 
@@ -328,6 +330,30 @@ describe('helm chart charts/spillway', () => {
         },
       },
     ]);
+  });
+
+  it('the KEDA queries and the documented Prometheus Adapter rules are valid PromQL (promtool)', () => {
+    const [so] = ofKind(render('keda-values.yaml'), 'ScaledObject');
+    const exprs: string[] = so.spec.triggers.map((t: any) => t.metadata.query);
+    const doc = readFileSync(join(REPO_ROOT, 'docs', 'autoscaling.md'), 'utf8');
+    const block = [...doc.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]).find((b) => b.startsWith('rules:\n  custom:'));
+    expect(block).toBeDefined();
+    const adapter = parse(block!).rules.custom as Array<{ seriesQuery: string; name: { as: string }; metricsQuery: string }>;
+    expect(adapter.map((r) => r.name.as)).toEqual(['spillway_utilisation', 'spillway_shed_per_second']);
+    for (const r of adapter) {
+      exprs.push(r.seriesQuery);
+      // As the adapter fills its template for one namespace's pods.
+      exprs.push(r.metricsQuery.replace('<<.Series>>', r.seriesQuery.split('{')[0]).replace('<<.LabelMatchers>>', 'namespace="talk",pod=~"chat-.*"').replace('<<.GroupBy>>', 'pod'));
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'spillway-promql-'));
+    try {
+      const file = join(dir, 'rules.yaml');
+      writeFileSync(file, stringify({ groups: [{ name: 'autoscaling', rules: exprs.map((expr, i) => ({ record: `spillway:autoscaling_check:${i}`, expr })) }] }));
+      const r = spawnSync('promtool', ['check', 'rules', file], { encoding: 'utf8', timeout: 30_000 });
+      expect({ status: r.status, out: r.stdout + r.stderr }).toEqual({ status: 0, out: expect.stringContaining(`SUCCESS: ${exprs.length} rules found`) });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('monitoring: a ServiceMonitor for the operator and a PodMonitor for injected sidecars', () => {
