@@ -13,7 +13,6 @@ export interface InboundMetricsSource {
   loadLevel(): number;
   utilisation(): number;
   sessions(): number;
-  configVersion(): number;
 }
 
 /** Seconds; long-polls are held up to ~25-35 s. */
@@ -112,7 +111,6 @@ export class InboundMetrics {
     single('spillway_load_level', 'Pod load level 0..3.', () => source.loadLevel());
     single('spillway_utilisation', 'In-flight over limits of the classes that affect the load level.', () => source.utilisation());
     single('spillway_sessions', 'Established WebSocket sessions (they hold no request slot).', () => source.sessions());
-    single('spillway_config_version', 'Version of the config in force; 0 before any.', () => source.configVersion());
     registry.registerMetric(new DurationHistogram(this.durations) as unknown as Metric);
   }
 

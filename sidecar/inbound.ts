@@ -109,7 +109,6 @@ export class Inbound implements DataPlane, UpgradeHost {
       loadLevel: () => this.level,
       utilisation: () => this.utilisation,
       sessions: () => this.sessions.count,
-      configVersion: () => this.config?.version ?? 0,
     });
     this.unconfigured = this.newRuntime(UNCONFIGURED, Infinity);
     this.classes = [this.unconfigured];

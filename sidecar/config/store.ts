@@ -13,7 +13,7 @@ import { parseConfig } from '../../api/validate.js';
 import type { ConfigSourceKind, DataPlane, EffectiveConfig } from '../contracts.js';
 import type { Logger } from '../log.js';
 
-/** What receives the config in force: the inbound data plane, later the egress. */
+/** What receives the config in force: the inbound data plane, the egress, the deferrer's routes. */
 export type ConfigTarget = Pick<DataPlane, 'apply' | 'clear'>;
 
 export type RemoteSourceKind = Exclude<ConfigSourceKind, 'file'>;
@@ -57,8 +57,8 @@ export class ConfigStore {
   private loggedStale = -1;
   private current: EffectiveConfig | null = null;
 
-  /** null when the data plane already exports the version it enforces (the same number). */
-  private readonly versionGauge: Gauge | null;
+  /** The one owner of `spillway_config_version`: the store knows the version in force. */
+  private readonly versionGauge: Gauge;
   private readonly applied: Counter<'source'>;
   private readonly rejected: Counter<'source'>;
 
@@ -67,9 +67,7 @@ export class ConfigStore {
     this.log = options.log;
     this.configKey = options.configKey;
     this.persistence = options.persistence;
-    this.versionGauge = options.registry.getSingleMetric('spillway_config_version')
-      ? null
-      : new Gauge({ name: 'spillway_config_version', help: 'Version of the config in force (0: none).', registers: [options.registry] });
+    this.versionGauge = new Gauge({ name: 'spillway_config_version', help: 'Version of the config in force (0: none).', registers: [options.registry] });
     this.applied = new Counter({
       name: 'spillway_config_applied_total',
       help: 'Configs put in force, by source.',
@@ -163,7 +161,7 @@ export class ConfigStore {
     this.log.warn('remote config key absent and no policy file; unconfigured', { highest: this.highestRemote });
     for (const t of this.targets) t.clear();
     this.current = null;
-    this.versionGauge?.set(0);
+    this.versionGauge.set(0);
   }
 
   private validate(source: ConfigSourceKind, input: unknown): CompiledConfig | null {
@@ -174,18 +172,38 @@ export class ConfigStore {
   }
 
   private putInForce(config: CompiledConfig, source: ConfigSourceKind): boolean {
+    let applied = 0;
     try {
-      for (const t of this.targets) t.apply(config);
+      for (const t of this.targets) {
+        t.apply(config);
+        applied++;
+      }
     } catch (err) {
-      // A config the schema accepts but the data plane cannot enforce: keep the old one.
+      // A config the schema accepts but a target cannot enforce: keep the old one everywhere,
+      // so the targets never enforce different configs.
+      this.rollBack(applied);
       this.reject(source, `data plane refused it: ${err instanceof Error ? err.message : String(err)}`);
       return false;
     }
     this.current = { config, source, appliedAt: new Date() };
-    this.versionGauge?.set(config.version);
+    this.versionGauge.set(config.version);
     this.applied.inc({ source });
     this.log.info('config applied', { source, version: config.version, policy: config.policy, target: config.target });
     return true;
+  }
+
+  /** Puts the targets that took a refused config back on the config in force (or none). */
+  private rollBack(count: number): void {
+    const previous = this.current?.config;
+    for (const t of this.targets.slice(0, count)) {
+      try {
+        if (previous) t.apply(previous);
+        else t.clear();
+      } catch (err) {
+        // It enforced `previous` a moment ago; if it cannot any more, say so loudly.
+        this.log.error('rolling a target back to the config in force failed', { version: previous?.version ?? null, error: err });
+      }
+    }
   }
 
   private inForce(): number | null {
