@@ -139,6 +139,16 @@ describe('inbound WebSocket', () => {
     expect(inbound.state().sessions).toBe(2);
   });
 
+  it('relays large messages both ways with back-pressure, and closes both sides together', async () => {
+    const ws = await open(inbound.port);
+    clients.push(ws);
+    const big = 'x'.repeat(8 * 1024 * 1024);
+    expect((await roundTrip(ws, big)).length).toBe(big.length + 'echo:'.length);
+    await waitFor(() => wss.clients.size === 1, 'upstream side open');
+    ws.close();
+    await waitFor(() => inbound.state().sessions === 0 && wss.clients.size === 0, 'both sides closed');
+  });
+
   it("relays the upstream's own refusal of an upgrade and frees the slot", async () => {
     const res = await refused(inbound.port, '/forbidden');
     expect(res.statusCode).toBe(403);
