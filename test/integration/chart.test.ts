@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments, parse, stringify } from 'yaml';
 import { parseFlags } from '../../operator/main.js';
+import { REJECT_REASONS } from '../../sidecar/reject.js';
 import { helm, REPO_ROOT } from '../support/helm.js';
 
 const CHART = join(REPO_ROOT, 'charts', 'spillway');
@@ -302,6 +303,12 @@ describe('helm chart charts/spillway', () => {
       }),
     );
     expect(hpa.spec.behavior.scaleUp.stabilizationWindowSeconds).toBe(0);
+  });
+
+  it("the shed rate counts exactly the sidecar's refusal reasons", () => {
+    const [so] = ofKind(render('keda-values.yaml'), 'ScaledObject');
+    const outcomes = /outcome=~"([^"]+)"/.exec(so.spec.triggers[1].metadata.query)?.[1];
+    expect(outcomes?.split('|').sort()).toEqual([...REJECT_REASONS].sort());
   });
 
   it('autoscaling.keda renders a ScaledObject with Prometheus triggers', () => {
