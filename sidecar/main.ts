@@ -1,8 +1,11 @@
 /**
- * `spillway sidecar`: wires the parts together. The inbound data plane enforces; the config
- * store decides what it enforces (Redis > --policy file > nothing); the admin port reports.
+ * `spillway sidecar`: wires the parts together. The inbound data plane and the egress enforce;
+ * the config store decides what they enforce (Redis > --policy file > nothing); with --kafka,
+ * shed sends on deferring routes go to Kafka and are replayed by the drainer; the admin port
+ * reports.
  */
 import { access, constants } from 'node:fs/promises';
+import type { CompiledConfig } from '../api/config.js';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { startAdmin, type AdminServer } from './admin.js';
 import { FileSource } from './config/file-source.js';
@@ -10,11 +13,16 @@ import { parseSidecarFlags, SIDECAR_USAGE, UsageError, type SidecarOptions } fro
 import { RedisSource } from './config/redis-source.js';
 import { StateDir } from './config/state-dir.js';
 import { ConfigStore, type ConfigTarget } from './config/store.js';
+import { createKafkaDeferrer, type KafkaDeferrer } from './egress/defer.js';
+import { drainerGroupId } from './egress/defer-record.js';
+import { Egress } from './egress/index.js';
 import { Inbound } from './inbound.js';
 import { createLogger, type Logger } from './log.js';
 
 /** Backstop after SIGTERM: Inbound.close() itself gives in-flight requests 10 s, then cuts them. */
 const DRAIN_TIMEOUT_MS = 12_000;
+/** After the drain: the deferrer flushes its last produce batch and leaves the consumer group. */
+const KAFKA_CLOSE_TIMEOUT_MS = 10_000;
 
 export async function main(argv: string[]): Promise<void> {
   let options: SidecarOptions | null;
@@ -79,9 +87,21 @@ export async function startSidecar(options: SidecarOptions, log: Logger): Promis
     podName: options.podName,
     registry,
   });
-  // Everything that enforces a config. The egress (--egress, options.egress, with
-  // options.kafka for deferral) is started here and pushed onto this list when it lands.
-  const targets: ConfigTarget[] = [inbound];
+  const deferrer = options.kafka.length > 0 ? startDeferrer(options, registry, log) : null;
+  const egress = await Egress.start({
+    port: options.egress,
+    host: options.host,
+    registry,
+    podName: options.podName,
+    redisUrl: options.redis ?? undefined,
+    configKey: options.configKey ?? undefined,
+    deferrer: deferrer ?? undefined,
+    loadLevel: () => inbound.loadLevel(),
+  });
+  // Everything that enforces a config; the deferrer last, so it only hears of a config that
+  // the others took (the store rolls a refused config back on the targets before it).
+  const targets: ConfigTarget[] = [inbound, egress];
+  if (deferrer) targets.push(deferRoutesTarget(deferrer));
 
   const stateDir = options.configKey !== null ? new StateDir(options.stateDir, options.configKey, log.child({ part: 'state-dir' })) : null;
   const store = new ConfigStore({
@@ -123,7 +143,8 @@ export async function startSidecar(options: SidecarOptions, log: Logger): Promis
   log.info('sidecar started', {
     listen: inbound.port,
     admin: admin.port,
-    egress: options.egress,
+    egress: egress.port,
+    kafka: options.kafka,
     host: options.host,
     upstream: options.upstream,
     podName: options.podName,
@@ -144,14 +165,62 @@ export async function startSidecar(options: SidecarOptions, log: Logger): Promis
       log.info('shutting down: draining in-flight requests', { reason, timeoutMs: DRAIN_TIMEOUT_MS });
       redisSource?.close();
       fileSource?.close();
-      const closing = inbound.close().catch((err: unknown) => log.warn('inbound close failed', { error: err }));
+      const closing = Promise.all([
+        inbound.close().catch((err: unknown) => log.warn('inbound close failed', { error: err })),
+        egressDrained(egress),
+      ]);
       const drained = await withTimeout(closing, DRAIN_TIMEOUT_MS);
       if (!drained) log.warn('drain timed out; exiting with requests still in flight', { timeoutMs: DRAIN_TIMEOUT_MS });
+      // The egress before Kafka: a send it is deferring still reaches the producer, which
+      // close() flushes; the drainer's replays go nowhere once the egress is closed.
+      await egress.close().catch((err: unknown) => log.warn('egress close failed', { error: err }));
+      if (deferrer && !(await withTimeout(deferrer.close(), KAFKA_CLOSE_TIMEOUT_MS))) {
+        log.warn('kafka close timed out', { timeoutMs: KAFKA_CLOSE_TIMEOUT_MS });
+      }
       await stateDir?.flush();
       await admin.close();
       log.info('stopped');
     },
   };
+}
+
+/**
+ * The Kafka deferrer for --kafka. Its drainer's consumer group is shared by the workload's pods:
+ * named after --config-key, else after the --policy path (the same in every pod).
+ */
+function startDeferrer(options: SidecarOptions, registry: Registry, log: Logger): KafkaDeferrer {
+  return createKafkaDeferrer({
+    brokers: options.kafka,
+    clientId: options.podName,
+    groupId: drainerGroupId(options.configKey ?? options.policy ?? options.podName),
+    routes: [],
+    registry,
+    log: log.child({ part: 'defer' }),
+  });
+}
+
+/**
+ * Passes each applied config's routes to the deferrer, but only when what it uses (the routes
+ * that defer and their settings) changed: a call while its consumer is still joining would
+ * restart that consumer (defer.ts only knows its topics once the consumer started), and configs
+ * often arrive in quick succession at start (file, persisted copy, Redis).
+ */
+function deferRoutesTarget(deferrer: KafkaDeferrer): ConfigTarget {
+  let last = '';
+  const update = (routes: CompiledConfig['routes']): void => {
+    const deferring = routes.filter((r) => r.defer).map((r) => ({ name: r.name, defer: r.defer }));
+    const key = JSON.stringify(deferring);
+    if (key === last) return;
+    last = key;
+    deferrer.updateRoutes(deferring);
+  };
+  return { apply: (config) => update(config.routes), clear: () => update([]) };
+}
+
+/** Resolves once no send is in flight on the egress, or at the drain deadline (polled: only at shutdown). */
+async function egressDrained(egress: Egress): Promise<void> {
+  const deadline = Date.now() + DRAIN_TIMEOUT_MS;
+  while (Date.now() < deadline && egress.state().routes.some((r) => r.inflight > 0)) await new Promise((r) => setTimeout(r, 50));
 }
 
 /** true if `p` resolved in time. */
