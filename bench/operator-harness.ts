@@ -96,8 +96,10 @@ function canConnect(port: number): Promise<boolean> {
   });
 }
 
+/** `node bin/spillway.js ...`; SPILLWAY_BENCH_NODE_ARGS adds node flags (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`). */
 export function spillway(args: string[]): Proc {
-  return new Proc(process.execPath, ['bin/spillway.js', ...args]);
+  const nodeArgs = (process.env.SPILLWAY_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  return new Proc(process.execPath, [...nodeArgs, 'bin/spillway.js', ...args]);
 }
 
 /** Seconds of CPU a process used (user + system), from /proc (Linux). */

@@ -4,6 +4,7 @@
  * else in-cluster.
  */
 import { randomBytes } from 'node:crypto';
+import type { Agent } from 'node:http';
 import {
   ApiException,
   AppsV1Api,
@@ -45,7 +46,33 @@ export function loadKubeConfig(kubeconfig: string | undefined): KubeConfig {
   }
   else if (process.env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
   else throw new Error('no kubeconfig: pass --kubeconfig or set KUBECONFIG, or run in a cluster');
+  reuseAgents(kc);
   return kc;
+}
+
+type AgentFactory = (cluster: { server?: string; proxyUrl?: string } | null, options: Record<string, unknown>) => Agent;
+
+/**
+ * client-node 1.x builds a new Agent for every request, so every call opened a new connection
+ * (and against a real API server a new TLS handshake): a cold start with 1,000 policies spent
+ * most of its time connecting. One keep-alive agent per set of options is reused instead (new
+ * options, e.g. rotated client certificates, get a new agent). Proxy agents are left alone.
+ */
+function reuseAgents(kc: KubeConfig): void {
+  const target = kc as unknown as { createAgent: AgentFactory };
+  const original = target.createAgent.bind(kc);
+  const agents = new Map<string, Agent>();
+  target.createAgent = (cluster, options) => {
+    if (cluster?.proxyUrl) return original(cluster, options);
+    const key = JSON.stringify([cluster?.server, options]);
+    let agent = agents.get(key);
+    if (!agent) {
+      if (agents.size >= 8) agents.clear();
+      agent = original(cluster, { ...options, keepAlive: true });
+      agents.set(key, agent);
+    }
+    return agent;
+  };
 }
 
 /** Our KubeError from whatever the client threw. */
