@@ -34,6 +34,12 @@ generators.push(async () => {
   return [{ path: CHART_README, render: renderChartReadme }];
 });
 
+// The Grafana dashboards (charts/spillway/dashboards/*.json, shipped by templates/dashboards.yaml).
+generators.push(async () => {
+  const { DASHBOARD_NAMES, dashboardPath, renderDashboard } = await import('./dashboards.js');
+  return DASHBOARD_NAMES.map((name) => ({ path: dashboardPath(name), render: () => renderDashboard(name) }));
+});
+
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 async function main(): Promise<void> {
