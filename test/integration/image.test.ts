@@ -175,8 +175,13 @@ describe('the image contents, installed the way the Dockerfile installs them', (
     expect(filesBefore.some((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toBe(false);
   });
 
-  it('spillway --help (the entrypoint runs directly: shebang and exec bit)', async () => {
-    const { stdout } = await run(join(app, 'bin', 'spillway.js'), ['--help'], { cwd: app, env: env() });
+  it('spillway --help, found on PATH through the link the runtime stage makes (ENTRYPOINT ["spillway"])', async () => {
+    const link = /^RUN ln -s (\S+) (\S+)$/.exec(runtimeStage.lines.find((l) => l.startsWith('RUN ln -s')) ?? '');
+    expect(link?.slice(1)).toEqual(['/app/bin/spillway.js', '/usr/local/bin/spillway']);
+    const binDir = join(work, 'usr-local-bin');
+    mkdirSync(binDir, { recursive: true });
+    symlinkSync(join(app, 'bin', 'spillway.js'), join(binDir, 'spillway'));
+    const { stdout } = await run('spillway', ['--help'], { cwd: app, env: { ...env(), PATH: `${binDir}:${process.env.PATH}` } });
     expect(stdout).toMatch(/^Usage: spillway <command>/);
     expect(stdout).toMatch(/sidecar/);
     expect(stdout).toMatch(/operator/);
