@@ -1,0 +1,7 @@
+/** The finished scenarios, by name (the order `all` runs them in). */
+import { earthquake } from './earthquake.js';
+import type { Scenario } from './types.js';
+
+export const SCENARIOS: Record<string, Scenario> = {
+  earthquake,
+};
