@@ -76,7 +76,6 @@ export function createKafkaDeferrer(opts: KafkaDeferrerOptions): KafkaDeferrer {
     drainer = null;
     const c = consumer;
     consumer = null;
-    subscribed = new Set();
     await c?.close().catch((err: unknown) => log.warn('closing the drainer consumer failed', { error: String(err) }));
   };
 
@@ -102,7 +101,6 @@ export function createKafkaDeferrer(opts: KafkaDeferrerOptions): KafkaDeferrer {
     });
     drainer = d;
     consumer = c;
-    subscribed = new Set(topics);
     try {
       await c.start(topics, d.onBatch);
     } catch (err) {
@@ -112,6 +110,8 @@ export function createKafkaDeferrer(opts: KafkaDeferrerOptions): KafkaDeferrer {
   };
 
   const restart = (): void => {
+    // What the consumer will subscribe to; updateRoutes compares against it.
+    subscribed = new Set([...settings.keys()].map(deferredTopic));
     lifecycle = lifecycle.then(async () => {
       await stopConsumer();
       await startConsumer();

@@ -80,26 +80,47 @@ const LEVEL_NAMES: Partial<Record<logLevel, 'error' | 'warn' | 'info'>> = {
 
 export function createKafkaLink(opts: KafkaOptions): KafkaLink {
   const produceTimeoutMs = opts.produceTimeoutMs ?? 2000;
-  const client = (retry?: RetryOptions): Kafka =>
+  const toLog = (entry: LogEntry): void => {
+    const level = LEVEL_NAMES[entry.level];
+    if (!level) return;
+    const { message, timestamp: _t, ...fields } = entry.log;
+    opts.log[level](`kafka: ${message}`, { ...fields, namespace: entry.namespace });
+  };
+  const client = (level: logLevel, logEntry: (entry: LogEntry) => void, retry?: RetryOptions): Kafka =>
     new Kafka({
       brokers: opts.brokers,
       clientId: opts.clientId,
       connectionTimeout: Math.min(1000, produceTimeoutMs),
       requestTimeout: Math.max(produceTimeoutMs, 1000),
       retry,
-      logLevel: logLevel.WARN,
-      logCreator: () => (entry: LogEntry) => {
-        const level = LEVEL_NAMES[entry.level];
-        if (!level) return;
-        const { message, timestamp: _t, ...fields } = entry.log;
-        opts.log[level](`kafka: ${message}`, { ...fields, namespace: entry.namespace });
-      },
+      logLevel: level,
+      logCreator: () => logEntry,
     });
   return {
     // The producer's own client retries briefly (connects and metadata included): a send the
     // caller was told failed must not keep trying in the background and land much later.
-    producer: () => boundedProducer(client(PRODUCE_RETRY), produceTimeoutMs),
-    consumer: (groupId) => groupConsumer(client(), groupId, opts.sessionTimeoutMs ?? 10_000),
+    producer: () => boundedProducer(client(logLevel.WARN, toLog, PRODUCE_RETRY), produceTimeoutMs),
+    consumer: (groupId) => groupConsumer(client(logLevel.DEBUG, consumerLog(toLog)), groupId, opts.sessionTimeoutMs ?? 10_000),
+  };
+}
+
+/**
+ * Works around a kafkajs 2.2.4 bug: when the broker set changes (an outage) while the consumer
+ * stops, its fetch manager "rebalances" onto new fetchers after the stop, and those loop forever
+ * on the runner's immediate "not running" answer, a microtask spin that starves the event loop
+ * (so disconnect() never returns and the whole process freezes). The runner announces that
+ * answer with a debug log line just before returning it; throwing there ends the fetcher, and
+ * kafkajs then winds the runner down normally (it no longer runs, so it does not retry).
+ */
+function consumerLog(toLog: (entry: LogEntry) => void): (entry: LogEntry) => void {
+  return (entry) => {
+    if (entry.level === logLevel.DEBUG) {
+      if (entry.namespace === 'Runner' && entry.log.message === 'consumer not running, exiting') {
+        throw new Error('kafka consumer stopped');
+      }
+      return;
+    }
+    toLog(entry);
   };
 }
 
@@ -136,37 +157,80 @@ function boundedProducer(kafka: Kafka, timeoutMs: number): KafkaProducer {
     return connecting;
   };
 
-  return {
-    async send(topic, records) {
-      if (closed) throw new Error('kafka producer closed');
-      let timer: NodeJS.Timeout | undefined;
-      const deadline = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`kafka: not stored within ${timeoutMs} ms`)), timeoutMs);
-      });
-      const stored = (async () => {
-        const p = await connected();
-        await p.send({
+  // Sends made in the same turn of the event loop go out as one produce per broker: under a
+  // storm thousands of defers a second arrive, far more than one request each could carry.
+  // The batch succeeds or fails as a whole (kafkajs reports it so), so every send in it gets
+  // the same answer.
+  let queue: Array<{ topic: string; records: OutRecord[]; done: (err?: unknown) => void }> = [];
+  let queued = 0;
+  let scheduled = false;
+  const inFlight = new Set<Promise<void>>();
+
+  const flush = (): void => {
+    scheduled = false;
+    const batch = queue;
+    queue = [];
+    queued = 0;
+    if (batch.length === 0) return;
+    const byTopic = new Map<string, OutRecord[]>();
+    for (const b of batch) {
+      const list = byTopic.get(b.topic);
+      if (list) list.push(...b.records);
+      else byTopic.set(b.topic, [...b.records]);
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`kafka: not stored within ${timeoutMs} ms`)), timeoutMs);
+    });
+    const stored = (async () => {
+      const p = await connected();
+      await p.sendBatch({
+        acks: -1,
+        timeout: timeoutMs,
+        topicMessages: [...byTopic].map(([topic, records]) => ({
           topic,
-          acks: -1,
-          timeout: timeoutMs,
           messages: records.map((r) => ({ key: r.key, value: r.value, headers: r.headers })),
-        });
-      })();
-      stored.catch(() => undefined); // a late failure after the deadline is already reported
-      try {
-        await Promise.race([stored, deadline]);
-      } finally {
-        clearTimeout(timer);
-      }
+        })),
+      });
+    })();
+    stored.catch(() => undefined); // a late failure after the deadline is already reported
+    const settled = Promise.race([stored, deadline]).then(
+      () => batch.forEach((b) => b.done()),
+      (err: unknown) => batch.forEach((b) => b.done(err)),
+    );
+    const tracked = settled.finally(() => {
+      clearTimeout(timer);
+      inFlight.delete(tracked);
+    });
+    inFlight.add(tracked);
+  };
+
+  return {
+    send(topic, records) {
+      if (closed) return Promise.reject(new Error('kafka producer closed'));
+      return new Promise<void>((resolve, reject) => {
+        queue.push({ topic, records, done: (err) => (err === undefined ? resolve() : reject(err instanceof Error ? err : new Error(String(err)))) });
+        queued += records.length;
+        if (queued >= MAX_BATCH_RECORDS) flush();
+        else if (!scheduled) {
+          scheduled = true;
+          setImmediate(flush);
+        }
+      });
     },
     async close() {
       closed = true;
+      flush();
+      await Promise.all(inFlight);
       const p = producer ?? (await connecting?.catch(() => null)) ?? null;
       producer = null;
       await p?.disconnect();
     },
   };
 }
+
+/** Records in one produce batch at most (bodies are at most 1 MiB each, usually far less). */
+const MAX_BATCH_RECORDS = 500;
 
 function groupConsumer(kafka: Kafka, groupId: string, sessionTimeout: number): GroupConsumer {
   const consumer: Consumer = kafka.consumer({
