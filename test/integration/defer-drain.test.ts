@@ -14,7 +14,7 @@ let mock: KafkaMock;
 const open: KafkaDeferrer[] = [];
 
 beforeAll(async () => {
-  const routes = ['storm', 'expiry', 'exhaust', 'first', 'late'];
+  const routes = ['storm', 'expiry', 'exhaust', 'first', 'late', 'burst'];
   mock = await startKafkaMock({
     brokers: 3,
     topics: routes.flatMap((r) => [`spillway.deferred.${r}:2`, `spillway.dead-letter.${r}:1`]),
@@ -155,3 +155,11 @@ test('a route that starts deferring on a config apply is stored and drained too'
   expect(await waitFor(() => rec.calls.length >= 2, 40_000)).toBe(true);
   expect(rec.calls.map((c) => c.key).sort()).toEqual(['first-1', 'late-1']);
 }, 120000);
+
+test('a burst of 1000 concurrent defers is stored within the bound (coalesced into few produce requests)', async () => {
+  const registry = new Registry();
+  const d = deferrer('burst', { maxAgeSeconds: 600, maxAttempts: 5, drainRatePerSecond: 50 }, registry);
+  const results = await Promise.allSettled(Array.from({ length: 1000 }, (_, i) => d.defer(sendFor('burst', `burst-${i}`))));
+  expect(results.filter((r) => r.status === 'rejected')).toHaveLength(0);
+  expect(await metric(registry, 'spillway_deferred_total', { route: 'burst' })).toBe(1000);
+}, 120_000);
