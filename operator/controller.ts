@@ -8,7 +8,7 @@ import { Informer } from './informer.js';
 import { objectKey, type KubeApi, type PolicyObject, type WorkloadKind, type WorkloadObject } from './kube-api.js';
 import type { OperatorMetrics } from './metrics.js';
 import type { ConfigPublisher } from './publisher.js';
-import { NotLeaderError, Reconciler, targetIndexKey, targetOf, type TargetRef } from './reconcile.js';
+import { FINALIZER, NotLeaderError, Reconciler, targetIndexKey, targetOf, type TargetRef } from './reconcile.js';
 import { VendorHealthTracker } from './vendor-health.js';
 import { WorkQueue } from './workqueue.js';
 
@@ -178,13 +178,17 @@ export class Controller {
       if (!this.index.has(k)) this.index.set(k, new Set());
       this.index.get(k)?.add(key);
     }
-    // Our own status writes come back as updates with the same generation: nothing to do.
+    // Our own status writes come back as updates with the same generation, and our own
+    // finalizer being added as a finalizer change that still has ours: nothing to do (the
+    // reconcile that added it carries on). A finalizer change while deleting, or ours removed
+    // by someone else, is worth a reconcile.
+    const finalizersChanged = (old?.metadata.finalizers ?? []).join() !== (cur?.metadata.finalizers ?? []).join();
     const meaningful =
       !old ||
       !cur ||
       old.metadata.generation !== cur.metadata.generation ||
       old.metadata.deletionTimestamp !== cur.metadata.deletionTimestamp ||
-      (old.metadata.finalizers ?? []).join() !== (cur.metadata.finalizers ?? []).join();
+      (finalizersChanged && (cur.metadata.deletionTimestamp !== undefined || !(cur.metadata.finalizers ?? []).includes(FINALIZER)));
     if (!meaningful) return;
     this.queue.add(key);
     // The others naming the same targets may win or lose a conflict now.
