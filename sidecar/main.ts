@@ -88,9 +88,11 @@ export async function startSidecar(options: SidecarOptions, log: Logger): Promis
     registry,
   });
   const deferrer = options.kafka.length > 0 ? startDeferrer(options, registry, log) : null;
+  // Loopback only, whatever --host says: the app reaches it in the pod's network namespace, and
+  // on any other address it would be an open relay to the vendors.
   const egress = await Egress.start({
     port: options.egress,
-    host: options.host,
+    host: '127.0.0.1',
     registry,
     podName: options.podName,
     redisUrl: options.redis ?? undefined,
