@@ -120,7 +120,8 @@ function xTicks(ctx: SKRSContext2D, box: Box, xMax: number): void {
 }
 
 function events(ctx: SKRSContext2D, box: Box, xMax: number, r: ModeResult, labels: boolean): void {
-  for (const e of r.events) {
+  const placed: number[] = [];
+  for (const e of [...r.events].sort((a, b) => a.t - b.t)) {
     const x = box.x + (e.t / xMax) * box.w;
     ctx.strokeStyle = '#999';
     ctx.setLineDash([2, 3]);
@@ -129,7 +130,10 @@ function events(ctx: SKRSContext2D, box: Box, xMax: number, r: ModeResult, label
     ctx.lineTo(x, box.y + box.h);
     ctx.stroke();
     ctx.setLineDash([]);
-    if (labels) text(ctx, e.label, x + 3, box.y + 11, 10, '#777');
+    // Labels of nearby events stack downwards instead of overprinting.
+    const row = placed.filter((px) => x - px < 100).length;
+    placed.push(x);
+    if (labels) text(ctx, e.label, x + 3, box.y + 11 + row * 11, 10, '#777');
   }
 }
 
@@ -169,7 +173,7 @@ export function renderChart(result: ScenarioResult): Buffer {
   const maxOf = (f: (r: ModeResult) => number[]): number => Math.max(0, ...result.modes.flatMap(f));
   const goodMax = niceMax(1.05 * maxOf((r) => r.timeline.flatMap((s) => Object.values(s.classes).map((c) => c.goodput))));
   const p99Max = niceMax(Math.max(100, maxOf((r) => r.timeline.flatMap((s) => Object.values(s.classes).map((c) => c.p99 ?? 0)))));
-  const shedMax = niceMax(maxOf((r) => r.timeline.flatMap((s) => Object.values(s.classes).flatMap((c) => [c.refused, c.failed]))));
+  const shedMax = niceMax(1.05 * maxOf((r) => r.timeline.flatMap((s) => Object.values(s.classes).flatMap((c) => [c.refused, c.failed]))));
   const sessMax = niceMax(1.05 * maxOf((r) => r.timeline.map((s) => s.sessionsOpen)));
   const extraMax = niceMax(maxOf((r) => r.samples.flatMap((s) => Object.values(s.extra ?? {}))));
 

@@ -1,12 +1,13 @@
 /**
  * `npm run scenario -- <name|all> [--quick] [--out DIR] [--modes none,haproxy,spillway]`
+ * `npm run scenario -- --render DIR/<name>.json` redraws DIR/<name>.png from a saved summary.
  *
  * Replays an incident from the design brief against the demo apps, once per protection mode
  * where the scenario has them, prints a verdict table and writes DIR/<name>.json (each mode's
  * figures and criteria, top-level "pass" = Spillway's verdict) and DIR/<name>.png (the
  * timeline). Exits 1 when Spillway fails any scenario run.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -29,8 +30,14 @@ function parseModes(raw: string | undefined): Mode[] {
 async function main(): Promise<number> {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { quick: { type: 'boolean', default: false }, out: { type: 'string' }, modes: { type: 'string' } },
+    options: { quick: { type: 'boolean', default: false }, out: { type: 'string' }, modes: { type: 'string' }, render: { type: 'string' } },
   });
+  if (values.render) {
+    // Redraw a picture from a saved summary (after a chart change), without running anything.
+    const result = JSON.parse(readFileSync(values.render, 'utf8')) as ScenarioResult;
+    writeFileSync(values.render.replace(/\.json$/, '.png'), renderChart(result));
+    return 0;
+  }
   const names = Object.keys(SCENARIOS);
   const wanted = positionals[0] === 'all' ? names : positionals;
   if (wanted.length === 0 || wanted.some((n) => !SCENARIOS[n])) {

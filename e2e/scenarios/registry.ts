@@ -1,7 +1,11 @@
 /** The finished scenarios, by name (the order `all` runs them in). */
 import { earthquake } from './earthquake.js';
+import { newYear } from './new-year.js';
+import { worldCup } from './world-cup.js';
 import type { Scenario } from './types.js';
 
 export const SCENARIOS: Record<string, Scenario> = {
   earthquake,
+  'new-year': newYear,
+  'world-cup': worldCup,
 };
