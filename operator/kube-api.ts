@@ -99,6 +99,26 @@ export interface KubeApi {
   replaceLease(namespace: string, name: string, lease: LeaseRecord): Promise<LeaseRecord>;
 }
 
+/** A Secret's data, decoded (the API's base64 is the client's business). */
+export interface SecretRecord {
+  data: Record<string, string>;
+  resourceVersion?: string;
+}
+
+/** What the sidecar-injection webhook's self-signed TLS needs (operator/webhook-tls.ts). */
+export interface WebhookKubeApi {
+  getSecret(namespace: string, name: string): Promise<SecretRecord | null>;
+  /** 409 when another replica created it first. */
+  createSecret(namespace: string, name: string, data: Record<string, string>): Promise<SecretRecord>;
+  /** Guarded by secret.resourceVersion (409 on a lost race). */
+  replaceSecret(namespace: string, name: string, secret: SecretRecord): Promise<SecretRecord>;
+  /**
+   * Sets clientConfig.caBundle (base64 PEM) on every webhook of the MutatingWebhookConfiguration
+   * that does not already carry it; resolves true when something was patched.
+   */
+  patchWebhookCaBundle(name: string, caBundle: string): Promise<boolean>;
+}
+
 /** An API error with its HTTP status (404 not found, 409 conflict, 410 gone, ...). */
 export class KubeError extends Error {
   constructor(

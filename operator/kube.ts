@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Agent } from 'node:http';
 import {
+  AdmissionregistrationV1Api,
   ApiException,
   AppsV1Api,
   CoordinationV1Api,
@@ -23,11 +24,13 @@ import {
   KubeError,
   type EventInput,
   type KubeApi,
+  type WebhookKubeApi,
   type LeaseRecord,
   type ListResult,
   type ListWatch,
   type ObjectMeta,
   type PolicyObject,
+  type SecretRecord,
   type WatchEvent,
   type WatchEventType,
   type WatchHandle,
@@ -151,8 +154,9 @@ function fromLease(namespace: string, name: string, r: LeaseRecord): V1Lease {
 }
 
 const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+const JSON_PATCH = setHeaderOptions('Content-Type', PatchStrategy.JsonPatch);
 
-export class ClientKubeApi implements KubeApi {
+export class ClientKubeApi implements KubeApi, WebhookKubeApi {
   readonly policies: ListWatch<PolicyObject>;
   readonly deployments: ListWatch<WorkloadObject>;
   readonly statefulSets: ListWatch<WorkloadObject>;
@@ -160,6 +164,7 @@ export class ClientKubeApi implements KubeApi {
   private readonly apps: AppsV1Api;
   private readonly core: CoreV1Api;
   private readonly coordination: CoordinationV1Api;
+  private readonly admission: AdmissionregistrationV1Api;
   private readonly watcher: Watch;
 
   constructor(
@@ -170,6 +175,7 @@ export class ClientKubeApi implements KubeApi {
     this.apps = kc.makeApiClient(AppsV1Api);
     this.core = kc.makeApiClient(CoreV1Api);
     this.coordination = kc.makeApiClient(CoordinationV1Api);
+    this.admission = kc.makeApiClient(AdmissionregistrationV1Api);
     this.watcher = new Watch(kc);
     const g = { group: GROUP, version: VERSION, plural: PLURAL };
     this.policies = this.listWatch(
@@ -308,4 +314,50 @@ export class ClientKubeApi implements KubeApi {
     const body = fromLease(namespace, name, lease);
     return toLease(await call(() => this.coordination.replaceNamespacedLease({ namespace, name, body })));
   }
+
+  async getSecret(namespace: string, name: string): Promise<SecretRecord | null> {
+    try {
+      return toSecret(await call(() => this.core.readNamespacedSecret({ namespace, name })));
+    } catch (err) {
+      if (err instanceof KubeError && err.status === 404) return null;
+      throw err;
+    }
+  }
+
+  async createSecret(namespace: string, name: string, data: Record<string, string>): Promise<SecretRecord> {
+    const body = { metadata: { name, namespace }, type: 'Opaque', data: encodeData(data) };
+    return toSecret(await call(() => this.core.createNamespacedSecret({ namespace, body })));
+  }
+
+  async replaceSecret(namespace: string, name: string, secret: SecretRecord): Promise<SecretRecord> {
+    const body = { metadata: { name, namespace, resourceVersion: secret.resourceVersion }, type: 'Opaque', data: encodeData(secret.data) };
+    return toSecret(await call(() => this.core.replaceNamespacedSecret({ namespace, name, body })));
+  }
+
+  async patchWebhookCaBundle(name: string, caBundle: string): Promise<boolean> {
+    const config = await call(() => this.admission.readMutatingWebhookConfiguration({ name }));
+    const hooks = config.webhooks ?? [];
+    // `test` first: a configuration replaced meanwhile (helm upgrade) fails with 422, not a wrong index.
+    const ops = hooks.flatMap((h, i) =>
+      h.clientConfig.caBundle === caBundle
+        ? []
+        : [
+            { op: 'test', path: `/webhooks/${i}/name`, value: h.name },
+            { op: 'add', path: `/webhooks/${i}/clientConfig/caBundle`, value: caBundle },
+          ],
+    );
+    if (ops.length === 0) return false;
+    await call(() => this.admission.patchMutatingWebhookConfiguration({ name, body: ops }, JSON_PATCH));
+    return true;
+  }
+}
+
+function toSecret(s: { data?: Record<string, string>; metadata?: { resourceVersion?: string } }): SecretRecord {
+  const data: Record<string, string> = {};
+  for (const [k, v] of Object.entries(s.data ?? {})) data[k] = Buffer.from(v, 'base64').toString('utf8');
+  return { data, resourceVersion: s.metadata?.resourceVersion };
+}
+
+function encodeData(data: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')]));
 }

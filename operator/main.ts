@@ -11,6 +11,8 @@ import { ClientKubeApi, loadKubeConfig } from './kube.js';
 import { LeaderElector, defaultIdentity } from './leader.js';
 import { OperatorMetrics } from './metrics.js';
 import { RedisPublisher } from './publisher.js';
+import { parseInjectionSettings, type InjectionSettings } from './webhook.js';
+import { serveWebhook } from './webhook-server.js';
 
 export const USAGE = `Usage: spillway operator [flags]
 
@@ -30,6 +32,19 @@ Flags (environment variable in brackets):
   --workers <n>              concurrent reconciles (default 4)
   --vendor-health-interval <d>  how often the leader aggregates the sidecars' vendor reports
                              and chooses each route's vendor for the workload (default 5s; 0: off)
+
+Sidecar injection webhook (served by every replica; on when a certificate source is given):
+  --webhook-port <port>      HTTPS port of /mutate and /healthz (default 9443; 0: off) [SPILLWAY_WEBHOOK_PORT]
+  --webhook-cert-dir <dir>   serve tls.crt/tls.key from here, reloaded when they change
+                             (cert-manager's Secret mounted) [SPILLWAY_WEBHOOK_CERT_DIR]
+  --webhook-self-signed      without those files: a self-signed CA and serving certificate shared
+                             through a Secret, the CA patched into the webhook's caBundle
+                             [SPILLWAY_WEBHOOK_SELF_SIGNED=true, or SPILLWAY_WEBHOOK_CERT_MANAGER=false]
+  --webhook-service <name>   the webhook's Service (certificate names) [SPILLWAY_WEBHOOK_SERVICE]
+  --webhook-namespace <ns>   its namespace (default: the pod's namespace [POD_NAMESPACE])
+  --webhook-config-name <n>  the MutatingWebhookConfiguration to patch [SPILLWAY_WEBHOOK_CONFIGURATION]
+  --webhook-tls-secret <n>   the shared Secret (default <service>-tls) [SPILLWAY_WEBHOOK_TLS_SECRET]
+  --injection-config <file>  sidecar defaults as JSON (the chart's ConfigMap) [SPILLWAY_INJECTION_CONFIG]
   -h, --help                 this help
 
 Durations: a number of seconds or a value with ms/s/m (e.g. 500ms, 2s).
@@ -51,7 +66,17 @@ export interface OperatorFlags {
   workers: number;
   /** 0: no cluster-wide vendor view. */
   vendorHealthIntervalMs: number;
+  /** Null: no webhook (port 0, or no certificate source). */
+  webhook: WebhookFlags | null;
   help: boolean;
+}
+
+export interface WebhookFlags {
+  port: number;
+  certDir: string | undefined;
+  /** Set with --webhook-self-signed. */
+  selfSigned: { service: string; namespace: string; configName: string; secretName: string } | undefined;
+  injectionConfig: string;
 }
 
 export function parseDuration(flag: string, v: string): number {
@@ -97,6 +122,14 @@ export function parseFlags(argv: string[], env: NodeJS.ProcessEnv = process.env)
         admin: { type: 'string' },
         workers: { type: 'string' },
         'vendor-health-interval': { type: 'string' },
+        'webhook-port': { type: 'string' },
+        'webhook-cert-dir': { type: 'string' },
+        'webhook-self-signed': { type: 'boolean' },
+        'webhook-service': { type: 'string' },
+        'webhook-namespace': { type: 'string' },
+        'webhook-config-name': { type: 'string' },
+        'webhook-tls-secret': { type: 'string' },
+        'injection-config': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -124,12 +157,35 @@ export function parseFlags(argv: string[], env: NodeJS.ProcessEnv = process.env)
     admin: parseInteger('admin', values.admin ?? env.SPILLWAY_ADMIN ?? '15091', 0, 65535),
     workers: parseInteger('workers', values.workers ?? '4', 1, 64),
     vendorHealthIntervalMs: /^0+(\.0+)?(ms|s|m)?$/.test(values['vendor-health-interval'] ?? '') ? 0 : parseDuration('vendor-health-interval', values['vendor-health-interval'] ?? '5s'),
+    webhook: help ? null : parseWebhookFlags(values, env),
     help,
   };
   if (!(flags.leaseDurationMs > flags.renewDeadlineMs && flags.renewDeadlineMs > flags.retryPeriodMs)) {
     throw new FlagError('leader election needs --lease-duration > --renew-deadline > --retry-period');
   }
   return flags;
+}
+
+function parseWebhookFlags(values: Record<string, string | boolean | string[] | undefined>, env: NodeJS.ProcessEnv): WebhookFlags | null {
+  const str = (flag: string, envName: string): string | undefined => {
+    const v = values[flag];
+    return typeof v === 'string' && v !== '' ? v : env[envName] || undefined;
+  };
+  const port = parseInteger('webhook-port', str('webhook-port', 'SPILLWAY_WEBHOOK_PORT') ?? '9443', 0, 65535);
+  const certDir = str('webhook-cert-dir', 'SPILLWAY_WEBHOOK_CERT_DIR');
+  const selfSigned = values['webhook-self-signed'] === true || env.SPILLWAY_WEBHOOK_SELF_SIGNED === 'true' || env.SPILLWAY_WEBHOOK_CERT_MANAGER === 'false';
+  if (port === 0 || (!certDir && !selfSigned)) return null;
+  const injectionConfig = str('injection-config', 'SPILLWAY_INJECTION_CONFIG');
+  if (!injectionConfig) throw new FlagError('the webhook needs --injection-config (or SPILLWAY_INJECTION_CONFIG): the sidecar defaults');
+  if (!selfSigned) return { port, certDir, selfSigned: undefined, injectionConfig };
+  const service = str('webhook-service', 'SPILLWAY_WEBHOOK_SERVICE');
+  const configName = str('webhook-config-name', 'SPILLWAY_WEBHOOK_CONFIGURATION');
+  const namespace = str('webhook-namespace', 'POD_NAMESPACE') ?? inClusterNamespace();
+  if (!service || !configName || !namespace) {
+    throw new FlagError('--webhook-self-signed needs --webhook-service, --webhook-config-name and --webhook-namespace (or their env)');
+  }
+  const secretName = str('webhook-tls-secret', 'SPILLWAY_WEBHOOK_TLS_SECRET') ?? `${service}-tls`;
+  return { port, certDir, selfSigned: { service, namespace, configName, secretName }, injectionConfig };
 }
 
 function log(msg: string): void {
@@ -200,10 +256,13 @@ export async function main(argv: string[]): Promise<void> {
     ready: () => controller.hasSynced() || (elector !== undefined && !elector.isLeader()),
   });
 
+  const webhook = flags.webhook ? startWebhook(flags.webhook, kube) : undefined;
+
   async function shutdown(code: number, why: string): Promise<void> {
     if (stopping) return;
     stopping = true;
     log(`stopping: ${why}`);
+    await webhook?.close();
     await elector?.stop();
     await controller.stop();
     await publisher.close();
@@ -223,4 +282,23 @@ export async function main(argv: string[]): Promise<void> {
     metrics.isLeader.set(1);
     controller.startWorkers();
   }
+}
+
+/** Every replica serves the webhook, leader or not; a broken injection config leaves it off. */
+function startWebhook(w: WebhookFlags, kube: ClientKubeApi): { close(): Promise<void> } | undefined {
+  let settings: InjectionSettings;
+  try {
+    settings = parseInjectionSettings(JSON.parse(readFileSync(w.injectionConfig, 'utf8')));
+  } catch (err) {
+    log(`webhook: not serving: ${w.injectionConfig}: ${err instanceof Error ? err.message : String(err)}`);
+    return undefined;
+  }
+  return serveWebhook({
+    port: w.port,
+    settings,
+    certDir: w.certDir,
+    selfSigned: w.selfSigned && { ...w.selfSigned, log },
+    kube,
+    log,
+  });
 }

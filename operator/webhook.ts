@@ -1,0 +1,326 @@
+/**
+ * Sidecar injection, pure: an AdmissionReview for a Pod in, an AdmissionReview out whose
+ * JSONPatch adds the Spillway sidecar as a native sidecar (an init container with
+ * `restartPolicy: Always`). Never refuses a pod: anything it cannot handle is admitted
+ * unchanged with a warning. Port wiring and rules: docs/injection.md.
+ */
+import { z } from 'zod';
+
+export const INJECT_LABEL = 'spillway.io/inject';
+export const CONFIG_KEY_ANNOTATION = 'spillway.io/config-key';
+export const APP_PORT_ANNOTATION = 'spillway.io/app-port';
+export const INJECTED_ANNOTATION = 'spillway.io/injected';
+export const SIDECAR_NAME = 'spillway';
+export const STATE_VOLUME = 'spillway-state';
+export const ADMIN_PORT_NAME = 'spillway-admin';
+
+/** What the webhook puts into pods: the chart's <fullname>-injection ConfigMap (sidecar.json). */
+export const InjectionSettings = z.object({
+  image: z.string().min(1),
+  imagePullPolicy: z.enum(['Always', 'IfNotPresent', 'Never']).default('IfNotPresent'),
+  ports: z
+    .object({
+      listen: z.number().int().min(1).max(65535).default(15001),
+      egress: z.number().int().min(1).max(65535).default(15002),
+      admin: z.number().int().min(1).max(65535).default(15090),
+    })
+    .prefault({}),
+  stateDir: z.string().startsWith('/').default('/var/lib/spillway'),
+  logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  pollIntervalMs: z.number().int().min(100).default(10_000),
+  resources: z.record(z.string(), z.unknown()).default({}),
+  securityContext: z.record(z.string(), z.unknown()).default({}),
+  /** Empty: no injection (a Redis URL only in a Secret cannot reach other namespaces). */
+  redisUrl: z.string().default(''),
+  kafkaBrokers: z.array(z.string()).default([]),
+});
+export type InjectionSettings = z.infer<typeof InjectionSettings>;
+
+export function parseInjectionSettings(json: unknown): InjectionSettings {
+  const r = InjectionSettings.safeParse(json);
+  if (!r.success) throw new Error(`injection settings: ${r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+  return r.data;
+}
+
+/** The restrictions every injected sidecar gets, whatever the settings say. */
+const REQUIRED_SECURITY = {
+  runAsNonRoot: true,
+  allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem: true,
+  privileged: false,
+  capabilities: { drop: ['ALL'] },
+  seccompProfile: { type: 'RuntimeDefault' },
+};
+
+interface ContainerPort {
+  name?: string;
+  containerPort?: number;
+  protocol?: string;
+}
+
+interface Container {
+  name?: string;
+  ports?: ContainerPort[];
+  [key: string]: unknown;
+}
+
+interface OwnerReference {
+  kind?: string;
+  name?: string;
+  controller?: boolean;
+}
+
+interface Pod {
+  metadata?: {
+    name?: string;
+    generateName?: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    ownerReferences?: OwnerReference[];
+  };
+  spec?: {
+    containers?: Container[];
+    initContainers?: Container[];
+    volumes?: { name?: string }[];
+  };
+}
+
+export interface JsonPatchOp {
+  op: 'add' | 'replace';
+  path: string;
+  value: unknown;
+}
+
+export interface AdmissionReviewOut {
+  apiVersion: string;
+  kind: 'AdmissionReview';
+  response: {
+    uid: string;
+    allowed: true;
+    patchType?: 'JSONPatch';
+    patch?: string;
+    warnings?: string[];
+  };
+}
+
+export type ReviewResult = { status: 200; body: AdmissionReviewOut; patch: JsonPatchOp[] } | { status: 400; error: string };
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-.a-z0-9]{0,251}[a-z0-9])?$/;
+const PORT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/** JSON Pointer escaping of one path segment (RFC 6901). */
+const ptr = (s: string): string => s.replace(/~/g, '~0').replace(/\//g, '~1');
+
+/**
+ * Handles one decoded request body. 400 only when it is not an AdmissionReview with a request
+ * at all; every AdmissionReview gets `allowed: true`, with a patch when the pod is injected.
+ */
+export function review(body: unknown, settings: InjectionSettings): ReviewResult {
+  if (!isObject(body) || body.kind !== 'AdmissionReview' || !isObject(body.request) || typeof body.request.uid !== 'string') {
+    return { status: 400, error: 'expected an AdmissionReview with request.uid' };
+  }
+  const req = body.request;
+  const apiVersion = typeof body.apiVersion === 'string' ? body.apiVersion : 'admission.k8s.io/v1';
+  const admit = (patch: JsonPatchOp[], warnings: string[]): ReviewResult => {
+    const response: AdmissionReviewOut['response'] = { uid: req.uid as string, allowed: true };
+    if (patch.length > 0) {
+      response.patchType = 'JSONPatch';
+      response.patch = Buffer.from(JSON.stringify(patch)).toString('base64');
+    }
+    if (warnings.length > 0) response.warnings = warnings;
+    return { status: 200, body: { apiVersion, kind: 'AdmissionReview', response }, patch };
+  };
+  const kind = isObject(req.kind) ? req.kind.kind : undefined;
+  if (kind !== 'Pod' || (req.operation !== undefined && req.operation !== 'CREATE')) return admit([], []);
+  try {
+    const namespace = typeof req.namespace === 'string' ? req.namespace : undefined;
+    const result = mutatePod(req.object, namespace, settings);
+    return 'skip' in result ? admit([], result.warning ? [`spillway: sidecar not injected: ${result.warning}`] : []) : admit(result.patch, []);
+  } catch (err) {
+    // A pod shape no check above foresaw: admit it as it is.
+    return admit([], [`spillway: sidecar not injected: ${err instanceof Error ? err.message : String(err)}`]);
+  }
+}
+
+type MutateResult = { patch: JsonPatchOp[] } | { skip: true; warning?: string };
+
+/** The JSONPatch that injects the sidecar into `pod`, or why not (a warning only for problems). */
+export function mutatePod(object: unknown, requestNamespace: string | undefined, settings: InjectionSettings): MutateResult {
+  if (!isObject(object)) return { skip: true, warning: 'the request has no pod object' };
+  const pod = object as Pod;
+  if (pod.metadata !== undefined && !isObject(pod.metadata)) return { skip: true, warning: 'metadata is not an object' };
+  const labels = isObject(pod.metadata?.labels) ? pod.metadata.labels : {};
+  if (labels[INJECT_LABEL] !== 'true') return { skip: true };
+  const spec = pod.spec;
+  if (!isObject(spec) || !Array.isArray(spec.containers) || spec.containers.length === 0 || !spec.containers.every(isObject)) {
+    return { skip: true, warning: 'spec.containers is missing or malformed' };
+  }
+  if (spec.initContainers !== undefined && (!Array.isArray(spec.initContainers) || !spec.initContainers.every(isObject))) {
+    return { skip: true, warning: 'spec.initContainers is malformed' };
+  }
+  if (spec.volumes !== undefined && !Array.isArray(spec.volumes)) return { skip: true, warning: 'spec.volumes is malformed' };
+  const all = [...spec.containers, ...(spec.initContainers ?? [])];
+  if (all.some((c) => c.name === SIDECAR_NAME)) return { skip: true };
+  if (!settings.redisUrl) return { skip: true, warning: 'the operator has no Redis URL for sidecars (redis.url in the chart)' };
+
+  const annotations = isObject(pod.metadata?.annotations) ? pod.metadata.annotations : {};
+  const namespace = requestNamespace || pod.metadata?.namespace;
+  if (!namespace || !DNS_LABEL.test(namespace)) return { skip: true, warning: 'the pod has no namespace' };
+  const configKey = resolveConfigKey(pod, namespace, annotations);
+  if ('warning' in configKey) return { skip: true, warning: configKey.warning };
+  const app = findAppPort(spec.containers, annotations[APP_PORT_ANNOTATION]);
+  if ('warning' in app) return { skip: true, warning: app.warning };
+  if (all.some((c) => (c.ports ?? []).some((p) => p.containerPort === settings.ports.listen || p.containerPort === settings.ports.admin))) {
+    return { skip: true, warning: `a container already uses port ${settings.ports.listen} or ${settings.ports.admin}` };
+  }
+
+  const patch: JsonPatchOp[] = [];
+  // The sidecar takes over the app port's name so a Service's named targetPort now reaches it.
+  let inboundName: string;
+  if (app.name !== undefined) {
+    inboundName = app.name;
+    const renamed = appPortName(app.name, all);
+    patch.push({ op: 'replace', path: `/spec/containers/${app.container}/ports/${app.port}/name`, value: renamed });
+    patch.push(...renameProbePorts(spec.containers[app.container], app.container, app.name, renamed));
+  } else {
+    inboundName = all.some((c) => (c.ports ?? []).some((p) => p.name === 'http')) ? 'spillway-http' : 'http';
+  }
+
+  const sidecar = sidecarContainer(settings, inboundName, app.number, configKey.key);
+  if (spec.initContainers === undefined) patch.push({ op: 'add', path: '/spec/initContainers', value: [sidecar] });
+  // First, so it is up before any other init container runs and the app starts.
+  else patch.push({ op: 'add', path: '/spec/initContainers/0', value: sidecar });
+  const volume = { name: STATE_VOLUME, emptyDir: { sizeLimit: '16Mi' } };
+  if (spec.volumes === undefined) patch.push({ op: 'add', path: '/spec/volumes', value: [volume] });
+  else patch.push({ op: 'add', path: '/spec/volumes/-', value: volume });
+  if (pod.metadata?.annotations === undefined) {
+    if (pod.metadata === undefined) patch.push({ op: 'add', path: '/metadata', value: {} });
+    patch.push({ op: 'add', path: '/metadata/annotations', value: {} });
+  }
+  patch.push({ op: 'add', path: `/metadata/annotations/${ptr(INJECTED_ANNOTATION)}`, value: configKey.key });
+  return { patch };
+}
+
+/** `<namespace>/<workload>`: the annotation, else the owning workload, else the generateName. */
+export function resolveConfigKey(pod: Pod, namespace: string, annotations: Record<string, string>): { key: string } | { warning: string } {
+  const explicit = annotations[CONFIG_KEY_ANNOTATION];
+  if (explicit !== undefined) {
+    const [ns, target, ...rest] = explicit.split('/');
+    if (rest.length > 0 || target === undefined || !DNS_LABEL.test(ns) || !DNS_SUBDOMAIN.test(target)) {
+      return { warning: `annotation ${CONFIG_KEY_ANNOTATION}: "${explicit}" is not <namespace>/<target>` };
+    }
+    return { key: explicit };
+  }
+  const owners = Array.isArray(pod.metadata?.ownerReferences) ? pod.metadata.ownerReferences.filter(isObject) : [];
+  const owner = owners.find((o) => o.controller === true) ?? owners[0];
+  let target: string | undefined;
+  if (owner && typeof owner.name === 'string') {
+    target = owner.name;
+    const hash = pod.metadata?.labels?.['pod-template-hash'];
+    // A Deployment's ReplicaSet is <deployment>-<pod-template-hash>.
+    if (owner.kind === 'ReplicaSet' && hash && target.endsWith(`-${hash}`)) target = target.slice(0, -hash.length - 1);
+  } else if (typeof pod.metadata?.generateName === 'string' && pod.metadata.generateName.replace(/-+$/, '') !== '') {
+    target = pod.metadata.generateName.replace(/-+$/, '');
+  } else if (typeof pod.metadata?.name === 'string' && pod.metadata.name !== '') {
+    target = pod.metadata.name;
+  }
+  if (target === undefined || !DNS_SUBDOMAIN.test(target)) return { warning: `no workload name for the config key (set annotation ${CONFIG_KEY_ANNOTATION})` };
+  return { key: `${namespace}/${target}` };
+}
+
+type AppPort = { container: number; port: number; name: string | undefined; number: number } | { warning: string };
+
+/** The app port: the annotation (a name or number), else the port named http, else the first containerPort. */
+export function findAppPort(containers: Container[], annotation: string | undefined): AppPort {
+  const ports: { container: number; port: number; p: ContainerPort }[] = [];
+  containers.forEach((c, ci) => {
+    if (Array.isArray(c.ports)) c.ports.forEach((p, pi) => {
+      if (isObject(p) && typeof p.containerPort === 'number') ports.push({ container: ci, port: pi, p });
+    });
+  });
+  const found = (e: { container: number; port: number; p: ContainerPort }): AppPort => ({
+    container: e.container,
+    port: e.port,
+    name: typeof e.p.name === 'string' && e.p.name !== '' ? e.p.name : undefined,
+    number: e.p.containerPort as number,
+  });
+  if (annotation !== undefined) {
+    const byName = ports.find((e) => e.p.name === annotation);
+    if (byName) return found(byName);
+    const n = /^\d+$/.test(annotation) ? Number(annotation) : NaN;
+    if (!(n >= 1 && n <= 65535)) return { warning: `annotation ${APP_PORT_ANNOTATION}: "${annotation}" is neither a port name in the pod nor a port number` };
+    const byNumber = ports.find((e) => e.p.containerPort === n);
+    // An undeclared port is fine: there is no name to take over, the Service must name the sidecar's.
+    return byNumber ? found(byNumber) : { container: -1, port: -1, name: undefined, number: n };
+  }
+  const http = ports.find((e) => e.p.name === 'http');
+  if (http) return found(http);
+  if (ports.length > 0) return found(ports[0]);
+  return { warning: `the pod declares no containerPort (set annotation ${APP_PORT_ANNOTATION})` };
+}
+
+/** `app-<name>` within the 15 characters a port name may have, unique in the pod. */
+function appPortName(name: string, containers: Container[]): string {
+  const taken = new Set(containers.flatMap((c) => (c.ports ?? []).map((p) => p.name)));
+  for (let i = 0; ; i++) {
+    const suffix = i === 0 ? '' : `-${i}`;
+    const base = `app-${name}`.slice(0, 15 - suffix.length).replace(/-+$/, '');
+    const candidate = `${base}${suffix}`;
+    if (PORT_NAME.test(candidate) && !taken.has(candidate)) return candidate;
+  }
+}
+
+/** The app's own probes that named the renamed port follow it (kubelet resolves names per container). */
+function renameProbePorts(container: Container, index: number, from: string, to: string): JsonPatchOp[] {
+  const ops: JsonPatchOp[] = [];
+  for (const probe of ['livenessProbe', 'readinessProbe', 'startupProbe']) {
+    const p = container[probe];
+    if (!isObject(p)) continue;
+    for (const handler of ['httpGet', 'tcpSocket', 'grpc']) {
+      const h = p[handler];
+      if (isObject(h) && h.port === from) ops.push({ op: 'replace', path: `/spec/containers/${index}/${probe}/${handler}/port`, value: to });
+    }
+  }
+  return ops;
+}
+
+export function sidecarContainer(s: InjectionSettings, inboundName: string, appPort: number, configKey: string): Record<string, unknown> {
+  const env: Record<string, unknown>[] = [
+    { name: 'SPILLWAY_LISTEN', value: String(s.ports.listen) },
+    { name: 'SPILLWAY_UPSTREAM', value: `http://127.0.0.1:${appPort}` },
+    { name: 'SPILLWAY_ADMIN', value: String(s.ports.admin) },
+    { name: 'SPILLWAY_EGRESS', value: String(s.ports.egress) },
+    { name: 'SPILLWAY_REDIS', value: s.redisUrl },
+    { name: 'SPILLWAY_CONFIG_KEY', value: configKey },
+  ];
+  if (s.kafkaBrokers.length > 0) env.push({ name: 'SPILLWAY_KAFKA', value: s.kafkaBrokers.join(',') });
+  env.push(
+    { name: 'SPILLWAY_STATE_DIR', value: s.stateDir },
+    { name: 'SPILLWAY_LOG_LEVEL', value: s.logLevel },
+    { name: 'SPILLWAY_POLL_INTERVAL_MS', value: String(s.pollIntervalMs) },
+    { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+  );
+  const admin = { path: '', port: ADMIN_PORT_NAME };
+  return {
+    name: SIDECAR_NAME,
+    image: s.image,
+    imagePullPolicy: s.imagePullPolicy,
+    // Native sidecar: started before the app containers, stopped after them.
+    restartPolicy: 'Always',
+    args: ['sidecar'],
+    env,
+    ports: [
+      { name: inboundName, containerPort: s.ports.listen, protocol: 'TCP' },
+      { name: ADMIN_PORT_NAME, containerPort: s.ports.admin, protocol: 'TCP' },
+    ],
+    startupProbe: { httpGet: { ...admin, path: '/healthz' }, periodSeconds: 1, failureThreshold: 60 },
+    livenessProbe: { httpGet: { ...admin, path: '/healthz' }, periodSeconds: 10, timeoutSeconds: 3, failureThreshold: 3 },
+    readinessProbe: { httpGet: { ...admin, path: '/readyz' }, periodSeconds: 5, timeoutSeconds: 3, failureThreshold: 3 },
+    resources: s.resources,
+    securityContext: { ...s.securityContext, ...REQUIRED_SECURITY },
+    volumeMounts: [{ name: STATE_VOLUME, mountPath: s.stateDir }],
+  };
+}
