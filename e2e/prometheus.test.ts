@@ -296,10 +296,13 @@ describe('every dashboard panel query returns data from a real Prometheus', () =
   }, 60_000);
 
   it('drives traffic, then every query parses and returns data', async () => {
-    // Inbound on chat-0: ordinary traffic, then background logins past their budget of 20.
+    // Inbound on chat-0: ordinary traffic, then background logins past their budget.
     for (let i = 0; i < 50; i++) await send(chatListen, i % 2 ? 'GET' : 'POST', i % 2 ? '/sync' : '/messages/1');
-    const held = Array.from({ length: 20 }, () => send(chatListen, 'POST', '/login', { 'x-login-kind': 'background' }));
-    await waitFor('20 background logins held', () => app.holding === 20);
+    const state = (await (await fetch(`http://127.0.0.1:${chatAdmin}/state`)).json()) as { classes: { name: string; limit: number }[] };
+    const budget = state.classes.find((c) => c.name === 'background-login')?.limit ?? 0;
+    expect(budget).toBeGreaterThan(0);
+    const held = Array.from({ length: budget }, () => send(chatListen, 'POST', '/login', { 'x-login-kind': 'background' }));
+    await waitFor(`${budget} background logins held`, () => app.holding === budget);
     const refused = await Promise.all(Array.from({ length: 5 }, () => send(chatListen, 'POST', '/login', { 'x-login-kind': 'background' })));
     expect(refused.map((r) => [r.status, r.headers['x-spillway-reason']])).toEqual(Array(5).fill([503, 'capacity']));
     app.release();
