@@ -166,7 +166,8 @@ export function mutatePod(object: unknown, requestNamespace: string | undefined,
   if (all.some((c) => c.name === SIDECAR_NAME)) return { skip: true };
   if (!settings.redisUrl) return { skip: true, warning: 'the operator has no Redis URL for sidecars (redis.url in the chart)' };
 
-  const annotations = isObject(pod.metadata?.annotations) ? pod.metadata.annotations : {};
+  if (pod.metadata?.annotations !== undefined && !isObject(pod.metadata.annotations)) return { skip: true, warning: 'metadata.annotations is not an object' };
+  const annotations = pod.metadata?.annotations ?? {};
   const namespace = requestNamespace || pod.metadata?.namespace;
   if (!namespace || !DNS_LABEL.test(namespace)) return { skip: true, warning: 'the pod has no namespace' };
   const configKey = resolveConfigKey(pod, namespace, annotations);

@@ -1,0 +1,230 @@
+import { jsonPatch } from '../../e2e/kube-double/patch.js';
+import { parseInjectionSettings, review, type AdmissionReviewOut, type InjectionSettings } from '../../operator/webhook.js';
+
+const settings: InjectionSettings = parseInjectionSettings({
+  image: 'ghcr.io/spillway-io/spillway:0.1.0',
+  ports: { listen: 15001, egress: 15002, admin: 15090 },
+  resources: { requests: { cpu: '100m', memory: '64Mi' } },
+  securityContext: { runAsUser: 65532, runAsNonRoot: false },
+  redisUrl: 'redis://redis.spillway-system.svc:6379',
+  kafkaBrokers: ['kafka-0.data.svc:9092', 'kafka-1.data.svc:9092'],
+});
+
+type Json = Record<string, any>;
+
+function deploymentPod(extra: Json = {}): Json {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      generateName: 'chat-5d8f7c9b4-',
+      labels: { app: 'chat', 'pod-template-hash': '5d8f7c9b4', 'spillway.io/inject': 'true' },
+      ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'chat-5d8f7c9b4', controller: true, uid: 'u1' }],
+      ...extra.metadata,
+    },
+    spec: {
+      containers: [
+        {
+          name: 'app',
+          image: 'chat:1',
+          ports: [
+            { name: 'metrics', containerPort: 9100 },
+            { name: 'http', containerPort: 8080, protocol: 'TCP' },
+          ],
+          readinessProbe: { httpGet: { path: '/ready', port: 'http' } },
+          livenessProbe: { tcpSocket: { port: 8080 } },
+        },
+      ],
+      ...extra.spec,
+    },
+  };
+}
+
+function request(object: unknown, namespace = 'talk'): Json {
+  return {
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: { uid: 'req-1', kind: { group: '', version: 'v1', kind: 'Pod' }, resource: { group: '', version: 'v1', resource: 'pods' }, namespace, operation: 'CREATE', object },
+  };
+}
+
+function admitted(body: unknown): { out: AdmissionReviewOut; pod: Json | undefined } {
+  const pod = (body as Json).request?.object;
+  const r = review(body, settings);
+  if (r.status !== 200) throw new Error(`status ${r.status}`);
+  const out = r.body;
+  expect(out).toEqual(expect.objectContaining({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview' }));
+  expect(out.response.uid).toBe('req-1');
+  expect(out.response.allowed).toBe(true);
+  if (!out.response.patch) return { out, pod: undefined };
+  expect(out.response.patchType).toBe('JSONPatch');
+  const ops = JSON.parse(Buffer.from(out.response.patch, 'base64').toString('utf8'));
+  expect(ops).toEqual(r.patch);
+  return { out, pod: jsonPatch(pod, ops) as Json };
+}
+
+const sidecarOf = (pod: Json): Json => pod.spec.initContainers.find((c: Json) => c.name === 'spillway');
+const envOf = (c: Json): Record<string, unknown> => Object.fromEntries(c.env.map((e: Json) => [e.name, e.value ?? e.valueFrom]));
+
+describe('sidecar injection (pure)', () => {
+  it('injects a native sidecar into a labelled Deployment pod', () => {
+    const { out, pod } = admitted(request(deploymentPod()));
+    expect(out.response.warnings).toBeUndefined();
+    expect(pod).toBeDefined();
+    const p = pod as Json;
+    expect(p.spec.initContainers).toHaveLength(1);
+    const s = sidecarOf(p);
+    expect(s).toEqual(
+      expect.objectContaining({ name: 'spillway', image: 'ghcr.io/spillway-io/spillway:0.1.0', imagePullPolicy: 'IfNotPresent', restartPolicy: 'Always', args: ['sidecar'] }),
+    );
+    expect(envOf(s)).toEqual({
+      SPILLWAY_LISTEN: '15001',
+      SPILLWAY_UPSTREAM: 'http://127.0.0.1:8080',
+      SPILLWAY_ADMIN: '15090',
+      SPILLWAY_EGRESS: '15002',
+      SPILLWAY_REDIS: 'redis://redis.spillway-system.svc:6379',
+      SPILLWAY_CONFIG_KEY: 'talk/chat',
+      SPILLWAY_KAFKA: 'kafka-0.data.svc:9092,kafka-1.data.svc:9092',
+      SPILLWAY_STATE_DIR: '/var/lib/spillway',
+      SPILLWAY_LOG_LEVEL: 'info',
+      SPILLWAY_POLL_INTERVAL_MS: '10000',
+      POD_NAME: { fieldRef: { fieldPath: 'metadata.name' } },
+    });
+    // The sidecar takes over the name "http"; the app's port is renamed, and its probe follows.
+    expect(s.ports).toEqual([
+      { name: 'http', containerPort: 15001, protocol: 'TCP' },
+      { name: 'spillway-admin', containerPort: 15090, protocol: 'TCP' },
+    ]);
+    const app = p.spec.containers[0];
+    expect(app.ports).toEqual([
+      { name: 'metrics', containerPort: 9100 },
+      { name: 'app-http', containerPort: 8080, protocol: 'TCP' },
+    ]);
+    expect(app.readinessProbe.httpGet.port).toBe('app-http');
+    expect(app.livenessProbe.tcpSocket.port).toBe(8080);
+    expect(s.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'spillway-admin' });
+    expect(s.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'spillway-admin' });
+    expect(s.startupProbe.httpGet).toEqual({ path: '/healthz', port: 'spillway-admin' });
+    // The settings cannot weaken the required restrictions (runAsNonRoot: false was given).
+    expect(s.securityContext).toEqual(
+      expect.objectContaining({
+        runAsUser: 65532,
+        runAsNonRoot: true,
+        readOnlyRootFilesystem: true,
+        allowPrivilegeEscalation: false,
+        capabilities: { drop: ['ALL'] },
+        seccompProfile: { type: 'RuntimeDefault' },
+      }),
+    );
+    expect(s.resources).toEqual({ requests: { cpu: '100m', memory: '64Mi' } });
+    expect(s.volumeMounts).toEqual([{ name: 'spillway-state', mountPath: '/var/lib/spillway' }]);
+    expect(p.spec.volumes).toEqual([{ name: 'spillway-state', emptyDir: { sizeLimit: '16Mi' } }]);
+    expect(p.metadata.annotations).toEqual({ 'spillway.io/injected': 'talk/chat' });
+  });
+
+  it('puts the sidecar first among existing init containers and keeps existing volumes and annotations', () => {
+    const pod = deploymentPod({
+      metadata: { annotations: { team: 'talk' } },
+      spec: { initContainers: [{ name: 'migrate', image: 'm:1' }], volumes: [{ name: 'data', emptyDir: {} }] },
+    });
+    const p = admitted(request(pod)).pod as Json;
+    expect(p.spec.initContainers.map((c: Json) => c.name)).toEqual(['spillway', 'migrate']);
+    expect(p.spec.volumes.map((v: Json) => v.name)).toEqual(['data', 'spillway-state']);
+    expect(p.metadata.annotations).toEqual({ team: 'talk', 'spillway.io/injected': 'talk/chat' });
+  });
+
+  it('app port: the annotation (name or number), else "http", else the first containerPort', () => {
+    const byName = admitted(request(deploymentPod({ metadata: { annotations: { 'spillway.io/app-port': 'metrics' } } }))).pod as Json;
+    expect(envOf(sidecarOf(byName)).SPILLWAY_UPSTREAM).toBe('http://127.0.0.1:9100');
+    expect(sidecarOf(byName).ports[0].name).toBe('metrics');
+    expect(byName.spec.containers[0].ports[0].name).toBe('app-metrics');
+
+    const undeclared = admitted(request(deploymentPod({ metadata: { annotations: { 'spillway.io/app-port': '3000' } } }))).pod as Json;
+    expect(envOf(sidecarOf(undeclared)).SPILLWAY_UPSTREAM).toBe('http://127.0.0.1:3000');
+    // "http" is the app's: the sidecar takes another name and nothing is renamed.
+    expect(sidecarOf(undeclared).ports[0].name).toBe('spillway-http');
+    expect(undeclared.spec.containers[0].ports[1].name).toBe('http');
+
+    const first = admitted(request(deploymentPod({ spec: { containers: [{ name: 'app', image: 'a', ports: [{ containerPort: 5000 }, { containerPort: 5001 }] }] } }))).pod as Json;
+    expect(envOf(sidecarOf(first)).SPILLWAY_UPSTREAM).toBe('http://127.0.0.1:5000');
+    expect(sidecarOf(first).ports[0].name).toBe('http');
+
+    const long = admitted(request(deploymentPod({ spec: { containers: [{ name: 'app', image: 'a', ports: [{ name: 'websocket-main', containerPort: 7000 }] }] } }))).pod as Json;
+    expect(long.spec.containers[0].ports[0].name).toBe('app-websocket-m');
+    expect(sidecarOf(long).ports[0].name).toBe('websocket-main');
+  });
+
+  it('config key: the annotation wins, then the StatefulSet owner, then generateName', () => {
+    const annotated = admitted(request(deploymentPod({ metadata: { annotations: { 'spillway.io/config-key': 'talk/chat-canary' } } }))).pod as Json;
+    expect(envOf(sidecarOf(annotated)).SPILLWAY_CONFIG_KEY).toBe('talk/chat-canary');
+
+    const sts = deploymentPod({ metadata: { generateName: 'sessions-', name: 'sessions-0', labels: { 'spillway.io/inject': 'true' }, ownerReferences: [{ kind: 'StatefulSet', name: 'sessions', controller: true }] } });
+    expect(envOf(sidecarOf(admitted(request(sts, 'relay')).pod as Json)).SPILLWAY_CONFIG_KEY).toBe('relay/sessions');
+
+    const bare = deploymentPod({ metadata: { generateName: 'debug-', labels: { 'spillway.io/inject': 'true' }, ownerReferences: undefined } });
+    expect(envOf(sidecarOf(admitted(request(bare)).pod as Json)).SPILLWAY_CONFIG_KEY).toBe('talk/debug');
+
+    // A ReplicaSet without a pod-template-hash (not from a Deployment) is the workload itself.
+    const rs = deploymentPod({ metadata: { generateName: 'legacy-', labels: { 'spillway.io/inject': 'true' }, ownerReferences: [{ kind: 'ReplicaSet', name: 'legacy', controller: true }] } });
+    expect(envOf(sidecarOf(admitted(request(rs)).pod as Json)).SPILLWAY_CONFIG_KEY).toBe('talk/legacy');
+  });
+
+  it('no label, opted out, already injected, or not a pod CREATE: admitted unchanged, no warning', () => {
+    const noLabel = deploymentPod({ metadata: { labels: { app: 'chat' } } });
+    const optedOut = deploymentPod({ metadata: { labels: { 'spillway.io/inject': 'false' } } });
+    const injected = admitted(request(deploymentPod())).pod as Json;
+    const manual = deploymentPod({ spec: { containers: [{ name: 'app', image: 'a', ports: [{ containerPort: 80 }] }, { name: 'spillway', image: 's' }] } });
+    for (const pod of [noLabel, optedOut, injected, manual]) {
+      const { out } = admitted(request(pod));
+      expect(out.response).toEqual({ uid: 'req-1', allowed: true });
+    }
+    const update = request(deploymentPod());
+    update.request.operation = 'UPDATE';
+    expect(admitted(update).out.response).toEqual({ uid: 'req-1', allowed: true });
+    const svc = request({ kind: 'Service' });
+    svc.request.kind = { group: '', version: 'v1', kind: 'Service' };
+    expect(admitted(svc).out.response).toEqual({ uid: 'req-1', allowed: true });
+  });
+
+  it('malformed pods are admitted unchanged with a warning', () => {
+    const cases: unknown[] = [
+      undefined,
+      'a pod',
+      { metadata: { labels: { 'spillway.io/inject': 'true' } } },
+      { metadata: { labels: { 'spillway.io/inject': 'true' } }, spec: { containers: 'app' } },
+      { metadata: { labels: { 'spillway.io/inject': 'true' } }, spec: { containers: [] } },
+      { metadata: 'x', spec: { containers: [{ name: 'a' }] } },
+      deploymentPod({ spec: { initContainers: {} } }),
+      deploymentPod({ spec: { containers: [{ name: 'app', image: 'a' }] } }), // no port at all
+      deploymentPod({ metadata: { annotations: { 'spillway.io/app-port': 'nope' } } }),
+      deploymentPod({ metadata: { annotations: { 'spillway.io/config-key': 'not a key' } } }),
+      deploymentPod({ spec: { containers: [{ name: 'app', image: 'a', ports: [{ containerPort: 15001 }] }] } }),
+      deploymentPod({ metadata: { annotations: 7 } }),
+    ];
+    for (const object of cases) {
+      const { out, pod } = admitted(request(object));
+      expect(pod).toBeUndefined();
+      expect(out.response.warnings).toEqual([expect.stringMatching(/^spillway: sidecar not injected: /)]);
+    }
+    const noNamespace = admitted(request(deploymentPod(), ''));
+    expect(noNamespace.out.response.warnings).toEqual([expect.stringMatching(/namespace/)]);
+  });
+
+  it('without a Redis URL for sidecars nothing is injected, with a warning saying so', () => {
+    const r = review(request(deploymentPod()), { ...settings, redisUrl: '' });
+    expect(r.status === 200 && r.body.response).toEqual({ uid: 'req-1', allowed: true, warnings: [expect.stringMatching(/no Redis URL/)] });
+  });
+
+  it('a body that is not an AdmissionReview is a 400', () => {
+    for (const body of [null, [], 'x', { kind: 'Pod' }, { kind: 'AdmissionReview' }, { kind: 'AdmissionReview', request: { object: {} } }]) {
+      expect(review(body, settings).status).toBe(400);
+    }
+  });
+
+  it('settings: defaults for everything but the image, refusals name the field', () => {
+    const s = parseInjectionSettings({ image: 'x:1' });
+    expect(s).toEqual(expect.objectContaining({ ports: { listen: 15001, egress: 15002, admin: 15090 }, stateDir: '/var/lib/spillway', redisUrl: '', kafkaBrokers: [] }));
+    expect(() => parseInjectionSettings({ image: 'x', ports: { listen: 0 } })).toThrow(/ports\.listen/);
+    expect(() => parseInjectionSettings({})).toThrow(/image/);
+  });
+});
