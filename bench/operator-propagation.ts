@@ -13,6 +13,7 @@ import { createServer } from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { rmSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { startKubeDouble } from '../e2e/kube-double/server.js';
 import { freePort, ms, percentile, run, spillway, startRedis, tempDir, waitFor, ROOT, type Proc } from './operator-harness.js';
@@ -156,7 +157,7 @@ async function main(): Promise<void> {
       row('API merge patch sent → both sidecars enforce', sorted(viaApi, (s) => s.total)),
       row('… the PATCH request alone', sorted(viaApi, (s) => s.write)),
     ].join('\n');
-    process.stdout.write(`${table}\n`);
+    process.stdout.write(`load average at the end: ${loadavg().map((x) => x.toFixed(1)).join(' ')}\n${table}\n`);
     const out = arg('json', '');
     if (out) writeFileSync(out, JSON.stringify({ edits, viaKubectl, viaApi }, null, 1));
     process.stdout.write(`target p99 < 1 s (kubectl apply → enforced): ${percentile(total, 99) < 1000 ? 'met' : 'MISSED'}\n`);
