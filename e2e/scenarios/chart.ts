@@ -149,7 +149,9 @@ function extraKeys(r: ModeResult): string[] {
 
 export function renderChart(result: ScenarioResult): Buffer {
   const cols = result.modes.length;
-  const width = cols * COL_W;
+  // A single-mode picture gets a wider column, so the title and legend fit.
+  const colW = cols === 1 ? 2 * COL_W : COL_W;
+  const width = cols * colW;
   const rowsY = [0, 1, 2, 3].map((i) => HEADER_H + i * ROW_H);
   const height = HEADER_H + 4 * ROW_H + 6;
   const canvas = createCanvas(width, height);
@@ -172,14 +174,14 @@ export function renderChart(result: ScenarioResult): Buffer {
   const xMax = Math.max(...result.modes.map((r) => Math.max(r.timeline.length, ...r.samples.map((s) => s.t))), 1);
   const maxOf = (f: (r: ModeResult) => number[]): number => Math.max(0, ...result.modes.flatMap(f));
   const goodMax = niceMax(1.05 * maxOf((r) => r.timeline.flatMap((s) => Object.values(s.classes).map((c) => c.goodput))));
-  const p99Max = niceMax(Math.max(100, maxOf((r) => r.timeline.flatMap((s) => Object.values(s.classes).map((c) => c.p99 ?? 0)))));
+  const p99Max = niceMax(1.5 * Math.max(100, maxOf((r) => r.timeline.flatMap((s) => Object.values(s.classes).map((c) => c.p99 ?? 0)))));
   const shedMax = niceMax(1.05 * maxOf((r) => r.timeline.flatMap((s) => Object.values(s.classes).flatMap((c) => [c.refused, c.failed]))));
   const sessMax = niceMax(1.05 * maxOf((r) => r.timeline.map((s) => s.sessionsOpen)));
-  const extraMax = niceMax(maxOf((r) => r.samples.flatMap((s) => Object.values(s.extra ?? {}))));
+  const extraMax = niceMax(1.1 * maxOf((r) => r.samples.flatMap((s) => Object.values(s.extra ?? {}))));
 
   result.modes.forEach((r, col) => {
-    const x0 = col * COL_W + PAD.left;
-    const w = COL_W - PAD.left - PAD.right;
+    const x0 = col * colW + PAD.left;
+    const w = colW - PAD.left - PAD.right;
     const box = (row: number): Box => ({ x: x0, y: rowsY[row] + PAD.top, w, h: ROW_H - PAD.top - PAD.bottom });
     const verdictText = r.pass ? 'pass' : 'fail';
     const per = (f: (c: { goodput: number; p99: number | null; refused: number; failed: number }) => number | null) =>

@@ -1,6 +1,7 @@
 /** The finished scenarios, by name (the order `all` runs them in). */
 import { earthquake } from './earthquake.js';
 import { newYear } from './new-year.js';
+import { redisOutage } from './redis-outage.js';
 import { worldCup } from './world-cup.js';
 import type { Scenario } from './types.js';
 
@@ -8,4 +9,5 @@ export const SCENARIOS: Record<string, Scenario> = {
   earthquake,
   'new-year': newYear,
   'world-cup': worldCup,
+  'redis-outage': redisOutage,
 };
