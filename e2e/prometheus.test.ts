@@ -52,7 +52,7 @@ function run(cmd: string, args: string[], input?: string): Promise<{ code: numbe
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 20_000): Promise<T> {
+async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 20_000): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     let v: T | undefined;
@@ -262,6 +262,8 @@ describe('every dashboard panel query returns data from a real Prometheus', () =
     const promConfig = join(tmp, 'prometheus.yml');
     writeFileSync(promConfig, stringify({
       global: { scrape_interval: '1s', scrape_timeout: '900ms', evaluation_interval: '1s' },
+      // The alert rules too: they must evaluate cleanly against the real series.
+      rule_files: [join(ROOT, 'charts', 'spillway', 'rules', 'spillway.rules.yaml')],
       scrape_configs: [
         {
           job_name: 'spillway-sidecars',
@@ -370,5 +372,18 @@ describe('every dashboard panel query returns data from a real Prometheus', () =
     expect(await labels('workload', 'spillway_config_version')).toEqual(['chat', 'relay']);
     expect(await labels('pod', 'spillway_operator_is_leader')).toEqual(['spillway-operator-0']);
     expect(await labels('route', 'spillway_vendor_requests_total')).toEqual(expect.arrayContaining(['push', 'sms']));
+
+    // Every alert rule evaluates without error against these series; the refused file config
+    // fires SpillwayConfigRejected (for: 0m) and the running leader keeps SpillwayOperatorNoLeader quiet.
+    type RulesReply = { data: { groups: { rules: { name: string; health: string; lastError?: string }[] }[] } };
+    const rules = ((await (await fetch(`${promUrl}/api/v1/rules`)).json()) as RulesReply).data.groups.flatMap((g) => g.rules);
+    expect(rules.length).toBeGreaterThan(0);
+    expect(rules.filter((r) => r.health !== 'ok').map((r) => `${r.name}: ${r.health} ${r.lastError ?? ''}`)).toEqual([]);
+    type AlertsReply = { data: { alerts: { labels: Record<string, string>; state: string }[] } };
+    const firing = await waitFor('SpillwayConfigRejected firing', async () => {
+      const alerts = ((await (await fetch(`${promUrl}/api/v1/alerts`)).json()) as AlertsReply).data.alerts;
+      return alerts.some((a) => a.labels.alertname === 'SpillwayConfigRejected' && a.labels.pod === 'chat-0' && a.state === 'firing') ? alerts : null;
+    });
+    expect(firing.map((a) => a.labels.alertname)).not.toContain('SpillwayOperatorNoLeader');
   }, 240_000);
 });
