@@ -106,6 +106,40 @@ spec:
   defaultClass: { concurrency: { limit: 1000, scope: Pod } }
 `;
 
+/** The same policy with an outbound route over two vendors. */
+const policyWithRoute = (loginLimit: number, urlA: string, urlB: string) => `${policy(loginLimit)}
+  routes:
+    - name: push
+      vendors:
+        - { name: fcm-a, url: "${urlA}", timeoutMs: 2000 }
+        - { name: fcm-b, url: "${urlB}", timeoutMs: 2000 }
+      failover: { minSuccessRate: 0.9, windowSeconds: 30, minRequests: 10, cooldownSeconds: 600 }
+`;
+
+/** A vendor: counts what it gets; answers 200, or 500 while failing. */
+class Vendor {
+  received = 0;
+  failing = false;
+  private server!: Server;
+
+  async start(): Promise<string> {
+    this.server = createServer((req, res) => {
+      req.resume();
+      this.received++;
+      res.writeHead(this.failing ? 500 : 200).end();
+    });
+    this.server.listen(0, '127.0.0.1');
+    await once(this.server, 'listening');
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  async close(): Promise<void> {
+    this.server.closeAllConnections();
+    this.server.close();
+    await once(this.server, 'close');
+  }
+}
+
 /** The app: answers at once, except /login, which it holds until released. */
 class HoldingUpstream {
   private readonly held: ServerResponse[] = [];
@@ -168,6 +202,14 @@ interface Sidecar {
   pod: string;
   listen: number;
   admin: number;
+  egress: number;
+}
+
+/** One send through a sidecar's egress route. */
+async function send(s: Sidecar): Promise<number> {
+  const res = await fetch(`http://127.0.0.1:${s.egress}/push/v1/send`, { method: 'POST', body: '{}' });
+  await res.body?.cancel();
+  return res.status;
 }
 
 /** One POST /login through a sidecar; resolves with the status when the answer starts. */
@@ -192,6 +234,7 @@ describe(`operator + two sidecars end to end (${REAL_CLUSTER ? 'real cluster' : 
   let upstream: HoldingUpstream;
   let operator: Proc;
   const sidecars: Sidecar[] = [];
+  const vendors: Vendor[] = [];
   /** Requests left open by a test (held at the upstream), answered in afterEach. */
   const pending: Array<Promise<unknown>> = [];
 
@@ -265,7 +308,10 @@ describe(`operator + two sidecars end to end (${REAL_CLUSTER ? 'real cluster' : 
 
     upstream = new HoldingUpstream();
     const upstreamPort = await upstream.start();
-    operator = new Proc('operator', ['operator', '--kubeconfig', kubeconfig, '--redis', redis.url, '--namespace', NS, '--admin', String(await freePort())]);
+    operator = new Proc('operator', [
+      'operator', '--kubeconfig', kubeconfig, '--redis', redis.url, '--namespace', NS,
+      '--admin', String(await freePort()), '--vendor-health-interval', '1s',
+    ]);
     for (const pod of ['chat-0', 'chat-1']) {
       const [listen, admin, egress] = [await freePort(), await freePort(), await freePort()];
       const proc = new Proc(pod, [
@@ -280,7 +326,7 @@ describe(`operator + two sidecars end to end (${REAL_CLUSTER ? 'real cluster' : 
         '--egress', String(egress),
         '--state-dir', join(tmp, pod),
       ]);
-      sidecars.push({ proc, pod, listen, admin });
+      sidecars.push({ proc, pod, listen, admin, egress });
     }
     for (const s of sidecars) await waitFor(`${s.pod} admin`, async () => (await adminGet(s, '/healthz')).status === 200, 20_000);
   }, 240_000);
@@ -302,6 +348,7 @@ describe(`operator + two sidecars end to end (${REAL_CLUSTER ? 'real cluster' : 
       await kubectl(['delete', 'namespace', NS, '--wait=false']);
     }
     await upstream?.close();
+    for (const v of vendors) await v.close();
     client?.disconnect();
     await redis?.stop();
     await double?.close();
@@ -386,6 +433,45 @@ describe(`operator + two sidecars end to end (${REAL_CLUSTER ? 'real cluster' : 
     process.stderr.write(`operator-sidecars e2e: edit enforced ${Date.now() - t0} ms after Redis returned\n`);
     for (const s of sidecars) await expectBudget(s, 3);
   }, 120_000);
+
+  it('a vendor failing across the workload moves both sidecars to the next vendor (VendorFailover)', async () => {
+    const a = new Vendor();
+    const b = new Vendor();
+    vendors.push(a, b);
+    await mustKubectl(['apply', '-f', '-'], policyWithRoute(12, await a.start(), await b.start()));
+    const routeOn = async (s: Sidecar) =>
+      ((await adminGet(s, '/config')).body as { config?: { routes?: Array<{ activeVendor: string }> } }).config?.routes?.[0]?.activeVendor;
+    await waitFor('route on both sidecars', async () => (await Promise.all(sidecars.map(routeOn))).every((v) => v !== undefined), 10_000);
+    // Healthy traffic: the operator picks fcm-a for the whole workload.
+    for (let i = 0; i < 5; i++) for (const s of sidecars) expect(await send(s)).toBe(200);
+    await waitFor('fcm-a chosen by the operator', async () => (await Promise.all(sidecars.map(routeOn))).every((v) => v === 'fcm-a'), 20_000, 100);
+
+    a.failing = true;
+    const deadline = Date.now() + 30_000;
+    // Keep sending (bounded) until both sidecars follow the operator to fcm-b.
+    for (;;) {
+      for (const s of sidecars) for (let i = 0; i < 3; i++) await send(s);
+      if ((await Promise.all(sidecars.map(routeOn))).every((v) => v === 'fcm-b')) break;
+      if (Date.now() > deadline) throw new Error('the workload did not move to fcm-b within 30 s');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const before = b.received;
+    for (const s of sidecars) expect(await send(s)).toBe(200);
+    expect(b.received).toBe(before + 2);
+
+    const st = await waitFor('status routes fcm-b', async () => {
+      const p = JSON.parse(await mustKubectl(['get', 'tp', 'chat', '-n', NS, '-o', 'json'])) as {
+        status?: { routes?: Array<{ name: string; activeVendor: string; vendors?: Array<{ name: string; successRate?: number }> }> };
+      };
+      const r = p.status?.routes?.[0];
+      return r?.activeVendor === 'fcm-b' ? r : undefined;
+    });
+    expect(st.name).toBe('push');
+    expect(st.vendors?.[0].name).toBe('fcm-a');
+    expect(st.vendors?.[0].successRate).toBeLessThan(0.9);
+    const events = JSON.parse(await mustKubectl(['get', 'events', '-n', NS, '-o', 'json'])) as { items: Array<{ reason: string; message: string }> };
+    expect(events.items.find((e) => e.reason === 'VendorFailover')?.message).toMatch(/^route push: fcm-a → fcm-b \(success rate 0\.\d\d < 0\.90\)$/);
+  }, 90_000);
 
   it('deleting the policy removes the key; both sidecars fall back to unconfigured', async () => {
     await mustKubectl(['delete', 'trafficpolicy', 'chat', '-n', NS, '--timeout=30s']);
