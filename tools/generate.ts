@@ -40,6 +40,12 @@ generators.push(async () => {
   return DASHBOARD_NAMES.map((name) => ({ path: dashboardPath(name), render: () => renderDashboard(name) }));
 });
 
+// The policy reference, from the CRD schema.
+generators.push(async () => {
+  const { POLICY_REFERENCE, renderPolicyReference } = await import('./policy-reference.js');
+  return [{ path: POLICY_REFERENCE, render: renderPolicyReference }];
+});
+
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 async function main(): Promise<void> {
