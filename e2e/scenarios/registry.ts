@@ -2,6 +2,7 @@
 import { earthquake } from './earthquake.js';
 import { newYear } from './new-year.js';
 import { redisOutage } from './redis-outage.js';
+import { scaleOut } from './scale-out.js';
 import { worldCup } from './world-cup.js';
 import type { Scenario } from './types.js';
 
@@ -10,4 +11,5 @@ export const SCENARIOS: Record<string, Scenario> = {
   'new-year': newYear,
   'world-cup': worldCup,
   'redis-outage': redisOutage,
+  'scale-out': scaleOut,
 };
