@@ -2,10 +2,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
 import { startKubeDouble, type KubeDouble } from '../../e2e/kube-double/server.js';
+import { parseFlags } from '../../operator/main.js';
 import { ClientKubeApi, loadKubeConfig } from '../../operator/kube.js';
-import { parseInjectionSettings } from '../../operator/webhook.js';
+import { INJECT_LABEL, parseInjectionSettings } from '../../operator/webhook.js';
 import { serveWebhook } from '../../operator/webhook-server.js';
+import { helm } from '../support/helm.js';
 import { ensureSharedCert, generateCa, isUsable, issueServingCert, serviceDnsNames, type SharedCertOptions } from '../../operator/webhook-tls.js';
 
 const NS = 'spillway-system';
@@ -237,5 +240,64 @@ describe('webhook with a mounted certificate (cert-manager)', () => {
     } finally {
       await webhook.close();
     }
+  });
+});
+
+describe('the chart and the operator agree on the webhook wiring', () => {
+  function render(...set: string[]): any[] {
+    const args = ['template', 'sw', 'charts/spillway', '--namespace', NS, '-f', 'charts/spillway/ci/webhook-values.yaml', ...set.flatMap((v) => ['--set', v])];
+    const r = helm(args);
+    if (r.status !== 0) throw new Error(r.stderr);
+    return parseAllDocuments(r.stdout).map((d) => d.toJS()).filter((o) => o !== null);
+  }
+  const one = (objects: any[], kind: string) => objects.filter((o) => o.kind === kind);
+  function operatorFlags(objects: any[]) {
+    const c = one(objects, 'Deployment').find((d) => d.metadata.name === 'sw-spillway-operator').spec.template.spec.containers[0];
+    const env: NodeJS.ProcessEnv = {};
+    for (const e of c.env) env[e.name] = e.value ?? (e.valueFrom?.fieldRef?.fieldPath === 'metadata.namespace' ? NS : 'redis://stand-in:6379');
+    return { flags: parseFlags(c.args.slice(1), env), container: c };
+  }
+
+  it('self-signed: the rendered configuration gets its caBundle from the operator as the chart configures it', async () => {
+    const objects = render();
+    const [config] = one(objects, 'MutatingWebhookConfiguration');
+    const hook = config.webhooks[0];
+    expect(hook).toEqual(expect.objectContaining({ failurePolicy: 'Ignore', sideEffects: 'None', admissionReviewVersions: ['v1'] }));
+    expect(hook.objectSelector).toEqual({ matchLabels: { [INJECT_LABEL]: 'true' } });
+    expect(hook.clientConfig.service).toEqual({ name: SERVICE, namespace: NS, path: '/mutate', port: 443 });
+    const { flags } = operatorFlags(objects);
+    expect(flags.webhook).toEqual({
+      port: 9443,
+      certDir: undefined,
+      selfSigned: { service: SERVICE, namespace: NS, configName: config.metadata.name, secretName: `${SERVICE}-tls` },
+      injectionConfig: '/etc/spillway/injection/sidecar.json',
+    });
+    const [cm] = one(objects, 'ConfigMap').filter((o) => o.metadata.name === 'sw-spillway-injection');
+    expect(parseInjectionSettings(JSON.parse(cm.data['sidecar.json'])).kafkaBrokers).toEqual(['kafka.data.svc:9092']);
+
+    // Into the API double under another name (the first describe owns CONFIG).
+    config.metadata.name = 'rendered-webhook';
+    const res = await fetch(`${double.url}/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(config),
+    });
+    expect(res.status).toBe(201);
+    const self = flags.webhook?.selfSigned;
+    if (!self) throw new Error('no self-signed flags');
+    const material = await ensureSharedCert(kube, { ...self, configName: 'rendered-webhook', secretName: 'rendered-tls', log: quiet });
+    expect(await caBundles('rendered-webhook')).toEqual([Buffer.from(material.caCert).toString('base64')]);
+  });
+
+  it('cert-manager: the Certificate Secret is mounted where the operator reads it, and no self-signing', () => {
+    const objects = render('webhook.certManager.enabled=true');
+    const [cert] = one(objects, 'Certificate');
+    expect(cert.spec.dnsNames).toContain(`${SERVICE}.${NS}.svc`);
+    const { flags, container } = operatorFlags(objects);
+    expect(flags.webhook).toEqual(expect.objectContaining({ port: 9443, certDir: '/etc/spillway/webhook-tls', selfSigned: undefined }));
+    const mount = container.volumeMounts.find((m: any) => m.mountPath === '/etc/spillway/webhook-tls');
+    const pod = one(objects, 'Deployment').find((d) => d.metadata.name === 'sw-spillway-operator').spec.template.spec;
+    expect(pod.volumes.find((v: any) => v.name === mount.name).secret.secretName).toBe(cert.spec.secretName);
+    expect(one(objects, 'MutatingWebhookConfiguration')[0].metadata.annotations['cert-manager.io/inject-ca-from']).toBe(`${NS}/${cert.metadata.name}`);
   });
 });
