@@ -22,6 +22,12 @@ export interface ControllerOptions {
   /** Every policy is reconciled again this often, so drift (e.g. a flushed Redis) heals. */
   resyncMs?: number;
   canWrite?: () => boolean;
+  /**
+   * How often the leader checks that Redis still holds its marker key (default 2 s; 0: never).
+   * A missing marker means Redis lost its data: every policy is republished at once, instead
+   * of at the next resync, before sidecars take the missing keys for deletions.
+   */
+  dataLossCheckMs?: number;
   /** How often the leader aggregates the sidecars' vendor reports (default 5 s; 0: never). */
   vendorHealthIntervalMs?: number;
   clock?: Clock;
@@ -42,6 +48,7 @@ export class Controller {
   private workersRunning: Promise<void>[] = [];
   private resyncTimer: unknown = null;
   private syncTimer: unknown = null;
+  private markerTimer: unknown = null;
   private stopped = false;
 
   constructor(private readonly opts: ControllerOptions) {
@@ -126,6 +133,7 @@ export class Controller {
     for (let i = 0; i < n; i++) this.workersRunning.push(this.worker());
     this.enqueueAll();
     this.scheduleResync();
+    this.scheduleMarkerCheck();
     this.vendorHealth?.start();
   }
 
@@ -137,9 +145,10 @@ export class Controller {
   async stop(): Promise<void> {
     this.stopped = true;
     this.vendorHealth?.stop();
-    for (const t of [this.resyncTimer, this.syncTimer]) if (t !== null) this.clock.clearTimeout(t);
+    for (const t of [this.resyncTimer, this.syncTimer, this.markerTimer]) if (t !== null) this.clock.clearTimeout(t);
     this.resyncTimer = null;
     this.syncTimer = null;
+    this.markerTimer = null;
     this.queue.shutDown();
     for (const inf of this.allInformers()) inf.stop();
     await Promise.all(this.workersRunning);
@@ -210,6 +219,24 @@ export class Controller {
     this.resyncTimer = this.clock.setTimeout(() => {
       this.enqueueAll();
       this.scheduleResync();
+    }, ms);
+  }
+
+  private scheduleMarkerCheck(): void {
+    const ms = this.opts.dataLossCheckMs ?? 2000;
+    if (ms === 0 || this.stopped) return;
+    this.markerTimer = this.clock.setTimeout(() => {
+      this.markerTimer = null;
+      this.opts.publisher
+        .checkMarker()
+        .then((missing) => {
+          if (!missing) return;
+          this.log('Redis holds no marker (new or emptied): republishing every policy');
+          this.enqueueAll();
+        })
+        // Redis away: RedisUnavailable is reported by the reconciles; check again next time.
+        .catch(() => {})
+        .finally(() => this.scheduleMarkerCheck());
     }, ms);
   }
 

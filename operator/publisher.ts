@@ -12,6 +12,8 @@ import { vendorHealthKey } from '../api/vendor-health.js';
 import type { ReportKey, VendorReportReader } from './vendor-health.js';
 
 export const VERSION_KEY_PREFIX = 'spillway:config-version:';
+/** Set by the operator and never deleted: its absence means Redis lost its data (a FLUSHALL, a restart without persistence). */
+export const MARKER_KEY = 'spillway:operator-marker';
 
 /**
  * KEYS: config key, version key. ARGV: the body's JSON without its opening brace, the channel,
@@ -63,6 +65,8 @@ export interface ConfigPublisher extends VendorReportReader {
   publish(body: CompiledBody, floor?: number): Promise<PublishResult>;
   /** Removes the target's config if `policy` (`ns/name`) owns it; true when it was removed. */
   remove(target: string, policy: string): Promise<boolean>;
+  /** Sets the marker key; true when it was missing (a new or emptied Redis). */
+  checkMarker(): Promise<boolean>;
 }
 
 export class RedisPublisher implements ConfigPublisher {
@@ -113,6 +117,11 @@ export class RedisPublisher implements ConfigPublisher {
     await this.whenReady();
     const res = await this.redis.eval(REMOVE_SCRIPT, 1, configKey(target), policy, CONFIG_CHANNEL, target);
     return res === 1;
+  }
+
+  async checkMarker(): Promise<boolean> {
+    await this.whenReady();
+    return (await this.redis.set(MARKER_KEY, '1', 'NX')) === 'OK';
   }
 
   async readVendorReports(keys: readonly ReportKey[]): Promise<Array<Record<string, string>>> {

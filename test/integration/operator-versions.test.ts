@@ -39,7 +39,7 @@ describe('operator state that must survive (fake API server, real Redis)', () =>
   };
   /** Started and synced: the fake's watch does not replay what happened before it was opened. */
   const start = async (): Promise<Controller> => {
-    const c = new Controller({ kube, publisher, metrics: new OperatorMetrics(), workers: 2, vendorHealthIntervalMs: 0 });
+    const c = new Controller({ kube, publisher, metrics: new OperatorMetrics(), workers: 2, vendorHealthIntervalMs: 0, dataLossCheckMs: 200 });
     c.startInformers();
     c.startWorkers();
     running.push(c);
@@ -64,7 +64,7 @@ describe('operator state that must survive (fake API server, real Redis)', () =>
   });
 
   it('after Redis lost its data, the next version is still above what status reported', async () => {
-    const c = await start();
+    await start();
     kube.applyPolicy({ name: 'chat', spec: spec('chat') });
     await waitFor('v1', async () => (await stored('talk/chat'))?.version === 1);
     kube.applyPolicy({ name: 'chat', spec: spec('chat', 60) });
@@ -72,9 +72,9 @@ describe('operator state that must survive (fake API server, real Redis)', () =>
     await waitFor('status v2', () => kube.getPolicy('talk', 'chat')?.status?.configVersion === 2);
 
     await client.flushall();
-    // The same body again (a resync) is written back above the floor, not at version 1.
-    c.enqueueAll();
-    const back = await waitFor('rewritten', () => stored('talk/chat'));
+    // Noticed by the marker check (no resync, no reconnect): the same body is written back
+    // above the floor, not at version 1.
+    const back = await waitFor('rewritten', () => stored('talk/chat'), 5000);
     expect(back.version).toBe(3);
     kube.applyPolicy({ name: 'chat', spec: spec('chat', 80) });
     const next = await waitFor('edit after the flush', async () => {
