@@ -1,6 +1,7 @@
 /** The finished scenarios, by name (the order `all` runs them in). */
 import { earthquake } from './earthquake.js';
 import { newYear } from './new-year.js';
+import { operatorRestart } from './operator-restart.js';
 import { redisOutage } from './redis-outage.js';
 import { scaleOut } from './scale-out.js';
 import { worldCup } from './world-cup.js';
@@ -12,4 +13,5 @@ export const SCENARIOS: Record<string, Scenario> = {
   'world-cup': worldCup,
   'redis-outage': redisOutage,
   'scale-out': scaleOut,
+  'operator-restart': operatorRestart,
 };
