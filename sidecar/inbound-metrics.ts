@@ -99,6 +99,8 @@ export class InboundMetrics {
     perClass('spillway_inflight', 'Requests of the class being served by the upstream.', (c) => c.limiter.inflight);
     perClass('spillway_limit', 'Concurrency limit the class has in this pod now (Cluster share and warm-up applied).', (c) => c.limiter.limit);
     perClass('spillway_queue_length', 'Requests of the class waiting for a slot.', (c) => c.limiter.queued);
+    // Lets alerts and dashboards tell an important class from one meant to be shed (a join on class).
+    perClass('spillway_class_priority', "The class's priority in the config in force (lower is shed first).", (c) => c.priority);
     const single = (name: string, help: string, read: () => number) =>
       new Gauge({
         name,

@@ -209,7 +209,7 @@ describe('inbound metrics', () => {
     const up = await Upstream.start();
     up.hold = () => false;
     const { inbound, registry } = await startInbound(up.url);
-    inbound.apply(compiled({ classes: [{ name: 'a', match: [{ pathPrefix: '/a' }], concurrency: { limit: 3 } }] }, 7));
+    inbound.apply(compiled({ classes: [{ name: 'a', priority: 90, match: [{ pathPrefix: '/a' }], concurrency: { limit: 3 } }] }, 7));
     await Promise.all([send(inbound.port, { path: '/a' }), send(inbound.port, { path: '/b' }), send(inbound.port, { path: '/a' })]);
     const text = await registry.metrics();
     for (const name of [
@@ -217,6 +217,7 @@ describe('inbound metrics', () => {
       'spillway_inflight',
       'spillway_limit',
       'spillway_queue_length',
+      'spillway_class_priority',
       'spillway_request_duration_seconds',
       'spillway_load_level',
       'spillway_utilisation',
@@ -228,6 +229,9 @@ describe('inbound metrics', () => {
     expect(await metric(registry, 'spillway_request_duration_seconds_count{class="a"}')).toBe(2);
     expect(await metric(registry, 'spillway_request_duration_seconds_bucket{le="+Inf",class="a"}')).toBe(2);
     expect(await metric(registry, 'spillway_requests_total{class="default",outcome="success"}')).toBe(1);
+    // The priority of each class in force (the default class's is 50 unless the policy says otherwise).
+    expect(await metric(registry, 'spillway_class_priority{class="a"}')).toBe(90);
+    expect(await metric(registry, 'spillway_class_priority{class="default"}')).toBe(50);
     const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
     expect(check.error).toBeUndefined();
     expect(check.stderr).not.toMatch(/error/i);
