@@ -22,6 +22,8 @@ const RATE = '$__rate_interval';
 const SHED = 'outcome=~"capacity|load-level|queue-timeout"';
 const ADMITTED = 'outcome!~"capacity|load-level|queue-timeout"';
 const VENDOR_FAILED = 'outcome=~"failure|timeout|refused|error"';
+/** Classes at or above this priority page when shed (SpillwayHighPriorityClassShed's `>= 80`). */
+const HIGH_PRIORITY = 80;
 
 function sidecarVariables(): ReturnType<typeof labelVariable>[] {
   return [
@@ -88,6 +90,24 @@ function overview(): Dashboard {
           ts('Shed ratio', 'Share of each class refused.', [
             q(`sum by (class) (rate(spillway_requests_total{${S}, ${SHED}}[${RATE}])) / sum by (class) (rate(spillway_requests_total{${S}}[${RATE}]))`, '{{class}}'),
           ], { unit: 'percentunit', min: 0 }),
+          ts(
+            'Shed ratio by priority',
+            `Share refused of each class with priority ≥ ${HIGH_PRIORITY} (SpillwayHighPriorityClassShed pages on these), and of all lower-priority classes together (meant to be shed first).`,
+            [
+              q(
+                `sum by (class) (rate(spillway_requests_total{${S}, ${SHED}}[${RATE}]) and on (namespace, pod, class) spillway_class_priority{${S}} >= ${HIGH_PRIORITY}) / sum by (class) (rate(spillway_requests_total{${S}}[${RATE}]) and on (namespace, pod, class) spillway_class_priority{${S}} >= ${HIGH_PRIORITY})`,
+                `{{class}} (priority ≥ ${HIGH_PRIORITY})`,
+              ),
+              q(
+                `sum(rate(spillway_requests_total{${S}, ${SHED}}[${RATE}]) and on (namespace, pod, class) spillway_class_priority{${S}} < ${HIGH_PRIORITY}) / sum(rate(spillway_requests_total{${S}}[${RATE}]) and on (namespace, pod, class) spillway_class_priority{${S}} < ${HIGH_PRIORITY})`,
+                `priority < ${HIGH_PRIORITY}`,
+              ),
+            ],
+            { unit: 'percentunit', min: 0 },
+          ),
+          ts('Class priority', 'Priority of each class in the config in force (lower is shed first; highest over the selected pods).', [
+            q(`max by (class) (spillway_class_priority{${S}})`, '{{class}}'),
+          ], { min: 0, steps: true }),
         ],
       },
       {
