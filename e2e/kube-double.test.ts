@@ -197,6 +197,27 @@ describe('kube double with the real kubectl', () => {
     const event = JSON.parse(out.trim().split('\n')[0]) as { type: string; object: { code: number; reason: string } };
     expect(event).toMatchObject({ type: 'ERROR', object: { code: 410, reason: 'Expired' } });
   });
+
+  it('stores RBAC, PodDisruptionBudgets and HPAs as given (what a Helm chart applies), without semantics', async () => {
+    const docs = [
+      { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: 'reader' }, rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['get'] }] },
+      { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: 'reader' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'reader' }, subjects: [{ kind: 'ServiceAccount', name: 'op', namespace: 'talk' }] },
+      { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'leases', namespace: 'talk' }, rules: [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] }] },
+      { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'leases', namespace: 'talk' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'leases' }, subjects: [{ kind: 'ServiceAccount', name: 'op', namespace: 'talk' }] },
+      { apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', metadata: { name: 'op', namespace: 'talk' }, spec: { minAvailable: 1, selector: { matchLabels: { app: 'op' } } } },
+      { apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', metadata: { name: 'chat', namespace: 'talk' }, spec: { scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'chat' }, minReplicas: 2, maxReplicas: 4, metrics: [{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 80 } } }] } },
+    ];
+    const file = writeYaml('chart-objects.yaml', docs.map((d) => stringify(d)).join('---\n'));
+    expect((await kubectl('apply', '-f', file)).trim().split('\n')).toHaveLength(docs.length);
+    const stored = JSON.parse(await kubectl('get', '-f', file, '-o', 'json')) as { items: Array<Record<string, unknown>> };
+    for (const [i, d] of docs.entries()) {
+      const { metadata, ...rest } = d;
+      expect(stored.items[i]).toMatchObject({ ...rest, metadata: { name: metadata.name } });
+    }
+    expect(await kubectl('-n', 'talk', 'get', 'pdb,hpa', '-o', 'name')).toBe('poddisruptionbudget.policy/op\nhorizontalpodautoscaler.autoscaling/chat\n');
+    await kubectl('delete', '-f', file);
+    expect(await kubectl('-n', 'talk', 'get', 'roles,rolebindings', '-o', 'name')).toBe('');
+  });
 });
 
 describe('kube double over plain HTTP', () => {
