@@ -87,6 +87,21 @@ export function timelineOf(report: LoadReport): TimelineSecond[] {
   }));
 }
 
+/** What went wrong over the whole run, per class: `background-login: timeout×12 ECONNRESET×3`, or ''. */
+export function failureSummary(report: LoadReport): string {
+  const all = report.window(0, report.seconds.length);
+  const parts: string[] = [];
+  for (const [name, c] of Object.entries(all.classes)) {
+    const kinds: Record<string, number> = { ...c.errors, timeout: c.timeouts, 'not sent (client in-flight cap)': c.droppedByClient };
+    const text = Object.entries(kinds)
+      .filter(([, n]) => n > 0)
+      .map(([k, n]) => `${k}×${n}`)
+      .join(' ');
+    if (text) parts.push(`${name}: ${text}`);
+  }
+  return parts.join('; ');
+}
+
 function phaseBounds(phases: Phase[]): Map<string, [number, number]> {
   const out = new Map<string, [number, number]>();
   let at = 0;
@@ -166,7 +181,7 @@ async function runMode(s: InboundScenario, mode: Mode, opts: ScenarioOptions): P
       events: actions.map((a) => ({ t: a.at, label: a.label })).concat(
         phases.slice(1).map((p) => ({ t: bounds.get(p.name)?.[0] ?? 0, label: p.name })),
       ),
-      note: j.note,
+      note: [j.note, failureSummary(report) && `failures: ${failureSummary(report)}`].filter(Boolean).join('; ') || undefined,
     };
   } finally {
     await front?.stop();

@@ -9,7 +9,7 @@ import { spawnChatApp, type SidecarProcess } from '../apps/launch.js';
 import { CHAT_APP, CHAT_CLASSES, CHAT_RATES, chatPolicy, chatSessions } from './chat-workload.js';
 import { Cluster, LEASE } from './cluster.js';
 import { msUntil, sidecarView, startRedisSidecar } from './control-plane.js';
-import { fmtRatio, ratio, timelineOf } from './inbound.js';
+import { failureSummary, fmtRatio, ratio, timelineOf } from './inbound.js';
 import { loadWithActions } from './load-run.js';
 import { criterion, type Scenario, type ScenarioOptions, type ScenarioResult } from './types.js';
 
@@ -119,7 +119,7 @@ async function run(opts: ScenarioOptions): Promise<ScenarioResult> {
           timeline: timelineOf(run.report),
           samples: run.samples,
           events: run.events,
-          note: `lease: ${LEASE.duration}, renew deadline ${LEASE.renew}, retry ${LEASE.retry}. HAProxy has no control plane to restart: not run.`,
+          note: (failureSummary(run.report) ? `failures: ${failureSummary(run.report)}. ` : '') + `lease: ${LEASE.duration}, renew deadline ${LEASE.renew}, retry ${LEASE.retry}. HAProxy has no control plane to restart: not run.`,
         },
       ],
       pass,

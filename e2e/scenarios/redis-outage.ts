@@ -8,7 +8,7 @@
 import { spawnChatApp, type SidecarProcess } from '../apps/launch.js';
 import { CHAT_APP, CHAT_CLASSES, CHAT_RATES, chatPolicy, chatSessions } from './chat-workload.js';
 import { RedisProcess, msUntil, publishConfig, sidecarView, startRedisSidecar } from './control-plane.js';
-import { fmtRatio, ratio, refused, timelineOf } from './inbound.js';
+import { failureSummary, fmtRatio, ratio, refused, timelineOf } from './inbound.js';
 import { loadWithActions } from './load-run.js';
 import { criterion, type Scenario, type ScenarioOptions, type ScenarioResult } from './types.js';
 
@@ -126,7 +126,7 @@ async function run(opts: ScenarioOptions): Promise<ScenarioResult> {
           timeline: timelineOf(run.report),
           samples: run.samples,
           events: run.events,
-          note: 'HAProxy and no protection have no config store to lose: not run.',
+          note: (failureSummary(run.report) ? `failures: ${failureSummary(run.report)}. ` : '') + 'HAProxy and no protection have no config store to lose: not run.',
         },
       ],
       pass,

@@ -12,7 +12,7 @@ import { spawnChatApp } from '../apps/launch.js';
 import { CHAT_APP, CHAT_CLASSES, CHAT_RATES, chatPolicy, chatSessions } from './chat-workload.js';
 import { Cluster } from './cluster.js';
 import { msUntil, sidecarView, startRedisSidecar } from './control-plane.js';
-import { fmtRatio, ratio, timelineOf } from './inbound.js';
+import { failureSummary, fmtRatio, ratio, timelineOf } from './inbound.js';
 import { loadWithActions } from './load-run.js';
 import { criterion, type Scenario, type ScenarioOptions, type ScenarioResult } from './types.js';
 
@@ -123,7 +123,7 @@ async function run(opts: ScenarioOptions): Promise<ScenarioResult> {
           timeline: timelineOf(run.report),
           samples: run.samples,
           events: run.events,
-          note: `chat-0 background logins admitted after/before: ${fmtRatio(bgRatio)}. HAProxy has no replica-shared budget: not run.`,
+          note: (failureSummary(run.report) ? `failures: ${failureSummary(run.report)}. ` : '') + `chat-0 background logins admitted after/before: ${fmtRatio(bgRatio)}. HAProxy has no replica-shared budget: not run.`,
         },
       ],
       pass,
