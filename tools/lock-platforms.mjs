@@ -2,6 +2,7 @@
 // Run after every `npm install` (npm run lock:platforms). Adds lock entries for other platforms' optional native bindings that this registry mirror
 // cannot serve, so `npm ci` accepts the lock; on this platform they are skipped, never fetched.
 import { readFileSync, writeFileSync } from 'node:fs';
+import process from 'node:process';
 const file = process.argv[2];
 const lock = JSON.parse(readFileSync(file, 'utf8'));
 const pk = lock.packages;
@@ -25,4 +26,4 @@ for (const [path, meta] of Object.entries(pk)) {
 }
 lock.packages = Object.fromEntries(Object.entries(pk).sort(([a], [b]) => (a === '' ? -1 : b === '' ? 1 : a < b ? -1 : a > b ? 1 : 0)));
 writeFileSync(file, JSON.stringify(lock, null, 2) + '\n');
-console.log(`added ${added} entries`);
+process.stdout.write(`lock-platforms: added ${added} entries\n`);
