@@ -1,0 +1,373 @@
+/**
+ * `helm install` with defaults, as far as it goes without a cluster: the chart rendered by the
+ * real helm is applied with the real kubectl to the API-server double (every object must be
+ * accepted), then the operator is started exactly as the rendered Deployment starts it (its
+ * args and env; only the Redis URL, the ports and the kubeconfig are local) as two replicas,
+ * and must become ready, elect a leader on the Lease its args name, reconcile
+ * examples/chat-policy.yaml, and serve the webhook over HTTPS with a certificate the CA it
+ * patched into the rendered MutatingWebhookConfiguration verifies. The kind recipe that does
+ * the same on a real cluster is e2e/kind/install.sh.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { parseAllDocuments } from 'yaml';
+import { startKubeDouble, type KubeDouble } from './kube-double/server.js';
+import { helm } from '../test/support/helm.js';
+import { freePort } from '../test/support/ports.js';
+import { RedisServer } from '../test/support/redis.js';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const RELEASE = 'spillway';
+const NS = 'spillway-system';
+
+type Obj = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string }; [k: string]: any };
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function run(cmd: string, args: string[], input = ''): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    child.stdin.end(input);
+  });
+}
+
+async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 20_000): Promise<Exclude<T, null | undefined | false>> {
+  const deadline = Date.now() + timeoutMs;
+  let lastErr: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v as Exclude<T, null | undefined | false>;
+    } catch (err) {
+      lastErr = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${lastErr ? `: ${String(lastErr)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Newest mtime of the TypeScript sources under a folder. */
+function newest(dir: string): number {
+  let t = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) t = Math.max(t, newest(p));
+    else if (e.name.endsWith('.ts')) t = Math.max(t, statSync(p).mtimeMs);
+  }
+  return t;
+}
+
+/** The operator runs from dist/ (bin/spillway.js), as in the image: build it when stale. */
+async function ensureBuilt(): Promise<void> {
+  const entry = join(ROOT, 'dist/operator/main.js');
+  if (existsSync(entry) && statSync(entry).mtimeMs > Math.max(newest(join(ROOT, 'operator')), newest(join(ROOT, 'api')))) return;
+  const res = await run('npx', ['tsc', '-p', 'tsconfig.build.json']);
+  if (!existsSync(entry)) throw new Error(`build failed:\n${res.stdout}${res.stderr}`);
+}
+
+function render(args: string[] = []): { yaml: string; objects: Obj[] } {
+  const r = helm(['template', RELEASE, 'charts/spillway', '--namespace', NS, ...args]);
+  if (r.status !== 0) throw new Error(`helm template failed: ${r.stderr}`);
+  const objects = parseAllDocuments(r.stdout)
+    .map((d) => d.toJS() as Obj | null)
+    .filter((o): o is Obj => o !== null);
+  return { yaml: r.stdout, objects };
+}
+
+const one = (objects: Obj[], kind: string, name?: string): Obj => {
+  const found = objects.filter((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
+  if (found.length !== 1) throw new Error(`expected one ${kind}${name ? ` ${name}` : ''}, found ${found.length}`);
+  return found[0];
+};
+/** kind/namespace/name, with helm's release namespace for a namespaced object rendered without one. */
+const ref = (o: Obj, namespaced: (o: Obj) => boolean): string => `${o.kind}/${namespaced(o) ? (o.metadata.namespace ?? NS) : ''}/${o.metadata.name}`;
+
+/** One operator replica: the rendered container's args and env, run as a local process. */
+class Replica {
+  private readonly child: ChildProcess;
+  log = '';
+
+  constructor(
+    readonly podName: string,
+    readonly adminPort: number,
+    readonly webhookPort: number,
+    args: string[],
+    env: Record<string, string>,
+  ) {
+    this.child = spawn(process.execPath, ['bin/spillway.js', ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child.stdout?.on('data', (d: Buffer) => (this.log += d.toString()));
+    this.child.stderr?.on('data', (d: Buffer) => (this.log += d.toString()));
+  }
+
+  get exited(): boolean {
+    return this.child.exitCode !== null || this.child.signalCode !== null;
+  }
+
+  async stop(): Promise<void> {
+    if (this.exited || this.child.pid === undefined) return;
+    const done = once(this.child, 'exit');
+    process.kill(this.child.pid, 'SIGKILL');
+    await done;
+  }
+}
+
+interface HttpsReply {
+  status: number;
+  body: any;
+}
+
+/** HTTPS to the webhook as the API server calls it: server name of the Service, CA from caBundle. */
+function callWebhook(port: number, ca: string, servername: string, method: string, path: string, body?: unknown): Promise<HttpsReply> {
+  return new Promise((resolve, reject) => {
+    const text = body === undefined ? undefined : JSON.stringify(body);
+    const req = request(
+      { host: '127.0.0.1', port, method, path, ca, servername, agent: false, headers: text ? { 'content-type': 'application/json' } : {} },
+      (res) => {
+        let data = '';
+        res.on('data', (d: Buffer) => (data += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(data) }));
+      },
+    );
+    req.setTimeout(10_000, () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end(text);
+  });
+}
+
+const exampleWorkload = `
+apiVersion: apps/v1
+kind: Deployment
+metadata: { name: chat, namespace: talk }
+spec:
+  replicas: 2
+  selector: { matchLabels: { app: chat } }
+  template:
+    metadata: { labels: { app: chat, spillway.io/inject: "true" } }
+    spec:
+      containers: [{ name: app, image: registry.k8s.io/pause:3.10, ports: [{ name: http, containerPort: 8080 }] }]
+`;
+
+describe('helm install with defaults, against the API-server double', () => {
+  let tmp: string;
+  let kubeconfig: string;
+  /** The same double with the release namespace as the context's: where helm puts objects without one. */
+  let helmKubeconfig: string;
+  let double: KubeDouble;
+  let redis: RedisServer;
+  let client: Redis;
+  const replicas: Replica[] = [];
+  /** The rendered install with the webhook on (the operator is started from it). */
+  let install: Obj[];
+
+  const kubectl = (args: string[], input?: string): Promise<Run> => run('kubectl', ['--kubeconfig', kubeconfig, '--cache-dir', join(tmp, 'cache'), ...args], input);
+  const mustKubectl = async (args: string[], input?: string): Promise<string> => {
+    const r = await kubectl(args, input);
+    if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
+    return r.stdout;
+  };
+  /**
+   * Applies a rendering as `helm install -n` would (objects without a namespace go to the
+   * release's), reads every object back and checks it is each rendered one, where expected.
+   */
+  const applyAndCheck = async (yaml: string, rendered: Obj[]): Promise<Obj[]> => {
+    // Not `kubectl -n`: it refuses objects that name another namespace, which helm accepts.
+    const asHelm = ['--kubeconfig', helmKubeconfig, '--cache-dir', join(tmp, 'cache')];
+    const applied = await run('kubectl', [...asHelm, 'apply', '-f', '-'], yaml);
+    if (applied.code !== 0) throw new Error(`kubectl apply failed: ${applied.stderr}`);
+    const got = await run('kubectl', [...asHelm, 'get', '-f', '-', '-o', 'json'], yaml);
+    if (got.code !== 0) throw new Error(`kubectl get failed: ${got.stderr}`);
+    const stored = (JSON.parse(got.stdout) as { items: Obj[] }).items;
+    const namespacedKinds = new Set(stored.filter((o) => o.metadata.namespace).map((o) => o.kind));
+    const namespaced = (o: Obj): boolean => namespacedKinds.has(o.kind);
+    expect(stored.map((o) => ref(o, namespaced)).sort()).toEqual(rendered.map((o) => ref(o, namespaced)).sort());
+    return stored;
+  };
+
+  beforeAll(async () => {
+    tmp = mkdtempSync(join(tmpdir(), 'spillway-helm-install-'));
+    await ensureBuilt();
+    redis = await RedisServer.start();
+    client = new Redis(redis.url, { maxRetriesPerRequest: 1, retryStrategy: () => 100 });
+    client.on('error', () => {});
+    // No CRDs at start: the chart's own CRD has to register trafficpolicies.
+    double = await startKubeDouble({ port: 0 });
+    kubeconfig = join(tmp, 'kubeconfig');
+    double.writeKubeconfig(kubeconfig);
+    helmKubeconfig = join(tmp, 'kubeconfig-helm');
+    double.writeKubeconfig(helmKubeconfig);
+    const set = await run('kubectl', ['--kubeconfig', helmKubeconfig, 'config', 'set-context', '--current', `--namespace=${NS}`]);
+    if (set.code !== 0) throw new Error(`kubectl config set-context failed: ${set.stderr}`);
+    // helm install --create-namespace
+    await mustKubectl(['create', 'namespace', NS]);
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const r of replicas) await r.stop();
+    if (process.env.SPILLWAY_E2E_LOGS) for (const r of replicas) process.stderr.write(`--- ${r.podName}\n${r.log}`);
+    client?.disconnect();
+    await redis?.stop();
+    await double?.close();
+    rmSync(tmp, { recursive: true, force: true });
+  }, 60_000);
+
+  it('every object of the default install is accepted', async () => {
+    const { yaml, objects } = render();
+    expect(objects.map((o) => o.kind)).toEqual(
+      expect.arrayContaining(['CustomResourceDefinition', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'PodDisruptionBudget', 'Service', 'Deployment']),
+    );
+    await applyAndCheck(yaml, objects);
+    // The CRD registered its resource: `kubectl get tp` works.
+    expect((await kubectl(['get', 'tp', '-A'])).code).toBe(0);
+  }, 90_000);
+
+  it('with webhook.enabled, the MutatingWebhookConfiguration, its Service and the injection ConfigMap are accepted too (an upgrade)', async () => {
+    const { yaml, objects } = render(['--set', 'webhook.enabled=true']);
+    install = objects;
+    const stored = await applyAndCheck(yaml, objects);
+    expect(stored.map((o) => o.kind)).toEqual(expect.arrayContaining(['MutatingWebhookConfiguration', 'ConfigMap']));
+  }, 90_000);
+
+  it('the autoscaling HPA (autoscaling/v2) is accepted in the workload namespace', async () => {
+    await mustKubectl(['create', 'namespace', 'talk']);
+    const { objects } = render(['-f', 'charts/spillway/ci/autoscaling-values.yaml', '--show-only', 'templates/autoscaling.yaml']);
+    const hpa = one(objects, 'HorizontalPodAutoscaler');
+    const stored = await applyAndCheck(JSON.stringify(hpa), [hpa]);
+    expect(stored[0].metadata.namespace).toBe('talk');
+    expect(stored[0].spec).toEqual(hpa.spec);
+    await mustKubectl(['delete', 'hpa', hpa.metadata.name, '-n', hpa.metadata.namespace ?? 'talk']);
+  }, 60_000);
+
+  it('two operator replicas run from the rendered Deployment: ready, one leads on the named Lease, the example policy is programmed', async () => {
+    const deploy = one(install, 'Deployment', `${RELEASE}-operator`);
+    const pod = deploy.spec.template.spec;
+    const container = pod.containers.find((c: any) => c.name === 'operator');
+    const ports = Object.fromEntries((container.ports as Array<{ name: string; containerPort: number }>).map((p) => [p.name, p.containerPort]));
+    const args = container.args as string[];
+    expect(args[0]).toBe('operator');
+    expect(args).toContain(`--admin=${ports.admin}`);
+    const flag = (name: string): string | undefined => args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
+    const leaseName = flag('lease-name');
+    const leaseNamespace = flag('lease-namespace');
+    expect(leaseName).toBeTruthy();
+    expect(args).toContain('--leader-elect');
+
+    // The ConfigMaps the pod mounts, written where the container would see them (under tmp).
+    const mounts = new Map<string, string>();
+    for (const m of container.volumeMounts as Array<{ name: string; mountPath: string }>) {
+      const vol = (pod.volumes as Array<{ name: string; configMap?: { name: string } }>).find((v) => v.name === m.name);
+      if (!vol?.configMap) continue;
+      const dir = join(tmp, 'mounts', m.mountPath);
+      mkdirSync(dir, { recursive: true });
+      for (const [file, text] of Object.entries(one(install, 'ConfigMap', vol.configMap.name).data as Record<string, string>)) writeFileSync(join(dir, file), text);
+      mounts.set(m.mountPath, dir);
+    }
+    const local = (value: string): string => {
+      for (const [mountPath, dir] of mounts) if (value.startsWith(`${mountPath}/`)) return join(dir, value.slice(mountPath.length + 1));
+      return value;
+    };
+
+    const start = async (podName: string): Promise<Replica> => {
+      const adminPort = await freePort();
+      const webhookPort = await freePort();
+      const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', KUBECONFIG: kubeconfig };
+      for (const e of container.env as Array<{ name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }>) {
+        if (e.value !== undefined) env[e.name] = local(e.value);
+        else if (e.valueFrom?.fieldRef?.fieldPath === 'metadata.name') env[e.name] = podName;
+        else if (e.valueFrom?.fieldRef?.fieldPath === 'metadata.namespace') env[e.name] = NS;
+        else throw new Error(`env ${e.name}: no local value for ${JSON.stringify(e.valueFrom)}`);
+      }
+      // What stays cluster-bound: the bundled Redis Service, the ports every pod has to itself.
+      expect(env.SPILLWAY_REDIS).toBe(`redis://${RELEASE}-redis.${NS}.svc:6379`);
+      env.SPILLWAY_REDIS = redis.url;
+      expect(env.SPILLWAY_WEBHOOK_PORT).toBe(String(ports.webhook));
+      env.SPILLWAY_WEBHOOK_PORT = String(webhookPort);
+      const r = new Replica(podName, adminPort, webhookPort, args.map((a) => (a === `--admin=${ports.admin}` ? `--admin=${adminPort}` : a)), env);
+      replicas.push(r);
+      return r;
+    };
+    const [a, b] = [await start(`${RELEASE}-operator-aaaaa`), await start(`${RELEASE}-operator-bbbbb`)];
+    expect(deploy.spec.replicas).toBe(2);
+
+    const readyPath = container.readinessProbe.httpGet.path as string;
+    expect(container.readinessProbe.httpGet.port).toBe('admin');
+    for (const r of [a, b]) {
+      await waitFor(`${r.podName} ${readyPath}`, async () => {
+        if (r.exited) throw new Error(`${r.podName} exited:\n${r.log}`);
+        return (await fetch(`http://127.0.0.1:${r.adminPort}${readyPath}`)).status === 200;
+      }, 60_000);
+    }
+
+    const holder = await waitFor('a Lease holder', async () => (await mustKubectl(['get', 'lease', leaseName ?? '', '-n', leaseNamespace ?? NS, '-o', 'jsonpath={.spec.holderIdentity}'])).trim(), 30_000);
+    expect([a.podName, b.podName]).toContain(holder.split('_')[0]);
+
+    await mustKubectl(['apply', '-f', '-'], exampleWorkload);
+    await mustKubectl(['apply', '-f', 'examples/chat-policy.yaml']);
+    const raw = await waitFor('spillway:config:talk/chat in Redis', () => client.get('spillway:config:talk/chat'), 30_000);
+    expect(JSON.parse(raw)).toMatchObject({ policy: 'talk/chat', readyReplicas: 2 });
+    await waitFor('Programmed=True', async () => {
+      const tp = JSON.parse(await mustKubectl(['get', 'tp', 'chat', '-n', 'talk', '-o', 'json'])) as { status?: { conditions?: Array<{ type: string; status: string }> } };
+      return tp.status?.conditions?.some((c) => c.type === 'Programmed' && c.status === 'True');
+    }, 30_000);
+    // What a person reads: the printer columns (NAME TARGET ACCEPTED PROGRAMMED ...).
+    const table = await mustKubectl(['get', 'tp', '-n', 'talk']);
+    expect(table.split('\n')[1]).toMatch(/^chat\s+chat\s+True\s+True\s+\d+/);
+  }, 180_000);
+
+  it('every replica serves the webhook over HTTPS with the CA patched into the rendered configuration', async () => {
+    expect(replicas).toHaveLength(2);
+    const config = one(install, 'MutatingWebhookConfiguration');
+    const svc = config.webhooks[0].clientConfig.service as { name: string; namespace: string; path: string; port: number };
+    // The Service the configuration names forwards to the container's webhook port.
+    const service = one(install, 'Service', svc.name);
+    const webhookPort = (service.spec.ports as Array<{ port: number; targetPort: number | string }>).find((p) => p.port === svc.port)?.targetPort;
+    const container = one(install, 'Deployment', `${RELEASE}-operator`).spec.template.spec.containers[0];
+    expect([9443, 'webhook']).toContain(webhookPort);
+    expect(container.ports.some((p: { name: string; containerPort: number }) => p.containerPort === 9443 && p.name === 'webhook')).toBe(true);
+
+    const ca = await waitFor('caBundle patched', async () => {
+      const stored = JSON.parse(await mustKubectl(['get', 'mutatingwebhookconfiguration', config.metadata.name, '-o', 'json'])) as Obj;
+      const bundles = (stored.webhooks as Array<{ clientConfig: { caBundle?: string } }>).map((w) => w.clientConfig.caBundle);
+      return bundles.every((c) => c) ? Buffer.from(bundles[0] as string, 'base64').toString('utf8') : undefined;
+    }, 30_000);
+    expect(ca).toMatch(/BEGIN CERTIFICATE/);
+
+    const servername = `${svc.name}.${svc.namespace}.svc`;
+    const pod = {
+      metadata: { generateName: 'chat-abc12-', labels: { app: 'chat', 'spillway.io/inject': 'true', 'pod-template-hash': 'abc12' }, ownerReferences: [{ kind: 'ReplicaSet', name: 'chat-abc12', controller: true }] },
+      spec: { containers: [{ name: 'app', image: 'registry.k8s.io/pause:3.10', ports: [{ name: 'http', containerPort: 8080 }] }] },
+    };
+    for (const r of replicas) {
+      // Each replica may still be loading the shared certificate: retry until it verifies.
+      await waitFor(`${r.podName} webhook /healthz`, async () => (await callWebhook(r.webhookPort, ca, servername, 'GET', '/healthz')).status === 200, 30_000);
+      const reply = await callWebhook(r.webhookPort, ca, servername, 'POST', svc.path, {
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        request: { uid: r.podName, kind: { group: '', version: 'v1', kind: 'Pod' }, namespace: 'talk', operation: 'CREATE', object: pod },
+      });
+      expect(reply.status).toBe(200);
+      expect(reply.body.response).toMatchObject({ uid: r.podName, allowed: true, patchType: 'JSONPatch' });
+      const patch = JSON.parse(Buffer.from(reply.body.response.patch as string, 'base64').toString('utf8')) as Array<{ path: string; value?: any }>;
+      const injected = JSON.stringify(patch);
+      // The sidecar image and Redis URL come from the rendered injection defaults.
+      const defaults = JSON.parse(Object.values(one(install, 'ConfigMap').data as Record<string, string>)[0]) as { image: string; redisUrl: string };
+      expect(injected).toContain(defaults.image);
+      expect(injected).toContain(defaults.redisUrl);
+    }
+  }, 120_000);
+});
