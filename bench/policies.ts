@@ -100,3 +100,19 @@ export const WS_POLICY = `${HEAD}  classes:
     priority: 50
     concurrency: { limit: 1000, scope: Pod }
 `;
+
+/**
+ * Egress overhead: one route with one vendor (the same nginx the inbound proxies to), no
+ * budget, no dedup, no deferral: the egress hop's own cost against the inbound proxy's.
+ */
+export function egressPolicy(vendorUrl: string): string {
+  return `${HEAD}  classes: []
+  defaultClass:
+    priority: 50
+    concurrency: { limit: 100000, scope: Pod }
+  routes:
+    - name: bench
+      vendors:
+        - { name: v, url: "${vendorUrl}", timeoutMs: 5000 }
+`;
+}

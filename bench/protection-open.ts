@@ -8,11 +8,11 @@ import type { BenchConfig } from './config.js';
 import { CpuMeter, sleep } from './procs.js';
 import { messages, startRig, STORM_REQUEST, type Rig, type Setup } from './protection-setup.js';
 import { median, round, type BenchReport, type Row } from './report.js';
-import { startOpenLoop } from './targets.js';
+import { BASELINE_ROOT, startOpenLoop } from './targets.js';
 
-export const STORM_RATES = [2000, 4000, 8000, 16000];
+export const STORM_RATES = [1000, 2000, 4000, 8000, 16000];
 const SETTLE_SEC = 2;
-const SETUPS: Setup[] = ['sidecar', 'haproxy'];
+const SETUPS: Setup[] = ['sidecar', 'haproxy', ...(BASELINE_ROOT ? (['sidecar-baseline'] as const) : [])];
 
 function storm(rig: Rig, cfg: BenchConfig, rate: number, durationSec: number) {
   return startOpenLoop(

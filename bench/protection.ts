@@ -7,11 +7,12 @@ import type { BenchConfig } from './config.js';
 import { CpuMeter, sleep } from './procs.js';
 import { messages, startRig, STORM_REQUEST, type Setup } from './protection-setup.js';
 import { median, round, type BenchReport, type Row } from './report.js';
+import { BASELINE_ROOT } from './targets.js';
 import { startWrk } from './wrk.js';
 
 const STORM_CONNECTIONS = 400;
 const SETTLE_SEC = 2;
-const SETUPS: Setup[] = ['none', 'haproxy', 'bare-proxy', 'sidecar'];
+const SETUPS: Setup[] = ['none', 'haproxy', 'bare-proxy', 'sidecar', ...(BASELINE_ROOT ? (['sidecar-baseline'] as const) : [])];
 
 async function measure(setup: Setup, cfg: BenchConfig, run: number): Promise<Row> {
   const rig = await startRig(setup, cfg);

@@ -1,9 +1,10 @@
 /**
- * npm run bench -- <overhead|reject|protection|protection-open|ws-memory|all> [--runs N] [--duration S] [--no-pin]
+ * npm run bench -- <overhead|reject|protection|protection-open|ws-memory|egress-overhead|all> [--runs N] [--duration S] [--no-pin]
  * Prints each benchmark's table and writes bench/results/<name>.json.
  */
 import { rmSync } from 'node:fs';
 import type { BenchConfig } from './config.js';
+import { egressOverhead } from './egress-overhead.js';
 import { overhead } from './overhead.js';
 import { HAVE_TASKSET, haveCommand, tempDir } from './procs.js';
 import { protection } from './protection.js';
@@ -18,6 +19,7 @@ const BENCHES: Record<string, (cfg: BenchConfig) => Promise<BenchReport>> = {
   protection,
   'protection-open': protectionOpen,
   'ws-memory': wsMemory,
+  'egress-overhead': egressOverhead,
 };
 
 const USAGE = `usage: npm run bench -- <${Object.keys(BENCHES).join('|')}|all> [--runs N] [--duration SECONDS] [--no-pin]\n`;

@@ -30,9 +30,25 @@ export interface SidecarOptions {
   listen: number;
   upstreamPort: number;
   cpus?: string;
+  /** Node flags before the script (e.g. --inspect=127.0.0.1:PORT for a forced GC). */
+  nodeArgs?: string[];
+  /** Another checkout's built tree (bin/ + dist/) to run instead of this one: a same-run A/B baseline. */
+  root?: string;
 }
 
-export type SidecarProc = Proc & { admin: number };
+/**
+ * SPILLWAY_BENCH_SIDECAR_NODE_ARGS: extra Node flags for every sidecar the benchmarks start,
+ * space-separated (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile it under load).
+ */
+const EXTRA_NODE_ARGS = (process.env.SPILLWAY_BENCH_SIDECAR_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+/**
+ * SPILLWAY_BENCH_BASELINE: a copy of an earlier build (its bin/, dist/, package.json and a
+ * node_modules link); when set, the protection benchmarks also run it as "sidecar-baseline",
+ * so a change is compared with what it replaces in the same run, under the same noise.
+ */
+export const BASELINE_ROOT = process.env.SPILLWAY_BENCH_BASELINE ?? '';
+
+export type SidecarProc = Proc & { admin: number; egress: number };
 
 export async function startSidecar(o: SidecarOptions): Promise<SidecarProc> {
   const policy = join(o.dir, `policy-${o.listen}.yaml`);
@@ -40,7 +56,9 @@ export async function startSidecar(o: SidecarOptions): Promise<SidecarProc> {
   const admin = await freePort();
   const egress = await freePort();
   const args = [
-    join(ROOT, 'bin', 'spillway.js'),
+    ...EXTRA_NODE_ARGS,
+    ...(o.nodeArgs ?? []),
+    join(o.root ?? ROOT, 'bin', 'spillway.js'),
     'sidecar',
     '--policy',
     policy,
@@ -57,7 +75,7 @@ export async function startSidecar(o: SidecarOptions): Promise<SidecarProc> {
   ];
   const proc = await start('sidecar', NODE, args, { cpus: o.cpus, port: o.listen });
   await waitReady(admin, proc);
-  return { ...proc, admin };
+  return { ...proc, admin, egress };
 }
 
 /** /readyz turns 200 once the policy is in force. */
@@ -77,8 +95,8 @@ async function waitReady(admin: number, proc: Proc): Promise<void> {
   throw new Error(`sidecar not ready within 15 s:\n${proc.stderr().slice(-2000)}`);
 }
 
-export function startBareProxy(listen: number, upstreamPort: number, cpus?: string): Promise<Proc> {
-  return start('bare-proxy', NODE, [script('bare-proxy'), String(listen), `http://127.0.0.1:${upstreamPort}`], {
+export function startBareProxy(listen: number, upstreamPort: number, cpus?: string, nodeArgs: string[] = []): Promise<Proc> {
+  return start('bare-proxy', NODE, [...nodeArgs, script('bare-proxy'), String(listen), `http://127.0.0.1:${upstreamPort}`], {
     cpus,
     port: listen,
   });
