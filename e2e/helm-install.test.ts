@@ -1,12 +1,13 @@
 /**
  * `helm install` with defaults, as far as it goes without a cluster: the chart rendered by the
  * real helm is applied with the real kubectl to the API-server double (every object must be
- * accepted), then the operator is started exactly as the rendered Deployment starts it (its
- * args and env; only the Redis URL, the ports and the kubeconfig are local) as two replicas,
- * and must become ready, elect a leader on the Lease its args name, reconcile
- * examples/chat-policy.yaml, and serve the webhook over HTTPS with a certificate the CA it
- * patched into the rendered MutatingWebhookConfiguration verifies. The kind recipe that does
- * the same on a real cluster is e2e/kind/install.sh.
+ * accepted), then the operator Deployment's pods are run as local processes exactly as the
+ * rendered Deployment starts them (its args and env; only the Redis URL, the ports, the mounted
+ * ConfigMaps and the credentials are local): they must become ready, elect a leader on the Lease
+ * the args name and reconcile examples/chat-policy.yaml. An upgrade with webhook.enabled then
+ * rolls the pods: the new ones take over and serve the webhook over HTTPS with a certificate
+ * that the CA they patched into the rendered MutatingWebhookConfiguration verifies. The kind
+ * recipe that does the same on a real cluster is e2e/kind/install.sh.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -119,10 +120,11 @@ class Replica {
     return this.child.exitCode !== null || this.child.signalCode !== null;
   }
 
-  async stop(): Promise<void> {
+  /** SIGTERM as a rollout stops a pod (the lease is handed back); SIGKILL in cleanup. */
+  async stop(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     if (this.exited || this.child.pid === undefined) return;
     const done = once(this.child, 'exit');
-    process.kill(this.child.pid, 'SIGKILL');
+    process.kill(this.child.pid, signal);
     await done;
   }
 }
@@ -171,8 +173,11 @@ describe('helm install with defaults, against the API-server double', () => {
   let double: KubeDouble;
   let redis: RedisServer;
   let client: Redis;
-  const replicas: Replica[] = [];
-  /** The rendered install with the webhook on (the operator is started from it). */
+  /** Every replica started, for cleanup. */
+  const started: Replica[] = [];
+  /** The pods of the current release revision. */
+  let pods: Replica[] = [];
+  /** The current release revision's objects, as rendered. */
   let install: Obj[];
 
   const kubectl = (args: string[], input?: string): Promise<Run> => run('kubectl', ['--kubeconfig', kubeconfig, '--cache-dir', join(tmp, 'cache'), ...args], input);
@@ -199,6 +204,89 @@ describe('helm install with defaults, against the API-server double', () => {
     return stored;
   };
 
+  /**
+   * Runs the rendered operator Deployment's pods as local processes: `spec.replicas` of them,
+   * each with the container's args and env. What stays cluster-bound is replaced: the bundled
+   * Redis Service by the private redis-server, the pod's ports by free ones, the mounted
+   * ConfigMaps by their rendered data in files, in-cluster credentials by the double's
+   * kubeconfig. Resolves once every replica answers its readiness probe.
+   */
+  const runOperatorPods = async (rendered: Obj[], revision: string): Promise<Replica[]> => {
+    const deploy = one(rendered, 'Deployment', `${RELEASE}-operator`);
+    const pod = deploy.spec.template.spec;
+    const container = pod.containers.find((c: any) => c.name === 'operator');
+    const ports = Object.fromEntries((container.ports as Array<{ name: string; containerPort: number }>).map((p) => [p.name, p.containerPort]));
+    const args = container.args as string[];
+    expect(args[0]).toBe('operator');
+    expect(args).toContain(`--admin=${ports.admin}`);
+
+    const mounts = new Map<string, string>();
+    for (const m of (container.volumeMounts ?? []) as Array<{ name: string; mountPath: string }>) {
+      const vol = (pod.volumes as Array<{ name: string; configMap?: { name: string } }>).find((v) => v.name === m.name);
+      if (!vol?.configMap) continue;
+      const dir = join(tmp, revision, m.mountPath);
+      mkdirSync(dir, { recursive: true });
+      for (const [file, text] of Object.entries(one(rendered, 'ConfigMap', vol.configMap.name).data as Record<string, string>)) writeFileSync(join(dir, file), text);
+      mounts.set(m.mountPath, dir);
+    }
+    const local = (value: string): string => {
+      for (const [mountPath, dir] of mounts) if (value.startsWith(`${mountPath}/`)) return join(dir, value.slice(mountPath.length + 1));
+      return value;
+    };
+
+    const start = async (podName: string): Promise<Replica> => {
+      const adminPort = await freePort();
+      const webhookPort = await freePort();
+      const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', KUBECONFIG: kubeconfig };
+      for (const e of container.env as Array<{ name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }>) {
+        if (e.value !== undefined) env[e.name] = local(e.value);
+        else if (e.valueFrom?.fieldRef?.fieldPath === 'metadata.name') env[e.name] = podName;
+        else if (e.valueFrom?.fieldRef?.fieldPath === 'metadata.namespace') env[e.name] = NS;
+        else throw new Error(`env ${e.name}: no local value for ${JSON.stringify(e.valueFrom)}`);
+      }
+      expect(env.SPILLWAY_REDIS).toBe(`redis://${RELEASE}-redis.${NS}.svc:6379`);
+      env.SPILLWAY_REDIS = redis.url;
+      if (env.SPILLWAY_WEBHOOK_PORT !== undefined) {
+        expect(env.SPILLWAY_WEBHOOK_PORT).toBe(String(ports.webhook));
+        env.SPILLWAY_WEBHOOK_PORT = String(webhookPort);
+      }
+      const r = new Replica(podName, adminPort, webhookPort, args.map((a) => (a === `--admin=${ports.admin}` ? `--admin=${adminPort}` : a)), env);
+      started.push(r);
+      return r;
+    };
+    const replicas: Replica[] = [];
+    for (let i = 0; i < deploy.spec.replicas; i++) replicas.push(await start(`${RELEASE}-operator-${revision}-${i}`));
+
+    const probe = container.readinessProbe.httpGet as { path: string; port: string };
+    expect(probe.port).toBe('admin');
+    for (const r of replicas) {
+      await waitFor(`${r.podName} ${probe.path}`, async () => {
+        if (r.exited) throw new Error(`${r.podName} exited:\n${r.log}`);
+        return (await fetch(`http://127.0.0.1:${r.adminPort}${probe.path}`)).status === 200;
+      }, 60_000);
+    }
+    return replicas;
+  };
+
+  /** The Lease the rendered args name, and the replica holding it. */
+  const leader = async (rendered: Obj[], replicas: Replica[]): Promise<Replica> => {
+    const args = one(rendered, 'Deployment', `${RELEASE}-operator`).spec.template.spec.containers[0].args as string[];
+    expect(args).toContain('--leader-elect');
+    const flag = (name: string): string | undefined => args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
+    const lease = ['get', 'lease', flag('lease-name') ?? '', '-n', flag('lease-namespace') ?? NS, '-o', 'jsonpath={.spec.holderIdentity}'];
+    return waitFor('a replica holding the Lease', async () => {
+      const holder = (await mustKubectl(lease)).trim();
+      return replicas.find((r) => holder.startsWith(`${r.podName}_`));
+    }, 40_000);
+  };
+
+  const programmed = async (): Promise<void> => {
+    await waitFor('Programmed=True', async () => {
+      const tp = JSON.parse(await mustKubectl(['get', 'tp', 'chat', '-n', 'talk', '-o', 'json'])) as { status?: { conditions?: Array<{ type: string; status: string }> } };
+      return tp.status?.conditions?.some((c) => c.type === 'Programmed' && c.status === 'True');
+    }, 30_000);
+  };
+
   beforeAll(async () => {
     tmp = mkdtempSync(join(tmpdir(), 'spillway-helm-install-'));
     await ensureBuilt();
@@ -218,8 +306,8 @@ describe('helm install with defaults, against the API-server double', () => {
   }, 120_000);
 
   afterAll(async () => {
-    for (const r of replicas) await r.stop();
-    if (process.env.SPILLWAY_E2E_LOGS) for (const r of replicas) process.stderr.write(`--- ${r.podName}\n${r.log}`);
+    for (const r of started) await r.stop();
+    if (process.env.SPILLWAY_E2E_LOGS) for (const r of started) process.stderr.write(`--- ${r.podName}\n${r.log}`);
     client?.disconnect();
     await redis?.stop();
     await double?.close();
@@ -228,6 +316,7 @@ describe('helm install with defaults, against the API-server double', () => {
 
   it('every object of the default install is accepted', async () => {
     const { yaml, objects } = render();
+    install = objects;
     expect(objects.map((o) => o.kind)).toEqual(
       expect.arrayContaining(['CustomResourceDefinition', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'PodDisruptionBudget', 'Service', 'Deployment']),
     );
@@ -236,109 +325,57 @@ describe('helm install with defaults, against the API-server double', () => {
     expect((await kubectl(['get', 'tp', '-A'])).code).toBe(0);
   }, 90_000);
 
-  it('with webhook.enabled, the MutatingWebhookConfiguration, its Service and the injection ConfigMap are accepted too (an upgrade)', async () => {
-    const { yaml, objects } = render(['--set', 'webhook.enabled=true']);
-    install = objects;
-    const stored = await applyAndCheck(yaml, objects);
-    expect(stored.map((o) => o.kind)).toEqual(expect.arrayContaining(['MutatingWebhookConfiguration', 'ConfigMap']));
-  }, 90_000);
+  it("the default install's operator pods: ready, one leads on the named Lease, the example policy is programmed", async () => {
+    pods = await runOperatorPods(install, 'r1');
+    expect(pods).toHaveLength(2);
+    await leader(install, pods);
 
-  it('the autoscaling HPA (autoscaling/v2) is accepted in the workload namespace', async () => {
     await mustKubectl(['create', 'namespace', 'talk']);
-    const { objects } = render(['-f', 'charts/spillway/ci/autoscaling-values.yaml', '--show-only', 'templates/autoscaling.yaml']);
-    const hpa = one(objects, 'HorizontalPodAutoscaler');
-    const stored = await applyAndCheck(JSON.stringify(hpa), [hpa]);
-    expect(stored[0].metadata.namespace).toBe('talk');
-    expect(stored[0].spec).toEqual(hpa.spec);
-    await mustKubectl(['delete', 'hpa', hpa.metadata.name, '-n', hpa.metadata.namespace ?? 'talk']);
-  }, 60_000);
-
-  it('two operator replicas run from the rendered Deployment: ready, one leads on the named Lease, the example policy is programmed', async () => {
-    const deploy = one(install, 'Deployment', `${RELEASE}-operator`);
-    const pod = deploy.spec.template.spec;
-    const container = pod.containers.find((c: any) => c.name === 'operator');
-    const ports = Object.fromEntries((container.ports as Array<{ name: string; containerPort: number }>).map((p) => [p.name, p.containerPort]));
-    const args = container.args as string[];
-    expect(args[0]).toBe('operator');
-    expect(args).toContain(`--admin=${ports.admin}`);
-    const flag = (name: string): string | undefined => args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
-    const leaseName = flag('lease-name');
-    const leaseNamespace = flag('lease-namespace');
-    expect(leaseName).toBeTruthy();
-    expect(args).toContain('--leader-elect');
-
-    // The ConfigMaps the pod mounts, written where the container would see them (under tmp).
-    const mounts = new Map<string, string>();
-    for (const m of container.volumeMounts as Array<{ name: string; mountPath: string }>) {
-      const vol = (pod.volumes as Array<{ name: string; configMap?: { name: string } }>).find((v) => v.name === m.name);
-      if (!vol?.configMap) continue;
-      const dir = join(tmp, 'mounts', m.mountPath);
-      mkdirSync(dir, { recursive: true });
-      for (const [file, text] of Object.entries(one(install, 'ConfigMap', vol.configMap.name).data as Record<string, string>)) writeFileSync(join(dir, file), text);
-      mounts.set(m.mountPath, dir);
-    }
-    const local = (value: string): string => {
-      for (const [mountPath, dir] of mounts) if (value.startsWith(`${mountPath}/`)) return join(dir, value.slice(mountPath.length + 1));
-      return value;
-    };
-
-    const start = async (podName: string): Promise<Replica> => {
-      const adminPort = await freePort();
-      const webhookPort = await freePort();
-      const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', KUBECONFIG: kubeconfig };
-      for (const e of container.env as Array<{ name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }>) {
-        if (e.value !== undefined) env[e.name] = local(e.value);
-        else if (e.valueFrom?.fieldRef?.fieldPath === 'metadata.name') env[e.name] = podName;
-        else if (e.valueFrom?.fieldRef?.fieldPath === 'metadata.namespace') env[e.name] = NS;
-        else throw new Error(`env ${e.name}: no local value for ${JSON.stringify(e.valueFrom)}`);
-      }
-      // What stays cluster-bound: the bundled Redis Service, the ports every pod has to itself.
-      expect(env.SPILLWAY_REDIS).toBe(`redis://${RELEASE}-redis.${NS}.svc:6379`);
-      env.SPILLWAY_REDIS = redis.url;
-      expect(env.SPILLWAY_WEBHOOK_PORT).toBe(String(ports.webhook));
-      env.SPILLWAY_WEBHOOK_PORT = String(webhookPort);
-      const r = new Replica(podName, adminPort, webhookPort, args.map((a) => (a === `--admin=${ports.admin}` ? `--admin=${adminPort}` : a)), env);
-      replicas.push(r);
-      return r;
-    };
-    const [a, b] = [await start(`${RELEASE}-operator-aaaaa`), await start(`${RELEASE}-operator-bbbbb`)];
-    expect(deploy.spec.replicas).toBe(2);
-
-    const readyPath = container.readinessProbe.httpGet.path as string;
-    expect(container.readinessProbe.httpGet.port).toBe('admin');
-    for (const r of [a, b]) {
-      await waitFor(`${r.podName} ${readyPath}`, async () => {
-        if (r.exited) throw new Error(`${r.podName} exited:\n${r.log}`);
-        return (await fetch(`http://127.0.0.1:${r.adminPort}${readyPath}`)).status === 200;
-      }, 60_000);
-    }
-
-    const holder = await waitFor('a Lease holder', async () => (await mustKubectl(['get', 'lease', leaseName ?? '', '-n', leaseNamespace ?? NS, '-o', 'jsonpath={.spec.holderIdentity}'])).trim(), 30_000);
-    expect([a.podName, b.podName]).toContain(holder.split('_')[0]);
-
     await mustKubectl(['apply', '-f', '-'], exampleWorkload);
     await mustKubectl(['apply', '-f', 'examples/chat-policy.yaml']);
     const raw = await waitFor('spillway:config:talk/chat in Redis', () => client.get('spillway:config:talk/chat'), 30_000);
     expect(JSON.parse(raw)).toMatchObject({ policy: 'talk/chat', readyReplicas: 2 });
-    await waitFor('Programmed=True', async () => {
-      const tp = JSON.parse(await mustKubectl(['get', 'tp', 'chat', '-n', 'talk', '-o', 'json'])) as { status?: { conditions?: Array<{ type: string; status: string }> } };
-      return tp.status?.conditions?.some((c) => c.type === 'Programmed' && c.status === 'True');
-    }, 30_000);
+    await programmed();
     // What a person reads: the printer columns (NAME TARGET ACCEPTED PROGRAMMED ...).
     const table = await mustKubectl(['get', 'tp', '-n', 'talk']);
     expect(table.split('\n')[1]).toMatch(/^chat\s+chat\s+True\s+True\s+\d+/);
   }, 180_000);
 
+  it('upgrade with webhook.enabled: the MutatingWebhookConfiguration, its Service and the injection ConfigMap are accepted; the new pods take over', async () => {
+    const { yaml, objects } = render(['--set', 'webhook.enabled=true']);
+    install = objects;
+    const stored = await applyAndCheck(yaml, objects);
+    expect(stored.map((o) => o.kind)).toEqual(expect.arrayContaining(['MutatingWebhookConfiguration', 'ConfigMap']));
+
+    // The rollout: old pods stop (handing the Lease back), new ones start from the new Deployment.
+    for (const r of pods) await r.stop('SIGTERM');
+    pods = await runOperatorPods(install, 'r2');
+    await leader(install, pods);
+    // The new leader reconciles: a spec change is published and reported by this revision.
+    const version = (JSON.parse((await client.get('spillway:config:talk/chat')) ?? '{}') as { version?: number }).version ?? 0;
+    await mustKubectl(['patch', 'tp', 'chat', '-n', 'talk', '--type=json', '-p', '[{"op":"replace","path":"/spec/classes/0/concurrency/limit","value":30}]']);
+    const generation = Number(await mustKubectl(['get', 'tp', 'chat', '-n', 'talk', '-o', 'jsonpath={.metadata.generation}']));
+    const doc = await waitFor('the changed config in Redis', async () => {
+      const d = JSON.parse((await client.get('spillway:config:talk/chat')) ?? '{}') as { version?: number; classes?: Array<{ name: string; limit: number }> };
+      return (d.version ?? 0) > version ? d : undefined;
+    }, 30_000);
+    expect(doc.classes?.find((c) => c.name === 'background-login')?.limit).toBe(15); // 30 over 2 replicas
+    await waitFor('status of the new generation', async () => {
+      const tp = JSON.parse(await mustKubectl(['get', 'tp', 'chat', '-n', 'talk', '-o', 'json'])) as { status?: { observedGeneration?: number; configVersion?: number } };
+      return tp.status?.observedGeneration === generation && tp.status.configVersion === doc.version;
+    }, 30_000);
+    await programmed();
+  }, 180_000);
+
   it('every replica serves the webhook over HTTPS with the CA patched into the rendered configuration', async () => {
-    expect(replicas).toHaveLength(2);
     const config = one(install, 'MutatingWebhookConfiguration');
     const svc = config.webhooks[0].clientConfig.service as { name: string; namespace: string; path: string; port: number };
     // The Service the configuration names forwards to the container's webhook port.
     const service = one(install, 'Service', svc.name);
-    const webhookPort = (service.spec.ports as Array<{ port: number; targetPort: number | string }>).find((p) => p.port === svc.port)?.targetPort;
+    const targetPort = (service.spec.ports as Array<{ port: number; targetPort: number | string }>).find((p) => p.port === svc.port)?.targetPort;
     const container = one(install, 'Deployment', `${RELEASE}-operator`).spec.template.spec.containers[0];
-    expect([9443, 'webhook']).toContain(webhookPort);
-    expect(container.ports.some((p: { name: string; containerPort: number }) => p.containerPort === 9443 && p.name === 'webhook')).toBe(true);
+    const webhookPort = (container.ports as Array<{ name: string; containerPort: number }>).find((p) => p.name === 'webhook');
+    expect([webhookPort?.name, webhookPort?.containerPort]).toContain(targetPort);
 
     const ca = await waitFor('caBundle patched', async () => {
       const stored = JSON.parse(await mustKubectl(['get', 'mutatingwebhookconfiguration', config.metadata.name, '-o', 'json'])) as Obj;
@@ -352,8 +389,11 @@ describe('helm install with defaults, against the API-server double', () => {
       metadata: { generateName: 'chat-abc12-', labels: { app: 'chat', 'spillway.io/inject': 'true', 'pod-template-hash': 'abc12' }, ownerReferences: [{ kind: 'ReplicaSet', name: 'chat-abc12', controller: true }] },
       spec: { containers: [{ name: 'app', image: 'registry.k8s.io/pause:3.10', ports: [{ name: 'http', containerPort: 8080 }] }] },
     };
-    for (const r of replicas) {
-      // Each replica may still be loading the shared certificate: retry until it verifies.
+    // The sidecar image and Redis URL come from the rendered injection defaults.
+    const defaults = JSON.parse(Object.values(one(install, 'ConfigMap').data as Record<string, string>)[0]) as { image: string; redisUrl: string };
+    expect(pods).toHaveLength(2);
+    for (const r of pods) {
+      // A replica may still be loading the shared certificate: retry until it verifies.
       await waitFor(`${r.podName} webhook /healthz`, async () => (await callWebhook(r.webhookPort, ca, servername, 'GET', '/healthz')).status === 200, 30_000);
       const reply = await callWebhook(r.webhookPort, ca, servername, 'POST', svc.path, {
         apiVersion: 'admission.k8s.io/v1',
@@ -362,12 +402,18 @@ describe('helm install with defaults, against the API-server double', () => {
       });
       expect(reply.status).toBe(200);
       expect(reply.body.response).toMatchObject({ uid: r.podName, allowed: true, patchType: 'JSONPatch' });
-      const patch = JSON.parse(Buffer.from(reply.body.response.patch as string, 'base64').toString('utf8')) as Array<{ path: string; value?: any }>;
-      const injected = JSON.stringify(patch);
-      // The sidecar image and Redis URL come from the rendered injection defaults.
-      const defaults = JSON.parse(Object.values(one(install, 'ConfigMap').data as Record<string, string>)[0]) as { image: string; redisUrl: string };
-      expect(injected).toContain(defaults.image);
-      expect(injected).toContain(defaults.redisUrl);
+      const patch = JSON.parse(Buffer.from(reply.body.response.patch as string, 'base64').toString('utf8')) as Array<{ op: string; path: string; value?: any }>;
+      const sidecar = patch.flatMap((op) => (Array.isArray(op.value) ? op.value : [op.value])).find((c: any) => c?.name === 'spillway');
+      expect(sidecar).toMatchObject({ image: defaults.image, restartPolicy: 'Always' });
+      expect(JSON.stringify(sidecar)).toContain(defaults.redisUrl);
     }
   }, 120_000);
+
+  it('the autoscaling HPA (autoscaling/v2) is accepted in the workload namespace', async () => {
+    const { objects } = render(['-f', 'charts/spillway/ci/autoscaling-values.yaml', '--show-only', 'templates/autoscaling.yaml']);
+    const hpa = one(objects, 'HorizontalPodAutoscaler');
+    const stored = await applyAndCheck(JSON.stringify(hpa), [hpa]);
+    expect(stored[0].metadata.namespace).toBe('talk');
+    expect(stored[0].spec).toEqual(hpa.spec);
+  }, 60_000);
 });
