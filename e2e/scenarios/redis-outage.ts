@@ -20,7 +20,7 @@ const APPLY_WITHIN_MS = 2000;
 const THRESHOLDS = { full: { goodput: 0.99 }, quick: { goodput: 0.95 } };
 
 const timing = (quick: boolean): { warm: number; before: number; outage: number; after: number } =>
-  quick ? { warm: 2, before: 4, outage: 5, after: 4 } : { warm: 3, before: 8, outage: 30, after: 8 };
+  quick ? { warm: 2, before: 4, outage: 5, after: 4 } : { warm: 6, before: 8, outage: 30, after: 8 };
 
 const policy = (bgLimit: number): ReturnType<typeof chatPolicy> => {
   const p = chatPolicy();
