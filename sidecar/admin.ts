@@ -17,6 +17,12 @@ export interface AdminDeps {
   dataPlane: Pick<DataPlane, 'state'>;
   /** True once shutdown began: readiness fails so the endpoint leaves the Service first. */
   draining: () => boolean;
+  /**
+   * Off by default (absent or afterS 0: ready only once a config is in force). Set: after afterS
+   * seconds since startedAt with no config, /readyz answers 200 so a workload without a
+   * TrafficPolicy still rolls out; the data plane passes traffic through unlimited meanwhile.
+   */
+  readyWithoutConfig?: { afterS: number; startedAt: number; now?: () => number };
 }
 
 export function createAdminApp(deps: AdminDeps): Express {
@@ -33,6 +39,11 @@ export function createAdminApp(deps: AdminDeps): Express {
     res.json({ ok: true });
   });
 
+  const grace = deps.readyWithoutConfig && deps.readyWithoutConfig.afterS > 0 ? deps.readyWithoutConfig : null;
+  const graceEndsAt = grace ? grace.startedAt + grace.afterS * 1000 : Infinity;
+  const now = grace?.now ?? Date.now;
+  const unconfiguredReady = grace ? { ready: true, config: 'none', reason: `no config after ${grace.afterS}s: passing traffic through unlimited` } : null;
+
   app.get('/readyz', (_req, res) => {
     if (deps.draining()) {
       res.status(503).json({ ready: false, reason: 'shutting down' });
@@ -40,6 +51,10 @@ export function createAdminApp(deps: AdminDeps): Express {
     }
     const c = deps.config();
     if (!c) {
+      if (unconfiguredReady && now() >= graceEndsAt) {
+        res.json(unconfiguredReady);
+        return;
+      }
       res.status(503).json({ ready: false, reason: 'no config in force yet' });
       return;
     }

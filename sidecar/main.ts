@@ -77,6 +77,7 @@ export interface Sidecar {
 }
 
 export async function startSidecar(options: SidecarOptions, log: Logger): Promise<Sidecar> {
+  const startedAt = Date.now();
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 
@@ -116,7 +117,13 @@ export async function startSidecar(options: SidecarOptions, log: Logger): Promis
 
   let draining = false;
   const admin = await startAdmin(
-    { registry, config: () => store.view(), dataPlane: inbound, draining: () => draining },
+    {
+      registry,
+      config: () => store.view(),
+      dataPlane: inbound,
+      draining: () => draining,
+      readyWithoutConfig: { afterS: options.readyWithoutConfigAfterS, startedAt },
+    },
     options.admin,
     options.host,
   );
@@ -157,13 +164,17 @@ export async function startSidecar(options: SidecarOptions, log: Logger): Promis
     configSource: inForce?.source ?? null,
     configVersion: inForce?.config.version ?? null,
   });
-  if (options.policy === null && options.redis === null) log.warn('no --policy and no --redis: the sidecar will not become ready');
+  if (options.policy === null && options.redis === null && options.readyWithoutConfigAfterS === 0) {
+    log.warn('no --policy and no --redis: the sidecar will not become ready');
+  }
+  const unconfiguredWarning = warnIfUnconfigured(options.readyWithoutConfigAfterS, store, log);
 
   return {
     store,
     admin,
     async shutdown(reason: string) {
       draining = true;
+      clearTimeout(unconfiguredWarning);
       log.info('shutting down: draining in-flight requests', { reason, timeoutMs: DRAIN_TIMEOUT_MS });
       redisSource?.close();
       fileSource?.close();
@@ -184,6 +195,20 @@ export async function startSidecar(options: SidecarOptions, log: Logger): Promis
       log.info('stopped');
     },
   };
+}
+
+/**
+ * With --ready-without-config-after: one warning when the grace period ends with no config in
+ * force, the moment /readyz starts answering 200 regardless (the SpillwaySidecarUnconfigured
+ * alert keeps firing on config version 0).
+ */
+function warnIfUnconfigured(afterS: number, store: ConfigStore, log: Logger): NodeJS.Timeout | undefined {
+  if (afterS === 0) return undefined;
+  const timer = setTimeout(() => {
+    if (store.view() === null) log.warn(`no config after ${afterS}s: ready anyway, passing traffic through unlimited`, { readyWithoutConfigAfter: afterS });
+  }, afterS * 1000);
+  timer.unref();
+  return timer;
 }
 
 /**

@@ -23,6 +23,8 @@ export interface SidecarOptions {
   stateDir: string;
   pollIntervalMs: number;
   logLevel: LogLevel;
+  /** Seconds without any config after which /readyz answers 200 anyway (0: never). */
+  readyWithoutConfigAfterS: number;
 }
 
 interface FlagSpec {
@@ -45,6 +47,11 @@ const FLAGS: Record<string, FlagSpec> = {
   'state-dir': { env: 'SPILLWAY_STATE_DIR', def: defaultStateDir(), help: 'where the last good remote config is persisted' },
   'poll-interval-ms': { env: 'SPILLWAY_POLL_INTERVAL_MS', def: '10000', help: 'slow poll of the Redis key (a missed message heals)' },
   'log-level': { env: 'SPILLWAY_LOG_LEVEL', def: 'info', help: LOG_LEVELS.join(' | ') },
+  'ready-without-config-after': {
+    env: 'SPILLWAY_READY_WITHOUT_CONFIG_AFTER',
+    def: '0',
+    help: 'seconds without any config after which /readyz is 200 anyway, passing traffic unlimited (0: never)',
+  },
 };
 
 export const SIDECAR_USAGE = `Usage: spillway sidecar [flags]
@@ -54,7 +61,7 @@ The load-shedding proxy in front of one pod. Config from --policy (a file) and/o
 
 Flags (environment fallback; flag wins):
 ${Object.entries(FLAGS)
-  .map(([name, f]) => `  --${name.padEnd(18)} ${f.env.padEnd(26)} ${f.help}${f.def ? ` (default ${f.def})` : ''}`)
+  .map(([name, f]) => `  --${name.padEnd(28)} ${f.env.padEnd(36)} ${f.help}${f.def ? ` (default ${f.def})` : ''}`)
   .join('\n')}
   --help, -h
 `;
@@ -114,6 +121,7 @@ export function parseSidecarFlags(argv: string[], env: NodeJS.ProcessEnv = proce
     stateDir: get('state-dir') ?? FLAGS['state-dir'].def,
     pollIntervalMs: integer('--poll-interval-ms', get('poll-interval-ms') ?? FLAGS['poll-interval-ms'].def, 100, 3_600_000),
     logLevel,
+    readyWithoutConfigAfterS: integer('--ready-without-config-after', get('ready-without-config-after') ?? FLAGS['ready-without-config-after'].def, 0, 86_400),
   };
 }
 

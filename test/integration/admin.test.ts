@@ -87,6 +87,71 @@ describe('admin server', () => {
     expect(res.text).toContain('spillway_config_rejected_total{source="redis"} 1');
   });
 
+  describe('--ready-without-config-after', () => {
+    let graced: AdminServer;
+    let clock: number;
+    const startedAt = 1_000_000;
+
+    beforeEach(async () => {
+      clock = startedAt;
+      graced = await startAdmin(
+        {
+          registry: new Registry(),
+          config: () => store.view(),
+          dataPlane: plane,
+          draining: () => draining,
+          readyWithoutConfig: { afterS: 60, startedAt, now: () => clock },
+        },
+        0,
+        '127.0.0.1',
+      );
+    });
+
+    afterEach(async () => {
+      await graced.close();
+    });
+
+    const readyz = async () => {
+      const res = await fetch(`http://127.0.0.1:${graced.port}/readyz`);
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    };
+
+    test('/readyz: 503 within the grace period, 200 "config none" after it, the config once one arrives, 503 while draining', async () => {
+      expect(await readyz()).toEqual({ status: 503, body: { ready: false, reason: 'no config in force yet' } });
+      clock = startedAt + 59_999;
+      expect((await readyz()).status).toBe(503);
+      clock = startedAt + 60_000;
+      const none = { ready: true, config: 'none', reason: 'no config after 60s: passing traffic through unlimited' };
+      expect(await readyz()).toEqual({ status: 200, body: none });
+      // /config still says nothing is in force: the pod is ready, not configured.
+      expect((await fetch(`http://127.0.0.1:${graced.port}/config`)).status).toBe(404);
+
+      store.offerRemote(remoteConfig(3), 'redis');
+      expect(await readyz()).toEqual({ status: 200, body: { ready: true, source: 'redis', version: 3 } });
+      draining = true;
+      expect((await readyz()).status).toBe(503);
+    });
+
+    test('a config arriving within the grace period: ready with it, as without the flag', async () => {
+      clock = startedAt + 5_000;
+      store.offerRemote(remoteConfig(2), 'redis');
+      expect(await readyz()).toEqual({ status: 200, body: { ready: true, source: 'redis', version: 2 } });
+    });
+
+    test('afterS 0 is off: never ready without a config', async () => {
+      const off = await startAdmin(
+        { registry: new Registry(), config: () => null, dataPlane: plane, draining: () => false, readyWithoutConfig: { afterS: 0, startedAt, now: () => startedAt + 86_400_000 } },
+        0,
+        '127.0.0.1',
+      );
+      try {
+        expect((await fetch(`http://127.0.0.1:${off.port}/readyz`)).status).toBe(503);
+      } finally {
+        await off.close();
+      }
+    });
+  });
+
   test('unknown paths get a JSON 404', async () => {
     const res = await get('/nope');
     expect(res.status).toBe(404);

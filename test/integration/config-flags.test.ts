@@ -22,6 +22,7 @@ describe('sidecar flags', () => {
       stateDir: defaultStateDir(),
       pollIntervalMs: 10_000,
       logLevel: 'info',
+      readyWithoutConfigAfterS: 0,
     });
   });
 
@@ -38,6 +39,7 @@ describe('sidecar flags', () => {
       SPILLWAY_STATE_DIR: '/var/lib/spillway',
       POD_NAME: 'chat-0',
       SPILLWAY_LOG_LEVEL: 'debug',
+      SPILLWAY_READY_WITHOUT_CONFIG_AFTER: '60',
     };
     expect(parseSidecarFlags([], env)).toMatchObject({
       listen: 16001,
@@ -51,9 +53,11 @@ describe('sidecar flags', () => {
       stateDir: '/var/lib/spillway',
       podName: 'chat-0',
       logLevel: 'debug',
+      readyWithoutConfigAfterS: 60,
     });
-    expect(parseSidecarFlags(['--listen', '17001', '--pod-name=chat-1', '--config-key', 'talk/other'], env)).toMatchObject({
+    expect(parseSidecarFlags(['--listen', '17001', '--pod-name=chat-1', '--config-key', 'talk/other', '--ready-without-config-after', '5'], env)).toMatchObject({
       listen: 17001,
+      readyWithoutConfigAfterS: 5,
       podName: 'chat-1',
       configKey: 'talk/other',
     });
@@ -80,6 +84,9 @@ describe('sidecar flags', () => {
     [['--kafka', 'broker'], /--kafka: "broker" is not host:port/],
     [['--log-level', 'loud'], /--log-level/],
     [['--poll-interval-ms', '5'], /--poll-interval-ms/],
+    [['--ready-without-config-after=-1'], /--ready-without-config-after: "-1" is not an integer in 0..86400/],
+    [['--ready-without-config-after', '1.5'], /--ready-without-config-after/],
+    [['--ready-without-config-after', '86401'], /--ready-without-config-after/],
     [['--nope'], /Unknown option '--nope'/],
     [['extra'], /positional/i],
   ])('%j is a usage error', (argv, message) => {

@@ -27,8 +27,8 @@ interface Run {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-function runCli(args: string[]): Run {
-  const child = spawn(process.execPath, [BIN, 'sidecar', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, POD_NAME: 'test-pod' } });
+function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Run {
+  const child = spawn(process.execPath, [BIN, 'sidecar', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, POD_NAME: 'test-pod', ...env } });
   let err = '';
   child.stderr?.setEncoding('utf8').on('data', (d: string) => (err += d));
   child.stdout?.resume();
@@ -188,6 +188,45 @@ describe('spillway sidecar (process)', () => {
       expect(proxied.status).toBe(200);
       expect(logLines(second.run.stderr()).some((l) => String(l.msg).startsWith('redis unreachable'))).toBe(true);
       await stop(second.run);
+    } finally {
+      await redis.stop();
+    }
+  });
+
+  test('SPILLWAY_READY_WITHOUT_CONFIG_AFTER: with no TrafficPolicy for its key, ready after the grace period, passing traffic through, one warning', async () => {
+    const redis = await RedisServer.start();
+    try {
+      const [listen, admin] = [await freePort(), await freePort()];
+      const spawnedAt = Date.now();
+      const run = runCli(
+        [
+          '--listen', String(listen),
+          '--admin', String(admin),
+          '--host', '127.0.0.1',
+          '--upstream', `http://127.0.0.1:${upstreamPort}`,
+          '--redis', redis.url,
+          '--config-key', 'talk/no-policy',
+          '--state-dir', stateDir,
+        ],
+        { SPILLWAY_READY_WITHOUT_CONFIG_AFTER: '2' },
+      );
+      runs.push(run);
+      const adminUrl = `http://127.0.0.1:${admin}`;
+      await waitReady(run, adminUrl);
+      // Never before the grace period (a lower bound only: the machine may be slow, never fast).
+      expect(Date.now() - spawnedAt).toBeGreaterThanOrEqual(2_000);
+      expect(await getJson(`${adminUrl}/readyz`)).toEqual({ ready: true, config: 'none', reason: 'no config after 2s: passing traffic through unlimited' });
+      expect((await fetch(`${adminUrl}/config`)).status).toBe(404);
+      const proxied = await fetch(`http://127.0.0.1:${listen}/messages/1`, { method: 'POST', body: 'x' });
+      expect(proxied.status).toBe(200);
+      await waitFor('the warning', () => logLines(run.stderr()).some((l) => String(l.msg).startsWith('no config after 2s')), 10_000);
+      await sleep(300);
+      const warnings = logLines(run.stderr()).filter((l) => String(l.msg).startsWith('no config after'));
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatchObject({ level: 'warn', readyWithoutConfigAfter: 2 });
+      expect(await (await fetch(`${adminUrl}/metrics`)).text()).toContain('spillway_config_version 0');
+      process.kill(run.child.pid!, 'SIGTERM');
+      expect(await run.exited).toEqual({ code: 0, signal: null });
     } finally {
       await redis.stop();
     }
