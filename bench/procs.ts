@@ -183,3 +183,29 @@ export class CpuMeter {
     return out;
   }
 }
+
+/** Main thread's time on a CPU and time waiting for one (runnable, not running), ns: /proc/<pid>/schedstat. */
+function schedNs(pid: number): [number, number] {
+  const [run, wait] = readFileSync(`/proc/${pid}/schedstat`, 'utf8').trim().split(' ').map(Number);
+  return [run, wait];
+}
+
+/**
+ * How much of the time a process's main thread (a Node event loop, HAProxy's one thread) was
+ * ready to run but waited for a CPU other processes held: the machine's share of its latency,
+ * which its own efficiency cannot change. `since()`: wait / (run + wait) since construction.
+ */
+export class RunQueueMeter {
+  private readonly base: [number, number];
+
+  constructor(private readonly pid: number) {
+    this.base = schedNs(pid);
+  }
+
+  since(): { runMs: number; waitMs: number; waitShare: number } {
+    const [run, wait] = schedNs(this.pid);
+    const r = run - this.base[0];
+    const w = wait - this.base[1];
+    return { runMs: r / 1e6, waitMs: w / 1e6, waitShare: r + w > 0 ? w / (r + w) : 0 };
+  }
+}

@@ -5,7 +5,7 @@
  * the targets is the number reported.
  */
 import type { BenchConfig } from './config.js';
-import { CpuMeter, sleep } from './procs.js';
+import { CpuMeter, RunQueueMeter, sleep } from './procs.js';
 import { messages, startRig, STORM_REQUEST, type Rig, type Setup } from './protection-setup.js';
 import { median, round, type BenchReport, type Row } from './report.js';
 import { BASELINE_ROOT, startOpenLoop } from './targets.js';
@@ -38,8 +38,10 @@ async function measureSetup(setup: Setup, cfg: BenchConfig, run: number): Promis
       const gen = await storm(rig, cfg, rate, cfg.durationSec + SETTLE_SEC + 1);
       await sleep(SETTLE_SEC * 1000);
       const meter = new CpuMeter(rig.proxy ? [rig.proxy, gen.proc] : [gen.proc]);
+      const queue = rig.proxy ? new RunQueueMeter(rig.proxy.pid) : null;
       const during = await messages(rig, cfg, cfg.durationSec);
       const cpu = meter.since();
+      const waited = queue?.since();
       const s = await gen.result();
       const served = Object.entries(s.byStatus)
         .filter(([k]) => k.startsWith('2'))
@@ -63,6 +65,7 @@ async function measureSetup(setup: Setup, cfg: BenchConfig, run: number): Promis
         stormP99Ms: during.requests > 0 ? round(during.p99Ms, 2) : null,
         p99Ratio: Number.isFinite(p) ? round(p, 3) : null,
         proxyCores: proxyCpu ? round(proxyCpu.cores, 2) : null,
+        proxyRunQueueWait: waited ? round(waited.waitShare, 2) : null,
         generatorCores: round(cpu['open-loop'].cores, 2),
         meets: g >= 0.98 && p <= 1.1 && s.unsent === 0 ? 'yes' : 'no',
       });

@@ -4,7 +4,7 @@
  * ratios (storm / pre-storm) are what the issue's targets are about.
  */
 import type { BenchConfig } from './config.js';
-import { CpuMeter, sleep } from './procs.js';
+import { CpuMeter, RunQueueMeter, sleep } from './procs.js';
 import { messages, startRig, STORM_REQUEST, type Setup } from './protection-setup.js';
 import { median, round, type BenchReport, type Row } from './report.js';
 import { BASELINE_ROOT } from './targets.js';
@@ -30,8 +30,10 @@ async function measure(setup: Setup, cfg: BenchConfig, run: number): Promise<Row
     });
     await sleep(SETTLE_SEC * 1000);
     const meter = new CpuMeter(rig.proxy ? [rig.proxy, rig.upstream] : [rig.upstream]);
+    const queue = rig.proxy ? new RunQueueMeter(rig.proxy.pid) : null;
     const during = await messages(rig, cfg, cfg.durationSec);
     const cpu = meter.since();
+    const waited = queue?.since();
     const s = await storm.result();
     return {
       setup,
@@ -47,6 +49,8 @@ async function measure(setup: Setup, cfg: BenchConfig, run: number): Promise<Row
       stormRefused: round(s.non2xx / s.durationSec, 0),
       stormServed: round(s.goodput, 0),
       proxyCores: rig.proxy ? round(cpu[rig.proxy.name].cores, 2) : null,
+      // Share of the time the proxy's main thread was runnable but waited for a CPU: the machine, not the proxy.
+      proxyRunQueueWait: waited ? round(waited.waitShare, 2) : null,
       upstreamCores: round(cpu[rig.upstream.name].cores, 2),
     };
   } catch (e) {
