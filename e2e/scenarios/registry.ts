@@ -6,11 +6,14 @@ import { redisOutage } from './redis-outage.js';
 import { scaleOut } from './scale-out.js';
 import { worldCup } from './world-cup.js';
 import type { Scenario } from './types.js';
+import { vendorBrownout, vendorHang } from './vendor.js';
 
 export const SCENARIOS: Record<string, Scenario> = {
   earthquake,
   'new-year': newYear,
   'world-cup': worldCup,
+  'vendor-brownout': vendorBrownout,
+  'vendor-hang': vendorHang,
   'redis-outage': redisOutage,
   'scale-out': scaleOut,
   'operator-restart': operatorRestart,
