@@ -28,6 +28,12 @@ export const InjectionSettings = z.object({
   stateDir: z.string().startsWith('/').default('/var/lib/spillway'),
   logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   pollIntervalMs: z.number().int().min(100).default(10_000),
+  /**
+   * The sidecar's --ready-without-config-after: seconds after which a pod whose workload has no
+   * TrafficPolicy turns Ready anyway (unlimited pass-through), so it cannot stall a rollout.
+   * 0: the sidecar's own default (ready only with a config). The chart sets 60.
+   */
+  readyWithoutConfigAfterSeconds: z.number().int().min(0).max(86_400).default(0),
   resources: z.record(z.string(), z.unknown()).default({}),
   securityContext: z.record(z.string(), z.unknown()).default({}),
   /** Empty: no injection (a Redis URL only in a Secret cannot reach other namespaces). */
@@ -302,6 +308,7 @@ export function sidecarContainer(s: InjectionSettings, inboundName: string, appP
     { name: 'SPILLWAY_STATE_DIR', value: s.stateDir },
     { name: 'SPILLWAY_LOG_LEVEL', value: s.logLevel },
     { name: 'SPILLWAY_POLL_INTERVAL_MS', value: String(s.pollIntervalMs) },
+    { name: 'SPILLWAY_READY_WITHOUT_CONFIG_AFTER', value: String(s.readyWithoutConfigAfterSeconds) },
     { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
   );
   const admin = { path: '', port: ADMIN_PORT_NAME };

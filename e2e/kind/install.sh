@@ -56,11 +56,10 @@ docker build -t "$IMAGE" "$ROOT"
 kind load docker-image "$IMAGE" --name "$CLUSTER"
 
 step "helm install $RELEASE (namespace $NS)"
-# Defaults plus: the local image (never pulled), and sidecar injection (off by default).
+# Defaults (sidecar injection included) plus the local image, never pulled.
 "$HELM" upgrade --install "$RELEASE" "$ROOT/charts/spillway" --kube-context "$CTX" \
   --namespace "$NS" --create-namespace --wait --timeout "$TIMEOUT" \
-  --set image.repository="${IMAGE%:*}" --set image.tag="${IMAGE##*:}" --set image.pullPolicy=Never \
-  --set webhook.enabled=true
+  --set image.repository="${IMAGE%:*}" --set image.tag="${IMAGE##*:}" --set image.pullPolicy=Never
 k -n "$NS" rollout status "deploy/$RELEASE-operator" --timeout "$TIMEOUT"
 k -n "$NS" get pods -o wide
 

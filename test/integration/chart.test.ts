@@ -115,7 +115,7 @@ function expectedRbac(values: any): Map<string, string[]> {
   if (namespaces.length > 0) for (const ns of namespaces) expected.set(`Role ${ns}/${op}-watch`, WATCH_RULES);
   else expected.set(`ClusterRole /${op}`, WATCH_RULES);
   const leader = values.operator?.leaderElection?.enabled ?? true;
-  const webhook = values.webhook?.enabled ?? false;
+  const webhook = values.webhook?.enabled ?? true;
   const local = [...(leader ? LEASE_RULES : []), ...(webhook ? WEBHOOK_SECRET_RULES : [])].sort();
   if (local.length > 0) expected.set(`Role ${NAMESPACE}/${op}`, local);
   if (webhook) expected.set(`ClusterRole /${RELEASE}-spillway-webhook`, [...WEBHOOK_CLUSTER_RULES].sort());
@@ -125,7 +125,7 @@ function expectedRbac(values: any): Map<string, string[]> {
 describe('helm chart charts/spillway', () => {
   it('has ci values files for the variants', () => {
     expect(CI_FILES).toEqual(
-      expect.arrayContaining(['default-values.yaml', 'external-redis-values.yaml', 'autoscaling-values.yaml', 'keda-values.yaml', 'no-crds-values.yaml', 'namespaced-values.yaml', 'webhook-values.yaml']),
+      expect.arrayContaining(['default-values.yaml', 'external-redis-values.yaml', 'autoscaling-values.yaml', 'keda-values.yaml', 'no-crds-values.yaml', 'namespaced-values.yaml', 'webhook-values.yaml', 'cert-manager-values.yaml', 'no-webhook-values.yaml']),
     );
   });
 
@@ -176,7 +176,7 @@ describe('helm chart charts/spillway', () => {
     }
   });
 
-  it('the default install: CRD kept on uninstall, two leader-electing operators with probes, PDB, bundled Redis', () => {
+  it('the default install: CRD kept on uninstall, two leader-electing operators with probes, PDB, bundled Redis, the webhook', () => {
     const objects = render('default-values.yaml');
     const crd = one(objects, 'CustomResourceDefinition', 'trafficpolicies.spillway.io');
     expect(crd.metadata.annotations?.['helm.sh/resource-policy']).toBe('keep');
@@ -190,7 +190,10 @@ describe('helm chart charts/spillway', () => {
     const [container] = op.spec.template.spec.containers;
     expect(container.args.slice(0, 1)).toEqual(['operator']);
     expect(container.args).toEqual(expect.arrayContaining(['--leader-elect', '--admin=15091', `--lease-namespace=${NAMESPACE}`]));
-    expect(container.ports).toEqual([{ name: 'admin', containerPort: 15091, protocol: 'TCP' }]);
+    expect(container.ports).toEqual([
+      { name: 'admin', containerPort: 15091, protocol: 'TCP' },
+      { name: 'webhook', containerPort: 9443, protocol: 'TCP' },
+    ]);
     expect(container.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'admin' });
     expect(container.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'admin' });
     const env = Object.fromEntries(container.env.map((e: any) => [e.name, e.value ?? e.valueFrom]));
@@ -210,8 +213,45 @@ describe('helm chart charts/spillway', () => {
     expect(redis.spec.template.spec.containers[0].image).toBe('redis:7-alpine');
     expect(redis.spec.template.spec.volumes).toEqual([{ name: 'data', emptyDir: { sizeLimit: '256Mi' } }]);
     expect(one(objects, 'Service', `${RELEASE}-spillway-redis`).spec.ports[0].port).toBe(6379);
+    // Sidecar injection is on, with the operator's self-signed CA: no cert-manager object, no
+    // caBundle rendered (the operator patches it), never blocking pod creation.
+    const hook = one(objects, 'MutatingWebhookConfiguration', `${RELEASE}-spillway-webhook`);
+    expect(hook.metadata.annotations?.['cert-manager.io/inject-ca-from']).toBeUndefined();
+    expect(hook.webhooks).toHaveLength(1);
+    expect(hook.webhooks[0].failurePolicy).toBe('Ignore');
+    expect(hook.webhooks[0].clientConfig.caBundle).toBeUndefined();
+    expect(env.SPILLWAY_WEBHOOK_CERT_MANAGER).toBe('false');
+    expect(env.SPILLWAY_WEBHOOK_CERT_DIR).toBeUndefined();
+    expect(one(objects, 'Service', `${RELEASE}-spillway-webhook`).spec.selector).toEqual(op.spec.selector.matchLabels);
+    const injection = JSON.parse(one(objects, 'ConfigMap', `${RELEASE}-spillway-injection`).data['sidecar.json']);
+    expect(injection).toEqual(expect.objectContaining({ redisUrl: `redis://${RELEASE}-spillway-redis.${NAMESPACE}.svc:6379`, readyWithoutConfigAfterSeconds: 60 }));
     // Opt-in parts stay out by default.
-    for (const kind of ['HorizontalPodAutoscaler', 'ScaledObject', 'ServiceMonitor', 'PodMonitor', 'MutatingWebhookConfiguration']) expect(ofKind(objects, kind)).toEqual([]);
+    for (const kind of ['HorizontalPodAutoscaler', 'ScaledObject', 'ServiceMonitor', 'PodMonitor', 'Certificate', 'Issuer']) expect(ofKind(objects, kind)).toEqual([]);
+  });
+
+  it('webhook.enabled=false: no webhook, Service, injection ConfigMap, port or env (RBAC: the per-file check)', () => {
+    const objects = render('no-webhook-values.yaml');
+    for (const kind of ['MutatingWebhookConfiguration', 'ConfigMap', 'Certificate', 'Issuer']) expect(ofKind(objects, kind)).toEqual([]);
+    expect(ofKind(objects, 'Service').map((o) => o.metadata.name).sort()).toEqual([`${RELEASE}-spillway-operator-metrics`, `${RELEASE}-spillway-redis`]);
+    const c = one(objects, 'Deployment', `${RELEASE}-spillway-operator`).spec.template.spec.containers[0];
+    expect(c.ports).toEqual([{ name: 'admin', containerPort: 15091, protocol: 'TCP' }]);
+    expect(c.env.filter((e: any) => /WEBHOOK|INJECTION/.test(e.name))).toEqual([]);
+  });
+
+  it('webhook.certManager.enabled: a Certificate from a self-signed Issuer, its Secret mounted, the CA injected by cert-manager', () => {
+    const objects = render('cert-manager-values.yaml');
+    const issuer = one(objects, 'Issuer', `${RELEASE}-spillway-webhook-selfsigned`);
+    const cert = one(objects, 'Certificate', `${RELEASE}-spillway-webhook`);
+    expect(cert.spec.issuerRef).toEqual({ name: issuer.metadata.name, kind: 'Issuer' });
+    expect(cert.spec.secretName).toBe(`${RELEASE}-spillway-webhook-tls`);
+    expect(cert.spec.dnsNames).toContain(`${RELEASE}-spillway-webhook.${NAMESPACE}.svc`);
+    const hook = one(objects, 'MutatingWebhookConfiguration', `${RELEASE}-spillway-webhook`);
+    expect(hook.metadata.annotations?.['cert-manager.io/inject-ca-from']).toBe(`${NAMESPACE}/${RELEASE}-spillway-webhook`);
+    const c = one(objects, 'Deployment', `${RELEASE}-spillway-operator`).spec.template.spec.containers[0];
+    expect(c.env).toContainEqual({ name: 'SPILLWAY_WEBHOOK_CERT_DIR', value: '/etc/spillway/webhook-tls' });
+    expect(c.volumeMounts).toContainEqual(expect.objectContaining({ name: 'webhook-tls', mountPath: '/etc/spillway/webhook-tls' }));
+    const injection = JSON.parse(one(objects, 'ConfigMap', `${RELEASE}-spillway-injection`).data['sidecar.json']);
+    expect(injection.readyWithoutConfigAfterSeconds).toBe(0);
   });
 
   it.each(CI_FILES)('ci/%s: the operator accepts the rendered args and env (its real flag parser)', (ciFile) => {
@@ -230,6 +270,14 @@ describe('helm chart charts/spillway', () => {
     expect(flags.leaseNamespace).toBe(NAMESPACE);
     expect(flags.namespaces).toEqual(values.operator?.watchNamespaces ?? []);
     expect(flags.redis).toMatch(/^rediss?:\/\//);
+    // The webhook's TLS as the values choose it: the operator's own CA unless cert-manager is on.
+    const webhook = values.webhook?.enabled ?? true;
+    const certManager = values.webhook?.certManager?.enabled ?? false;
+    expect({ served: flags.webhook !== null, selfSigned: flags.webhook?.selfSigned !== undefined, certDir: flags.webhook?.certDir }).toEqual({
+      served: webhook,
+      selfSigned: webhook && !certManager,
+      certDir: webhook && certManager ? '/etc/spillway/webhook-tls' : undefined,
+    });
   });
 
   it('crds.enabled=false renders no CRD', () => {
@@ -262,7 +310,7 @@ describe('helm chart charts/spillway', () => {
     expect(ofKind(objects, 'PodDisruptionBudget')).toEqual([]);
   });
 
-  it('webhook.enabled: a Service 443 → 9443, the webhook port, the injection defaults mounted', () => {
+  it('the webhook: a Service 443 → 9443, the webhook port, the injection defaults mounted', () => {
     const objects = render('webhook-values.yaml');
     const svc = one(objects, 'Service', `${RELEASE}-spillway-webhook`);
     expect(svc.spec.ports).toEqual([{ name: 'https', port: 443, targetPort: 'webhook', protocol: 'TCP' }]);
@@ -282,6 +330,7 @@ describe('helm chart charts/spillway', () => {
         redisUrl: `redis://${RELEASE}-spillway-redis.${NAMESPACE}.svc:6379`,
         kafkaBrokers: ['kafka.data.svc:9092'],
         logLevel: 'debug',
+        readyWithoutConfigAfterSeconds: 120,
       }),
     );
     expect(injection.securityContext).toEqual(expect.objectContaining({ runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true }));
@@ -373,7 +422,7 @@ describe('helm chart charts/spillway', () => {
     expect(pm.metadata.labels?.release).toBe('kube-prometheus-stack');
   });
 
-  it.each(['default-values.yaml', 'namespaced-values.yaml', 'webhook-values.yaml'])('NOTES.txt renders for ci/%s', (ciFile) => {
+  it.each(['default-values.yaml', 'namespaced-values.yaml', 'webhook-values.yaml', 'cert-manager-values.yaml', 'no-webhook-values.yaml', 'existing-secret-values.yaml'])('NOTES.txt renders for ci/%s', (ciFile) => {
     const r = helm(['install', RELEASE, CHART, '--namespace', NAMESPACE, '--dry-run=client', '-f', join(CHART, 'ci', ciFile)]);
     expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
     const notes = r.stdout.slice(r.stdout.indexOf('NOTES:'));
@@ -381,6 +430,14 @@ describe('helm chart charts/spillway', () => {
     expect(notes).not.toMatch(/<no value>/);
     if (ciValues(ciFile).operator?.leaderElection?.enabled === false) expect(notes).not.toMatch(/get lease/);
     else expect(notes).toMatch(/get lease spillway-operator/);
+    const values = ciValues(ciFile);
+    if (values.webhook?.enabled === false) expect(notes).toMatch(/Sidecar injection is off/);
+    else if (values.webhook?.certManager?.enabled) expect(notes).toMatch(/Webhook TLS: cert-manager/);
+    else expect(notes).toMatch(/Webhook TLS: the operator's self-signed CA/);
+    if (values.redis?.existingSecret?.name) expect(notes).toMatch(/WARNING: no Redis URL for sidecars/);
+    else expect(notes).not.toMatch(/WARNING/);
+    const grace = values.sidecar?.readyWithoutConfigAfterSeconds ?? 60;
+    if (values.webhook?.enabled !== false) expect(notes).toMatch(grace > 0 ? new RegExp(`turns Ready after ${grace}s`) : /becomes Ready only once/);
   });
 
   it.each([
@@ -391,6 +448,7 @@ describe('helm chart charts/spillway', () => {
     [['--set', 'redis.url=http://redis:6379', '--set', 'redis.bundled.enabled=false'], /redis\/url/],
     [['--set', 'kafka.brokers[0]=no-port'], /kafka\/brokers\/0/],
     [['--set', 'autoscaling.target.kind=ReplicaSet'], /autoscaling\/target\/kind/],
+    [['--set', 'sidecar.readyWithoutConfigAfterSeconds=-1'], /sidecar\/readyWithoutConfigAfterSeconds/],
   ])('values.schema.json refuses %j', (args, message) => {
     const r = template(args);
     expect(r.status).not.toBe(0);

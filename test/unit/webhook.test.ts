@@ -8,6 +8,7 @@ const settings: InjectionSettings = parseInjectionSettings({
   securityContext: { runAsUser: 65532, runAsNonRoot: false },
   redisUrl: 'redis://redis.spillway-system.svc:6379',
   kafkaBrokers: ['kafka-0.data.svc:9092', 'kafka-1.data.svc:9092'],
+  readyWithoutConfigAfterSeconds: 60,
 });
 
 type Json = Record<string, any>;
@@ -88,6 +89,8 @@ describe('sidecar injection (pure)', () => {
       SPILLWAY_STATE_DIR: '/var/lib/spillway',
       SPILLWAY_LOG_LEVEL: 'info',
       SPILLWAY_POLL_INTERVAL_MS: '10000',
+      // A pod whose workload has no TrafficPolicy yet turns Ready after 60 s instead of stalling its rollout.
+      SPILLWAY_READY_WITHOUT_CONFIG_AFTER: '60',
       POD_NAME: { fieldRef: { fieldPath: 'metadata.name' } },
     });
     // The sidecar takes over the name "http"; the app's port is renamed, and its probe follows.
@@ -224,7 +227,13 @@ describe('sidecar injection (pure)', () => {
   it('settings: defaults for everything but the image, refusals name the field', () => {
     const s = parseInjectionSettings({ image: 'x:1' });
     expect(s).toEqual(expect.objectContaining({ ports: { listen: 15001, egress: 15002, admin: 15090 }, stateDir: '/var/lib/spillway', redisUrl: '', kafkaBrokers: [] }));
+    // Absent (a ConfigMap from before the setting): the sidecar's own default, ready only with a config.
+    expect(s.readyWithoutConfigAfterSeconds).toBe(0);
+    const injected = review(request(deploymentPod()), parseInjectionSettings({ image: 'x:1', redisUrl: 'redis://r:6379' }));
+    expect(injected.status === 200 && JSON.stringify(injected.patch)).toContain('{"name":"SPILLWAY_READY_WITHOUT_CONFIG_AFTER","value":"0"}');
     expect(() => parseInjectionSettings({ image: 'x', ports: { listen: 0 } })).toThrow(/ports\.listen/);
+    expect(() => parseInjectionSettings({ image: 'x', readyWithoutConfigAfterSeconds: -1 })).toThrow(/readyWithoutConfigAfterSeconds/);
+    expect(() => parseInjectionSettings({ image: 'x', readyWithoutConfigAfterSeconds: 1.5 })).toThrow(/readyWithoutConfigAfterSeconds/);
     expect(() => parseInjectionSettings({})).toThrow(/image/);
   });
 });
