@@ -4,10 +4,11 @@
  * accepted), then the operator Deployment's pods are run as local processes exactly as the
  * rendered Deployment starts them (its args and env; only the Redis URL, the ports, the mounted
  * ConfigMaps and the credentials are local): they must become ready, elect a leader on the Lease
- * the args name and reconcile examples/chat-policy.yaml. An upgrade with webhook.enabled then
- * rolls the pods: the new ones take over and serve the webhook over HTTPS with a certificate
- * that the CA they patched into the rendered MutatingWebhookConfiguration verifies. The kind
- * recipe that does the same on a real cluster is e2e/kind/install.sh.
+ * the args name, reconcile examples/chat-policy.yaml and serve the sidecar-injection webhook
+ * (on by default) over HTTPS with a certificate that the CA they patched into the rendered
+ * MutatingWebhookConfiguration verifies. An upgrade of an injection default then rolls the pods:
+ * the new ones take over, keep the same CA and inject the new default. The kind recipe that
+ * does the same on a real cluster is e2e/kind/install.sh.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -179,6 +180,8 @@ describe('helm install with defaults, against the API-server double', () => {
   let pods: Replica[] = [];
   /** The current release revision's objects, as rendered. */
   let install: Obj[];
+  /** The CA the default install's replicas patched into the caBundle (PEM). */
+  let firstCa: string;
 
   const kubectl = (args: string[], input?: string): Promise<Run> => run('kubectl', ['--kubeconfig', kubeconfig, '--cache-dir', join(tmp, 'cache'), ...args], input);
   const mustKubectl = async (args: string[], input?: string): Promise<string> => {
@@ -287,6 +290,60 @@ describe('helm install with defaults, against the API-server double', () => {
     }, 30_000);
   };
 
+  /**
+   * Every replica of the current revision serves the webhook over HTTPS as the API server would
+   * call it (the rendered Service's port, the server name of the Service, trusting only the CA
+   * in the stored caBundle) and injects the rendered injection defaults. Returns the CA.
+   */
+  const webhookServed = async (): Promise<{ ca: string; sidecars: Array<Record<string, any>> }> => {
+    const config = one(install, 'MutatingWebhookConfiguration');
+    expect(config.webhooks[0].failurePolicy).toBe('Ignore');
+    const svc = config.webhooks[0].clientConfig.service as { name: string; namespace: string; path: string; port: number };
+    // The Service the configuration names forwards to the container's webhook port.
+    const service = one(install, 'Service', svc.name);
+    const targetPort = (service.spec.ports as Array<{ port: number; targetPort: number | string }>).find((p) => p.port === svc.port)?.targetPort;
+    const container = one(install, 'Deployment', `${RELEASE}-operator`).spec.template.spec.containers[0];
+    const webhookPort = (container.ports as Array<{ name: string; containerPort: number }>).find((p) => p.name === 'webhook');
+    expect([webhookPort?.name, webhookPort?.containerPort]).toContain(targetPort);
+
+    const ca = await waitFor('caBundle patched', async () => {
+      const stored = JSON.parse(await mustKubectl(['get', 'mutatingwebhookconfiguration', config.metadata.name, '-o', 'json'])) as Obj;
+      const bundles = (stored.webhooks as Array<{ clientConfig: { caBundle?: string } }>).map((w) => w.clientConfig.caBundle);
+      return bundles.every((c) => c) ? Buffer.from(bundles[0] as string, 'base64').toString('utf8') : undefined;
+    }, 30_000);
+    expect(ca).toMatch(/BEGIN CERTIFICATE/);
+
+    const servername = `${svc.name}.${svc.namespace}.svc`;
+    const pod = {
+      metadata: { generateName: 'chat-abc12-', labels: { app: 'chat', 'spillway.io/inject': 'true', 'pod-template-hash': 'abc12' }, ownerReferences: [{ kind: 'ReplicaSet', name: 'chat-abc12', controller: true }] },
+      spec: { containers: [{ name: 'app', image: 'registry.k8s.io/pause:3.10', ports: [{ name: 'http', containerPort: 8080 }] }] },
+    };
+    // The sidecar image and Redis URL come from the rendered injection defaults.
+    const defaults = JSON.parse(Object.values(one(install, 'ConfigMap').data as Record<string, string>)[0]) as { image: string; redisUrl: string };
+    expect(pods).toHaveLength(2);
+    const sidecars: Array<Record<string, any>> = [];
+    for (const r of pods) {
+      // A replica may still be loading the shared certificate: retry until it verifies.
+      await waitFor(`${r.podName} webhook /healthz`, async () => (await callWebhook(r.webhookPort, ca, servername, 'GET', '/healthz')).status === 200, 30_000);
+      const reply = await callWebhook(r.webhookPort, ca, servername, 'POST', svc.path, {
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        request: { uid: r.podName, kind: { group: '', version: 'v1', kind: 'Pod' }, namespace: 'talk', operation: 'CREATE', object: pod },
+      });
+      expect(reply.status).toBe(200);
+      expect(reply.body.response).toMatchObject({ uid: r.podName, allowed: true, patchType: 'JSONPatch' });
+      const patch = JSON.parse(Buffer.from(reply.body.response.patch as string, 'base64').toString('utf8')) as Array<{ op: string; path: string; value?: any }>;
+      const sidecar = patch.flatMap((op) => (Array.isArray(op.value) ? op.value : [op.value])).find((c: any) => c?.name === 'spillway');
+      expect(sidecar).toMatchObject({ image: defaults.image, restartPolicy: 'Always' });
+      expect(JSON.stringify(sidecar)).toContain(defaults.redisUrl);
+      sidecars.push(sidecar);
+    }
+    return { ca, sidecars };
+  };
+
+  /** The value of one env var of an injected sidecar. */
+  const sidecarEnv = (sidecar: Record<string, any>, name: string): unknown => (sidecar.env as Array<{ name: string; value?: string }>).find((e) => e.name === name)?.value;
+
   beforeAll(async () => {
     tmp = mkdtempSync(join(tmpdir(), 'spillway-helm-install-'));
     await ensureBuilt();
@@ -314,12 +371,17 @@ describe('helm install with defaults, against the API-server double', () => {
     rmSync(tmp, { recursive: true, force: true });
   }, 60_000);
 
-  it('every object of the default install is accepted', async () => {
+  it('every object of the default install is accepted, the sidecar-injection webhook included', async () => {
     const { yaml, objects } = render();
     install = objects;
     expect(objects.map((o) => o.kind)).toEqual(
-      expect.arrayContaining(['CustomResourceDefinition', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'PodDisruptionBudget', 'Service', 'Deployment']),
+      expect.arrayContaining([
+        'CustomResourceDefinition', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'PodDisruptionBudget', 'Service', 'Deployment',
+        'MutatingWebhookConfiguration', 'ConfigMap',
+      ]),
     );
+    // The operator's own CA by default: nothing from cert-manager.
+    expect(objects.filter((o) => o.kind === 'Certificate' || o.kind === 'Issuer')).toEqual([]);
     await applyAndCheck(yaml, objects);
     // The CRD registered its resource: `kubectl get tp` works.
     expect((await kubectl(['get', 'tp', '-A'])).code).toBe(0);
@@ -341,11 +403,20 @@ describe('helm install with defaults, against the API-server double', () => {
     expect(table.split('\n')[1]).toMatch(/^chat\s+chat\s+True\s+True\s+\d+/);
   }, 180_000);
 
-  it('upgrade with webhook.enabled: the MutatingWebhookConfiguration, its Service and the injection ConfigMap are accepted; the new pods take over', async () => {
-    const { yaml, objects } = render(['--set', 'webhook.enabled=true']);
+  it("the default install's replicas serve the webhook over HTTPS with the CA they patched into the rendered configuration", async () => {
+    const { ca, sidecars } = await webhookServed();
+    firstCa = ca;
+    // The chart's readiness grace for pods whose workload has no TrafficPolicy yet.
+    for (const s of sidecars) expect(sidecarEnv(s, 'SPILLWAY_READY_WITHOUT_CONFIG_AFTER')).toBe('60');
+  }, 120_000);
+
+  it('an upgrade of an injection default rolls the operator: the new pods take over, keep the CA and inject the new default', async () => {
+    const before = one(install, 'Deployment', `${RELEASE}-operator`).spec.template.metadata.annotations as Record<string, string>;
+    const { yaml, objects } = render(['--set', 'sidecar.readyWithoutConfigAfterSeconds=30']);
     install = objects;
-    const stored = await applyAndCheck(yaml, objects);
-    expect(stored.map((o) => o.kind)).toEqual(expect.arrayContaining(['MutatingWebhookConfiguration', 'ConfigMap']));
+    // The injection ConfigMap's checksum is in the pod template: the change is a rollout.
+    expect(one(objects, 'Deployment', `${RELEASE}-operator`).spec.template.metadata.annotations).not.toEqual(before);
+    await applyAndCheck(yaml, objects);
 
     // The rollout: old pods stop (handing the Lease back), new ones start from the new Deployment.
     for (const r of pods) await r.stop('SIGTERM');
@@ -365,49 +436,13 @@ describe('helm install with defaults, against the API-server double', () => {
       return tp.status?.observedGeneration === generation && tp.status.configVersion === doc.version;
     }, 30_000);
     await programmed();
-  }, 180_000);
 
-  it('every replica serves the webhook over HTTPS with the CA patched into the rendered configuration', async () => {
-    const config = one(install, 'MutatingWebhookConfiguration');
-    const svc = config.webhooks[0].clientConfig.service as { name: string; namespace: string; path: string; port: number };
-    // The Service the configuration names forwards to the container's webhook port.
-    const service = one(install, 'Service', svc.name);
-    const targetPort = (service.spec.ports as Array<{ port: number; targetPort: number | string }>).find((p) => p.port === svc.port)?.targetPort;
-    const container = one(install, 'Deployment', `${RELEASE}-operator`).spec.template.spec.containers[0];
-    const webhookPort = (container.ports as Array<{ name: string; containerPort: number }>).find((p) => p.name === 'webhook');
-    expect([webhookPort?.name, webhookPort?.containerPort]).toContain(targetPort);
-
-    const ca = await waitFor('caBundle patched', async () => {
-      const stored = JSON.parse(await mustKubectl(['get', 'mutatingwebhookconfiguration', config.metadata.name, '-o', 'json'])) as Obj;
-      const bundles = (stored.webhooks as Array<{ clientConfig: { caBundle?: string } }>).map((w) => w.clientConfig.caBundle);
-      return bundles.every((c) => c) ? Buffer.from(bundles[0] as string, 'base64').toString('utf8') : undefined;
-    }, 30_000);
-    expect(ca).toMatch(/BEGIN CERTIFICATE/);
-
-    const servername = `${svc.name}.${svc.namespace}.svc`;
-    const pod = {
-      metadata: { generateName: 'chat-abc12-', labels: { app: 'chat', 'spillway.io/inject': 'true', 'pod-template-hash': 'abc12' }, ownerReferences: [{ kind: 'ReplicaSet', name: 'chat-abc12', controller: true }] },
-      spec: { containers: [{ name: 'app', image: 'registry.k8s.io/pause:3.10', ports: [{ name: 'http', containerPort: 8080 }] }] },
-    };
-    // The sidecar image and Redis URL come from the rendered injection defaults.
-    const defaults = JSON.parse(Object.values(one(install, 'ConfigMap').data as Record<string, string>)[0]) as { image: string; redisUrl: string };
-    expect(pods).toHaveLength(2);
-    for (const r of pods) {
-      // A replica may still be loading the shared certificate: retry until it verifies.
-      await waitFor(`${r.podName} webhook /healthz`, async () => (await callWebhook(r.webhookPort, ca, servername, 'GET', '/healthz')).status === 200, 30_000);
-      const reply = await callWebhook(r.webhookPort, ca, servername, 'POST', svc.path, {
-        apiVersion: 'admission.k8s.io/v1',
-        kind: 'AdmissionReview',
-        request: { uid: r.podName, kind: { group: '', version: 'v1', kind: 'Pod' }, namespace: 'talk', operation: 'CREATE', object: pod },
-      });
-      expect(reply.status).toBe(200);
-      expect(reply.body.response).toMatchObject({ uid: r.podName, allowed: true, patchType: 'JSONPatch' });
-      const patch = JSON.parse(Buffer.from(reply.body.response.patch as string, 'base64').toString('utf8')) as Array<{ op: string; path: string; value?: any }>;
-      const sidecar = patch.flatMap((op) => (Array.isArray(op.value) ? op.value : [op.value])).find((c: any) => c?.name === 'spillway');
-      expect(sidecar).toMatchObject({ image: defaults.image, restartPolicy: 'Always' });
-      expect(JSON.stringify(sidecar)).toContain(defaults.redisUrl);
-    }
-  }, 120_000);
+    // Both new pods serve the webhook with the certificate of the shared Secret: the CA in the
+    // caBundle is the one the first revision made, and the new injection default is in force.
+    const { ca, sidecars } = await webhookServed();
+    expect(ca).toBe(firstCa);
+    for (const s of sidecars) expect(sidecarEnv(s, 'SPILLWAY_READY_WITHOUT_CONFIG_AFTER')).toBe('30');
+  }, 240_000);
 
   it('the autoscaling HPA (autoscaling/v2) is accepted in the workload namespace', async () => {
     const { objects } = render(['-f', 'charts/spillway/ci/autoscaling-values.yaml', '--show-only', 'templates/autoscaling.yaml']);
