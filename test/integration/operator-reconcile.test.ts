@@ -7,9 +7,9 @@ import { Controller } from '../../operator/controller.js';
 import { OperatorMetrics } from '../../operator/metrics.js';
 import { RedisPublisher, VERSION_KEY_PREFIX } from '../../operator/publisher.js';
 import { FINALIZER } from '../../operator/reconcile.js';
-import type { CompiledConfig } from '../../api/config.js';
 import { RedisServer } from '../support/redis.js';
 import { FakeKube } from '../unit/operator-fakes.js';
+import { storedConfig, waitFor } from './operator-support.js';
 
 const spec = (over: Record<string, unknown> = {}) => ({
   targetRef: { kind: 'Deployment', name: 'chat' },
@@ -19,16 +19,6 @@ const spec = (over: Record<string, unknown> = {}) => ({
   ],
   ...over,
 });
-
-async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 8000): Promise<Exclude<T, null | undefined | false>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v as Exclude<T, null | undefined | false>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('operator reconcile (fake API server, real Redis)', () => {
   let redis: RedisServer;
@@ -40,10 +30,7 @@ describe('operator reconcile (fake API server, real Redis)', () => {
   const kube = new FakeKube();
   const messages: string[] = [];
 
-  const stored = async (target = 'talk/chat'): Promise<CompiledConfig | null> => {
-    const raw = await client.get(`spillway:config:${target}`);
-    return raw ? (JSON.parse(raw) as CompiledConfig) : null;
-  };
+  const stored = (target = 'talk/chat') => storedConfig(client, target);
   const cond = (name: string, type: string) => kube.getPolicy('talk', name)?.status?.conditions?.find((c) => c.type === type);
   const published = async () => (await metrics.publishedTotal.get()).values[0]?.value ?? 0;
 

@@ -4,13 +4,13 @@
  * shown in status, announced by a VendorFailover event. Fake API server, real redis-server.
  */
 import { Redis } from 'ioredis';
-import type { CompiledConfig } from '../../api/config.js';
 import { encodeReport, vendorHealthKey } from '../../api/vendor-health.js';
 import { Controller } from '../../operator/controller.js';
 import { OperatorMetrics } from '../../operator/metrics.js';
 import { RedisPublisher } from '../../operator/publisher.js';
 import { RedisServer } from '../support/redis.js';
 import { FakeKube } from '../unit/operator-fakes.js';
+import { storedConfig, waitFor } from './operator-support.js';
 
 const spec = (pin = '') => ({
   targetRef: { kind: 'Deployment', name: 'relay' },
@@ -27,16 +27,6 @@ const spec = (pin = '') => ({
   ],
 });
 
-async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 8000): Promise<Exclude<T, null | undefined | false>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v as Exclude<T, null | undefined | false>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 describe('operator vendor health (fake API server, real Redis)', () => {
   let redis: RedisServer;
   let client: Redis;
@@ -45,10 +35,7 @@ describe('operator vendor health (fake API server, real Redis)', () => {
   const metrics = new OperatorMetrics();
   const kube = new FakeKube();
 
-  const stored = async (): Promise<CompiledConfig | null> => {
-    const raw = await client.get('spillway:config:talk/relay');
-    return raw ? (JSON.parse(raw) as CompiledConfig) : null;
-  };
+  const stored = () => storedConfig(client, 'talk/relay');
   const report = async (pod: string, a: [number, number], b: [number, number], active = 'fcm-a') => {
     const vendors = { 'fcm-a': { ok: a[0], fail: a[1] }, 'fcm-b': { ok: b[0], fail: b[1] } };
     await client.hset(vendorHealthKey('talk/relay', 'push'), pod, encodeReport({ at: Date.now(), active, vendors }));

@@ -4,27 +4,17 @@
  * removes the old key (status.publishedTarget). Fake API server, real redis-server.
  */
 import { Redis } from 'ioredis';
-import type { CompiledConfig } from '../../api/config.js';
 import { Controller } from '../../operator/controller.js';
 import { OperatorMetrics } from '../../operator/metrics.js';
 import { RedisPublisher } from '../../operator/publisher.js';
 import { RedisServer } from '../support/redis.js';
 import { FakeKube } from '../unit/operator-fakes.js';
+import { storedConfig, waitFor } from './operator-support.js';
 
 const spec = (target: string, limit = 40) => ({
   targetRef: { kind: 'Deployment', name: target },
   classes: [{ name: 'login', match: [{ path: '/login' }], concurrency: { limit, scope: 'Cluster' } }],
 });
-
-async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 8000): Promise<Exclude<T, null | undefined | false>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v as Exclude<T, null | undefined | false>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('operator state that must survive (fake API server, real Redis)', () => {
   let redis: RedisServer;
@@ -33,10 +23,7 @@ describe('operator state that must survive (fake API server, real Redis)', () =>
   const kube = new FakeKube();
   const running: Controller[] = [];
 
-  const stored = async (target: string): Promise<CompiledConfig | null> => {
-    const raw = await client.get(`spillway:config:${target}`);
-    return raw ? (JSON.parse(raw) as CompiledConfig) : null;
-  };
+  const stored = (target: string) => storedConfig(client, target);
   /** Started and synced: the fake's watch does not replay what happened before it was opened. */
   const start = async (): Promise<Controller> => {
     const c = new Controller({ kube, publisher, metrics: new OperatorMetrics(), workers: 2, vendorHealthIntervalMs: 0, dataLossCheckMs: 200 });
