@@ -8,50 +8,80 @@ import { CpuMeter, RunQueueMeter, sleep } from './procs.js';
 import { messages, startRig, STORM_REQUEST, type Setup } from './protection-setup.js';
 import { median, round, type BenchReport, type Row } from './report.js';
 import { BASELINE_ROOT } from './targets.js';
-import { startWrk } from './wrk.js';
+import { startWrk, type WrkResult } from './wrk.js';
 
 const STORM_CONNECTIONS = 400;
 const SETTLE_SEC = 2;
 const SETUPS: Setup[] = ['none', 'haproxy', 'bare-proxy', 'sidecar', ...(BASELINE_ROOT ? (['sidecar-baseline'] as const) : [])];
 
+/**
+ * SPILLWAY_BENCH_PAIRS=N (default 1): N alternating pre-storm/storm window pairs per setup, the
+ * ratios taken between the means. On a busy machine one pre-storm window 8 s before one storm
+ * window compares two different shares of the CPU; alternating spreads that over both sides.
+ */
+const PAIRS = Math.max(1, Number(process.env.SPILLWAY_BENCH_PAIRS ?? 1) || 1);
+
+const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+
 async function measure(setup: Setup, cfg: BenchConfig, run: number): Promise<Row> {
   const rig = await startRig(setup, cfg);
   try {
     await messages(rig, cfg, 2, 'warmup');
-    const pre = await messages(rig, cfg, cfg.durationSec);
-    const storm = await startWrk({
-      ...STORM_REQUEST,
-      url: `http://127.0.0.1:${rig.port}/`,
-      connections: STORM_CONNECTIONS,
-      durationSec: cfg.durationSec + SETTLE_SEC + 2,
-      dir: cfg.dir,
-      cpus: cfg.loadCpus,
-      name: 'storm',
-    });
-    await sleep(SETTLE_SEC * 1000);
-    const meter = new CpuMeter(rig.proxy ? [rig.proxy, rig.upstream] : [rig.upstream]);
-    const queue = rig.proxy ? new RunQueueMeter(rig.proxy.pid) : null;
-    const during = await messages(rig, cfg, cfg.durationSec);
-    const cpu = meter.since();
-    const waited = queue?.since();
-    const s = await storm.result();
+    const pre: WrkResult[] = [];
+    const during: WrkResult[] = [];
+    const storms: WrkResult[] = [];
+    let cpuUs = 0;
+    let wallSec = 0;
+    let upstreamCores = 0;
+    let runMs = 0;
+    let waitMs = 0;
+    for (let i = 0; i < PAIRS; i++) {
+      pre.push(await messages(rig, cfg, cfg.durationSec));
+      const storm = await startWrk({
+        ...STORM_REQUEST,
+        url: `http://127.0.0.1:${rig.port}/`,
+        connections: STORM_CONNECTIONS,
+        durationSec: cfg.durationSec + SETTLE_SEC + 2,
+        dir: cfg.dir,
+        cpus: cfg.loadCpus,
+        name: 'storm',
+      });
+      await sleep(SETTLE_SEC * 1000);
+      const meter = new CpuMeter(rig.proxy ? [rig.proxy, rig.upstream] : [rig.upstream]);
+      const queue = rig.proxy ? new RunQueueMeter(rig.proxy.pid) : null;
+      during.push(await messages(rig, cfg, cfg.durationSec));
+      const cpu = meter.since();
+      const waited = queue?.since();
+      if (rig.proxy) cpuUs += cpu[rig.proxy.name].cpuUs;
+      wallSec += cfg.durationSec;
+      upstreamCores += cpu[rig.upstream.name].cores / PAIRS;
+      runMs += waited?.runMs ?? 0;
+      waitMs += waited?.waitMs ?? 0;
+      storms.push(await storm.result());
+    }
+    const preGoodput = mean(pre.map((r) => r.goodput));
+    const stormGoodput = mean(during.map((r) => r.goodput));
+    const preP99 = mean(pre.map((r) => r.p99Ms));
+    const answered = during.every((r) => r.requests > 0);
+    const stormP99 = mean(during.map((r) => r.p99Ms));
+    const stormSec = storms.reduce((a, r) => a + r.durationSec, 0);
     return {
       setup,
       run,
-      preGoodput: round(pre.goodput, 0),
-      preP99Ms: round(pre.p99Ms, 2),
-      stormGoodput: round(during.goodput, 0),
-      stormP99Ms: during.requests > 0 ? round(during.p99Ms, 2) : null,
-      goodputRatio: round(during.goodput / pre.goodput, 3),
-      // No /messages answered at all in the window: there is no p99 to compare.
-      p99Ratio: during.requests > 0 ? round(during.p99Ms / pre.p99Ms, 3) : null,
-      stormRps: round(s.rps, 0),
-      stormRefused: round(s.non2xx / s.durationSec, 0),
-      stormServed: round(s.goodput, 0),
-      proxyCores: rig.proxy ? round(cpu[rig.proxy.name].cores, 2) : null,
+      preGoodput: round(preGoodput, 0),
+      preP99Ms: round(preP99, 2),
+      stormGoodput: round(stormGoodput, 0),
+      stormP99Ms: answered ? round(stormP99, 2) : null,
+      goodputRatio: round(stormGoodput / preGoodput, 3),
+      // A storm window with no /messages answered at all: there is no p99 to compare.
+      p99Ratio: answered ? round(stormP99 / preP99, 3) : null,
+      stormRps: round(storms.reduce((a, r) => a + r.requests, 0) / stormSec, 0),
+      stormRefused: round(storms.reduce((a, r) => a + r.non2xx, 0) / stormSec, 0),
+      stormServed: round(mean(storms.map((r) => r.goodput)), 0),
+      proxyCores: rig.proxy ? round(cpuUs / 1e6 / wallSec, 2) : null,
       // Share of the time the proxy's main thread was runnable but waited for a CPU: the machine, not the proxy.
-      proxyRunQueueWait: waited ? round(waited.waitShare, 2) : null,
-      upstreamCores: round(cpu[rig.upstream.name].cores, 2),
+      proxyRunQueueWait: rig.proxy && runMs + waitMs > 0 ? round(waitMs / (runMs + waitMs), 2) : null,
+      upstreamCores: round(upstreamCores, 2),
     };
   } catch (e) {
     return { setup, run, error: (e as Error).message.split('\n')[0] };
@@ -82,7 +112,7 @@ export async function protection(cfg: BenchConfig): Promise<BenchReport> {
     name: 'protection',
     description:
       `Upstream: 100 slots × 20 ms, FIFO backlog. /messages: wrk -c40 POST, ${cfg.durationSec} s alone, then ${cfg.durationSec} s ` +
-      `during a ${STORM_CONNECTIONS}-connection closed-loop storm of POST /login x-login-kind: background (started ${SETTLE_SEC} s before). ` +
+      `during a ${STORM_CONNECTIONS}-connection closed-loop storm (${PAIRS} such pair(s), ratios of the means) of POST /login x-login-kind: background (started ${SETTLE_SEC} s before). ` +
       'HAProxy and sidecar: 20 background logins, 80 messages, 100 ms queue timeout; bare-proxy: no budgets (the cost of a Node hop alone). ' +
       'Targets: goodputRatio ≥ 0.98, p99Ratio ≤ 1.10.',
     rows,
