@@ -1,14 +1,2 @@
-import { createServer } from 'node:net';
-
-/** A port that was free a moment ago (for servers that cannot listen on port 0 themselves). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+/** The one freePort lives with the e2e apps (the demo imports it too); tests keep importing it from here. */
+export { freePort } from '../../e2e/apps/free-port.js';
