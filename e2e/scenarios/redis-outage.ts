@@ -17,7 +17,8 @@ const LIMIT_BEFORE = 20;
 const LIMIT_AFTER = 10;
 const APPLY_WITHIN_MS = 2000;
 
-const THRESHOLDS = { full: { goodput: 0.99 }, quick: { goodput: 0.95 } };
+/** Admitted background logins depend on the app's service times, which a busy machine stretches: quick runs get a wider band. */
+const THRESHOLDS = { full: { goodput: 0.99, admitted: [0.75, 1.33] }, quick: { goodput: 0.95, admitted: [0.5, 2] } };
 
 const timing = (quick: boolean): { warm: number; before: number; outage: number; after: number } =>
   quick ? { warm: 2, before: 4, outage: 5, after: 4 } : { warm: 6, before: 8, outage: 30, after: 8 };
@@ -92,11 +93,11 @@ async function run(opts: ScenarioOptions): Promise<ScenarioResult> {
     const bgBefore = before.classes['background-login'];
     const bgDown = down.classes['background-login'];
     const bgRatio = ratio(bgDown.goodput, bgBefore.goodput);
-    const capped = refused(bgDown) > 0 && bgRatio !== null && bgRatio >= 0.75 && bgRatio <= 1.33;
+    const capped = refused(bgDown) > 0 && bgRatio !== null && bgRatio >= th.admitted[0] && bgRatio <= th.admitted[1];
     const criteria = [
       criterion('config in force while Redis is down', `v1, limit ${LIMIT_BEFORE}`, unchanged ? `unchanged (${answered} samples)` : 'changed', unchanged && answered > 0),
       criterion('message goodput down / before', `≥ ${th.goodput}`, fmtRatio(goodput), goodput !== null && goodput >= th.goodput),
-      criterion('background logins still capped', 'refused, admitted 0.75–1.33× before', `${refused(bgDown)} refused, ${fmtRatio(bgRatio)}`, capped),
+      criterion('background logins still capped', `refused, admitted ${th.admitted[0]}–${th.admitted[1]}× before`, `${refused(bgDown)} refused, ${fmtRatio(bgRatio)}`, capped),
       criterion(
         'new config applied after Redis returned',
         `≤ ${APPLY_WITHIN_MS} ms`,

@@ -1,5 +1,6 @@
 /** The finished scenarios, by name (the order `all` runs them in). */
 import { earthquake } from './earthquake.js';
+import { kafkaOutage } from './kafka-outage.js';
 import { newYear } from './new-year.js';
 import { operatorRestart } from './operator-restart.js';
 import { redisOutage } from './redis-outage.js';
@@ -15,6 +16,7 @@ export const SCENARIOS: Record<string, Scenario> = {
   'vendor-brownout': vendorBrownout,
   'vendor-hang': vendorHang,
   'redis-outage': redisOutage,
+  'kafka-outage': kafkaOutage,
   'scale-out': scaleOut,
   'operator-restart': operatorRestart,
 };

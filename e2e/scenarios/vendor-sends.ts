@@ -11,6 +11,8 @@ import type { TimelineSecond } from './types.js';
 export interface SendSecond {
   sent: number;
   ok: number;
+  /** 202: stored for later delivery (Spillway's deferral). */
+  deferred: number;
   byVendor: Record<string, number>;
   refused: number;
   failed: number;
@@ -26,6 +28,8 @@ export interface SendPlan {
   durationS: number;
   timeoutMs: number;
   keyPrefix: string;
+  /** When given, each key's answer: status and `x-spillway-reason` ('' without), or 'timeout'/'error'. */
+  ledger?: Map<string, string>;
 }
 
 const BODY = JSON.stringify({ to: 'user', text: 'goal!' });
@@ -34,7 +38,7 @@ export async function runSends(plan: SendPlan, signal: AbortSignal): Promise<Sen
   const url = new URL('/push/send', plan.target);
   const agent = new Agent({ keepAlive: true, maxSockets: 2000 });
   const seconds: SendSecond[] = Array.from({ length: plan.durationS }, () => ({
-    sent: 0, ok: 0, byVendor: {}, refused: 0, failed: 0, timeouts: 0, maxHeldMs: 0, latency: new LogHistogram(),
+    sent: 0, ok: 0, deferred: 0, byVendor: {}, refused: 0, failed: 0, timeouts: 0, maxHeldMs: 0, latency: new LogHistogram(),
   }));
   let inflight = 0;
   const t0 = performance.now();
@@ -54,15 +58,22 @@ export async function runSends(plan: SendPlan, signal: AbortSignal): Promise<Sen
       sec.maxHeldMs = Math.max(sec.maxHeldMs, performance.now() - t0 - dueAt);
       return true;
     };
+    const key = `${plan.keyPrefix}-${k}`;
+    const note = (outcome: string): void => {
+      plan.ledger?.set(key, outcome);
+    };
     const req = request(
       url,
-      { method: 'POST', agent, headers: { 'content-type': 'application/json', 'idempotency-key': `${plan.keyPrefix}-${k}` } },
+      { method: 'POST', agent, headers: { 'content-type': 'application/json', 'idempotency-key': key } },
       (res) => {
         res.resume();
         res.once('end', () => {
           if (!settle()) return;
           const status = res.statusCode ?? 0;
-          if (status >= 200 && status < 300) {
+          const reason = res.headers['x-spillway-reason'];
+          note(`${status}${typeof reason === 'string' ? ` ${reason}` : ''}`);
+          if (status === 202) sec.deferred++;
+          else if (status >= 200 && status < 300) {
             sec.ok++;
             const v = String(res.headers['x-vendor'] ?? '?');
             sec.byVendor[v] = (sec.byVendor[v] ?? 0) + 1;
@@ -70,15 +81,16 @@ export async function runSends(plan: SendPlan, signal: AbortSignal): Promise<Sen
           } else if (status === 429 || status === 503) sec.refused++;
           else sec.failed++;
         });
-        res.once('error', () => settle() && sec.failed++);
+        res.once('error', () => settle() && (note('error'), sec.failed++));
       },
     );
     const timer = setTimeout(() => {
       if (!settle()) return;
+      note('timeout');
       sec.timeouts++;
       req.destroy();
     }, plan.timeoutMs);
-    req.once('error', () => settle() && sec.failed++);
+    req.once('error', () => settle() && (note('error'), sec.failed++));
     req.end(BODY);
   };
 
@@ -107,6 +119,7 @@ export function sendTimeline(seconds: SendSecond[], vendors: string[]): Timeline
     const classes: TimelineSecond['classes'] = {
       sends: { goodput: s.ok, p99: s.latency.percentile(0.99), refused: s.refused, failed: s.failed + s.timeouts },
     };
+    classes.deferred = { goodput: s.deferred, p99: null, refused: 0, failed: 0 };
     for (const v of vendors) classes[`via ${v}`] = { goodput: s.byVendor[v] ?? 0, p99: null, refused: 0, failed: 0 };
     return { t, classes, sessionsOpen: 0 };
   });
