@@ -153,10 +153,11 @@ describe('spillway sidecar (process)', () => {
       await writer.set(configKey('talk/chat'), JSON.stringify(remoteConfig(3, 25)));
       writer.disconnect();
       const start = async () => {
-        const [listen, admin] = [await freePort(), await freePort()];
+        const [listen, admin, egress] = [await freePort(), await freePort(), await freePort()];
         const run = runCli([
           '--listen', String(listen),
           '--admin', String(admin),
+          '--egress', String(egress),
           '--host', '127.0.0.1',
           '--upstream', `http://127.0.0.1:${upstreamPort}`,
           '--redis', redis.url,
@@ -196,12 +197,13 @@ describe('spillway sidecar (process)', () => {
   test('SPILLWAY_READY_WITHOUT_CONFIG_AFTER: with no TrafficPolicy for its key, ready after the grace period, passing traffic through, one warning', async () => {
     const redis = await RedisServer.start();
     try {
-      const [listen, admin] = [await freePort(), await freePort()];
+      const [listen, admin, egress] = [await freePort(), await freePort(), await freePort()];
       const spawnedAt = Date.now();
       const run = runCli(
         [
           '--listen', String(listen),
           '--admin', String(admin),
+          '--egress', String(egress),
           '--host', '127.0.0.1',
           '--upstream', `http://127.0.0.1:${upstreamPort}`,
           '--redis', redis.url,
