@@ -7,74 +7,20 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import type { CompiledConfig } from '../api/config.js';
-import { startKubeDouble, type KubeDouble } from './kube-double/server.js';
+import type { KubeDouble } from './kube-double/server.js';
+import { deleteNamespace, ensureBuilt, installCrdsAndNamespace, Kubectl, REAL_CLUSTER, ROOT, startControlPlane, waitFor, type RunResult } from './support/control-plane.js';
 import { RedisServer } from '../test/support/redis.js';
 import { freePort } from '../test/support/ports.js';
 
-const ROOT = process.cwd();
-const REAL_CLUSTER = Boolean(process.env.KUBECONFIG);
 const NS = `spillway-e2e-sc-${Math.random().toString(36).slice(2, 8)}`;
 const READY_TIMEOUT = REAL_CLUSTER ? 120_000 : 10_000;
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function run(cmd: string, args: string[], input?: string): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    child.stdin.end(input ?? '');
-  });
-}
-
-async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 10_000, everyMs = 50): Promise<Exclude<T, null | undefined | false>> {
-  const deadline = Date.now() + timeoutMs;
-  let lastErr: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v as Exclude<T, null | undefined | false>;
-    } catch (err) {
-      lastErr = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${lastErr ? `: ${String(lastErr)}` : ''}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
-
-function newest(dir: string): number {
-  let t = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) t = Math.max(t, newest(p));
-    else if (e.name.endsWith('.ts')) t = Math.max(t, statSync(p).mtimeMs);
-  }
-  return t;
-}
-
-/** Builds dist/ when the operator's, sidecar's or API's sources are newer than it. */
-async function ensureBuilt(): Promise<void> {
-  const entries = ['dist/operator/main.js', 'dist/sidecar/main.js'].map((e) => join(ROOT, e));
-  const src = Math.max(...['operator', 'sidecar', 'api'].map((d) => newest(join(ROOT, d))));
-  if (entries.every((e) => existsSync(e) && statSync(e).mtimeMs > src)) return;
-  const res = await run('npx', ['tsc', '-p', 'tsconfig.build.json']);
-  if (!entries.every((e) => existsSync(e))) throw new Error(`build failed:\n${res.stdout}${res.stderr}`);
-}
 
 const deployment = (replicas: number) => `
 apiVersion: apps/v1
@@ -230,6 +176,7 @@ describe(`operator + two sidecars end to end (${REAL_CLUSTER ? 'real cluster' : 
   let redis: RedisServer;
   let client: Redis;
   let kubeconfig: string;
+  let k: Kubectl;
   let tmp: string;
   let upstream: HoldingUpstream;
   let operator: Proc;
@@ -238,13 +185,8 @@ describe(`operator + two sidecars end to end (${REAL_CLUSTER ? 'real cluster' : 
   /** Requests left open by a test (held at the upstream), answered in afterEach. */
   const pending: Array<Promise<unknown>> = [];
 
-  const kubectl = async (args: string[], input?: string): Promise<Run> =>
-    run('kubectl', ['--kubeconfig', kubeconfig, '--cache-dir', join(tmp, 'kube-cache'), ...args], input);
-  const mustKubectl = async (args: string[], input?: string): Promise<string> => {
-    const r = await kubectl(args, input);
-    if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed: ${r.stderr}`);
-    return r.stdout;
-  };
+  const kubectl = (args: string[], input?: string): Promise<RunResult> => k.run(args, input);
+  const mustKubectl = (args: string[], input?: string): Promise<string> => k.must(args, input);
   const stored = async (): Promise<CompiledConfig | null> => {
     const raw = await client.get(`spillway:config:${NS}/chat`);
     return raw ? (JSON.parse(raw) as CompiledConfig) : null;
@@ -293,16 +235,9 @@ describe(`operator + two sidecars end to end (${REAL_CLUSTER ? 'real cluster' : 
     redis = await RedisServer.start();
     client = new Redis(redis.url, { maxRetriesPerRequest: 1, retryStrategy: () => 100 });
     client.on('error', () => {});
-    if (REAL_CLUSTER) {
-      kubeconfig = process.env.KUBECONFIG as string;
-    } else {
-      double = await startKubeDouble({ port: 0, crdDir: join(ROOT, 'crds') });
-      kubeconfig = join(tmp, 'kubeconfig');
-      double.writeKubeconfig(kubeconfig);
-    }
-    await mustKubectl(['apply', '-f', 'crds/']);
-    if (REAL_CLUSTER) await mustKubectl(['wait', '--for', 'condition=established', '--timeout=60s', 'crd/trafficpolicies.spillway.io']);
-    await mustKubectl(['create', 'namespace', NS]);
+    ({ kubeconfig, double } = await startControlPlane(tmp));
+    k = new Kubectl(kubeconfig, join(tmp, 'kube-cache'));
+    await installCrdsAndNamespace(k, NS);
     await mustKubectl(['apply', '-f', '-'], deployment(2));
     await scale(2);
 
@@ -340,13 +275,7 @@ describe(`operator + two sidecars end to end (${REAL_CLUSTER ? 'real cluster' : 
     for (const s of sidecars) await s.proc.stop('SIGKILL');
     await operator?.stop('SIGKILL');
     if (process.env.SPILLWAY_E2E_LOGS) for (const p of [operator, ...sidecars.map((s) => s.proc)]) process.stderr.write(`--- ${p?.name}\n${p?.log}`);
-    if (REAL_CLUSTER && kubeconfig) {
-      const list = await kubectl(['get', 'trafficpolicies', '-n', NS, '-o', 'name']);
-      for (const name of list.stdout.split('\n').filter(Boolean)) {
-        await kubectl(['patch', name, '-n', NS, '--type=merge', '-p', '{"metadata":{"finalizers":null}}']);
-      }
-      await kubectl(['delete', 'namespace', NS, '--wait=false']);
-    }
+    if (REAL_CLUSTER && k) await deleteNamespace(k, NS);
     await upstream?.close();
     for (const v of vendors) await v.close();
     client?.disconnect();

@@ -5,73 +5,19 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import type { CompiledConfig } from '../api/config.js';
-import { startKubeDouble, type KubeDouble } from './kube-double/server.js';
+import type { KubeDouble } from './kube-double/server.js';
+import { deleteNamespace, ensureBuilt, installCrdsAndNamespace, Kubectl, REAL_CLUSTER, ROOT, startControlPlane, waitFor, type RunResult } from './support/control-plane.js';
 import { RedisServer } from '../test/support/redis.js';
 import { freePort } from '../test/support/ports.js';
 
-const ROOT = process.cwd();
-const REAL_CLUSTER = Boolean(process.env.KUBECONFIG);
 const NS = `spillway-e2e-${Math.random().toString(36).slice(2, 8)}`;
 /** A real cluster starts pods; the double makes replicas ready at once. */
 const READY_TIMEOUT = REAL_CLUSTER ? 120_000 : 10_000;
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function run(cmd: string, args: string[], input?: string): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    child.stdin.end(input ?? '');
-  });
-}
-
-async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 10_000): Promise<Exclude<T, null | undefined | false>> {
-  const deadline = Date.now() + timeoutMs;
-  let lastErr: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v as Exclude<T, null | undefined | false>;
-    } catch (err) {
-      lastErr = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${lastErr ? `: ${String(lastErr)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** Newest mtime under a folder (TypeScript sources only). */
-function newest(dir: string): number {
-  let t = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) t = Math.max(t, newest(p));
-    else if (e.name.endsWith('.ts')) t = Math.max(t, statSync(p).mtimeMs);
-  }
-  return t;
-}
-
-/** Builds dist/ when the operator's or the API's sources are newer than it. */
-async function ensureBuilt(): Promise<void> {
-  const entry = join(ROOT, 'dist/operator/main.js');
-  if (existsSync(entry) && statSync(entry).mtimeMs > Math.max(newest(join(ROOT, 'operator')), newest(join(ROOT, 'api')))) return;
-  const res = await run('npx', ['tsc', '-p', 'tsconfig.build.json']);
-  if (!existsSync(entry)) throw new Error(`build failed:\n${res.stdout}${res.stderr}`);
-}
 
 const deployment = (name: string, replicas: number) => `
 apiVersion: apps/v1
@@ -158,15 +104,12 @@ describe(`spillway operator end to end (${REAL_CLUSTER ? 'real cluster' : 'API-s
   let redis: RedisServer;
   let client: Redis;
   let kubeconfig: string;
+  let k: Kubectl;
   let tmp: string;
   const operators: Operator[] = [];
 
-  const kubectl = async (args: string[], input?: string): Promise<Run> => run('kubectl', ['--kubeconfig', kubeconfig, ...args], input);
-  const mustKubectl = async (args: string[], input?: string): Promise<string> => {
-    const r = await kubectl(args, input);
-    if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed: ${r.stderr}`);
-    return r.stdout;
-  };
+  const kubectl = (args: string[], input?: string): Promise<RunResult> => k.run(args, input);
+  const mustKubectl = (args: string[], input?: string): Promise<string> => k.must(args, input);
   const getPolicy = async (name: string) =>
     JSON.parse(await mustKubectl(['get', 'trafficpolicy', name, '-n', NS, '-o', 'json'])) as {
       metadata: { generation: number; finalizers?: string[] };
@@ -192,20 +135,13 @@ describe(`spillway operator end to end (${REAL_CLUSTER ? 'real cluster' : 'API-s
 
   beforeAll(async () => {
     tmp = mkdtempSync(join(tmpdir(), 'spillway-op-e2e-'));
-    await ensureBuilt();
+    await ensureBuilt(['dist/operator/main.js'], ['operator', 'api']);
     redis = await RedisServer.start();
     client = new Redis(redis.url, { maxRetriesPerRequest: 1, retryStrategy: () => 100 });
     client.on('error', () => {});
-    if (REAL_CLUSTER) {
-      kubeconfig = process.env.KUBECONFIG as string;
-    } else {
-      double = await startKubeDouble({ port: 0, crdDir: join(ROOT, 'crds') });
-      kubeconfig = join(tmp, 'kubeconfig');
-      double.writeKubeconfig(kubeconfig);
-    }
-    await mustKubectl(['apply', '-f', 'crds/']);
-    if (REAL_CLUSTER) await mustKubectl(['wait', '--for', 'condition=established', '--timeout=60s', 'crd/trafficpolicies.spillway.io']);
-    await mustKubectl(['create', 'namespace', NS]);
+    ({ kubeconfig, double } = await startControlPlane(tmp));
+    k = new Kubectl(kubeconfig);
+    await installCrdsAndNamespace(k, NS);
     await mustKubectl(['apply', '-f', '-'], deployment('chat', 2));
     await scale('chat', 2);
   }, 240_000);
@@ -213,14 +149,7 @@ describe(`spillway operator end to end (${REAL_CLUSTER ? 'real cluster' : 'API-s
   afterAll(async () => {
     for (const op of operators) await op.stop('SIGKILL');
     if (process.env.SPILLWAY_E2E_LOGS) for (const op of operators) process.stderr.write(`--- operator :${op.adminPort}\n${op.log}`);
-    if (REAL_CLUSTER && kubeconfig) {
-      // Finalizers would hold the namespace with no operator running: drop them first.
-      const list = await kubectl(['get', 'trafficpolicies', '-n', NS, '-o', 'name']);
-      for (const name of list.stdout.split('\n').filter(Boolean)) {
-        await kubectl(['patch', name, '-n', NS, '--type=merge', '-p', '{"metadata":{"finalizers":null}}']);
-      }
-      await kubectl(['delete', 'namespace', NS, '--wait=false']);
-    }
+    if (REAL_CLUSTER && k) await deleteNamespace(k, NS);
     client?.disconnect();
     await redis?.stop();
     await double?.close();
