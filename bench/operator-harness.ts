@@ -10,46 +10,17 @@ import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../e2e/apps/free-port.js';
+import { ROOT, run, waitFor as waitUntil, type RunResult } from '../e2e/support/control-plane.js';
 
-export { freePort };
-
-export const ROOT = process.cwd();
+export { freePort, ROOT, run, type RunResult };
 
 export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
-export async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs: number, everyMs = 20): Promise<Exclude<T, null | undefined | false>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v as Exclude<T, null | undefined | false>;
-    } catch {
-      // not yet
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
-
-export interface RunResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-export function run(cmd: string, args: string[], input?: string): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    child.stdin.end(input ?? '');
-  });
+/** Polls every 20 ms by default: propagation times are measured with it. */
+export function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs: number, everyMs = 20): Promise<Exclude<T, null | undefined | false>> {
+  return waitUntil(what, fn, timeoutMs, everyMs);
 }
 
 /** A child process we started, stopped by its PID. */
