@@ -16,8 +16,7 @@
  * Then each query runs with every variable on "All" (`.*`) and `$__rate_interval` = 1m: it must
  * parse and return at least one series. Every process is stopped by PID.
  */
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -30,61 +29,17 @@ import { spawnChild, waitForHttp200, type Child } from './apps/child-process.js'
 import { VendorSim } from './apps/vendor-sim.js';
 import { startKafkaMock, type KafkaMock } from './kafka-mock/index.js';
 import { startKubeDouble, type KubeDouble } from './kube-double/server.js';
+import { ensureBuilt, Kubectl, ROOT, waitFor } from './support/control-plane.js';
 import { RedisServer } from '../test/support/redis.js';
 import { freePort } from '../test/support/ports.js';
 
-const ROOT = process.cwd();
 const NS = 'relay-ns';
 const OPERATOR_NS = 'spillway-system';
 const DEFER_ROUTES = ['later', 'expiring'];
 
-function run(cmd: string, args: string[], input?: string): Promise<{ code: number; out: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, out }));
-    child.stdin.end(input ?? '');
-  });
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 20_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    let v: T | undefined;
-    try {
-      v = await fn();
-    } catch {
-      v = undefined; // not up yet: try again
-    }
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(200);
-  }
-}
-
-function newest(dir: string): number {
-  let t = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) t = Math.max(t, newest(p));
-    else if (e.name.endsWith('.ts')) t = Math.max(t, statSync(p).mtimeMs);
-  }
-  return t;
-}
-
-/** bin/spillway.js runs dist/: build it when the sources are newer. */
-async function ensureBuilt(): Promise<void> {
-  const entries = ['dist/operator/main.js', 'dist/sidecar/main.js'].map((e) => join(ROOT, e));
-  const src = Math.max(...['operator', 'sidecar', 'api'].map((d) => newest(join(ROOT, d))));
-  if (entries.every((e) => existsSync(e) && statSync(e).mtimeMs > src)) return;
-  const r = await run('npx', ['tsc', '-p', 'tsconfig.build.json']);
-  if (!entries.every((e) => existsSync(e))) throw new Error(`build failed:\n${r.out}`);
-}
+/** Prometheus scrapes every second: poll slower and longer than the shared default. */
+const waitLong = <T>(what: string, fn: () => T | Promise<T>, timeoutMs = 20_000) => waitFor(what, fn, timeoutMs, 200);
 
 interface Reply {
   status: number;
@@ -155,11 +110,7 @@ describe('every dashboard panel query returns data from a real Prometheus', () =
   let relayAdmin = 0;
   let policyFile = '';
 
-  const kubectl = async (args: string[], input?: string): Promise<string> => {
-    const r = await run('kubectl', ['--kubeconfig', join(tmp, 'kubeconfig'), '--cache-dir', join(tmp, 'kube-cache'), ...args], input);
-    if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.out}`);
-    return r.out;
-  };
+  const kubectl = (args: string[], input?: string): Promise<string> => new Kubectl(join(tmp, 'kubeconfig'), join(tmp, 'kube-cache')).must(args, input);
   const metricsText = async (adminPort: number) => (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
   const query = async (expr: string): Promise<PromResult> => {
     const res = await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent(expr)}`);
@@ -304,7 +255,7 @@ describe('every dashboard panel query returns data from a real Prometheus', () =
     const budget = state.classes.find((c) => c.name === 'background-login')?.limit ?? 0;
     expect(budget).toBeGreaterThan(0);
     const held = Array.from({ length: budget }, () => send(chatListen, 'POST', '/login', { 'x-login-kind': 'background' }));
-    await waitFor(`${budget} background logins held`, () => app.holding === budget);
+    await waitLong(`${budget} background logins held`, () => app.holding === budget);
     const refused = await Promise.all(Array.from({ length: 5 }, () => send(chatListen, 'POST', '/login', { 'x-login-kind': 'background' })));
     expect(refused.map((r) => [r.status, r.headers['x-spillway-reason']])).toEqual(Array(5).fill([503, 'capacity']));
     app.release();
@@ -313,12 +264,12 @@ describe('every dashboard panel query returns data from a real Prometheus', () =
     // A broken edit of the policy file is refused; the original is then restored.
     const original = readFileSync(policyFile, 'utf8');
     writeFileSync(policyFile, 'spec: [not a policy');
-    await waitFor('the refused file config', async () => /spillway_config_rejected_total\{source="file"\} 1/.test(await metricsText(chatAdmin)));
+    await waitLong('the refused file config', async () => /spillway_config_rejected_total\{source="file"\} 1/.test(await metricsText(chatAdmin)));
     writeFileSync(policyFile, original);
 
     // Egress on relay-0. push: vendor a fails 4 in 5, the route fails over to b.
     for (let i = 0; i < 15; i++) await send(relayEgress, 'POST', '/push/v1/send', { 'idempotency-key': `k-${i}` }, '{}');
-    await waitFor('failover to b', async () => /spillway_vendor_failovers_total\{[^}]*from="a"[^}]*\} [1-9]/.test(await metricsText(relayAdmin)));
+    await waitLong('failover to b', async () => /spillway_vendor_failovers_total\{[^}]*from="a"[^}]*\} [1-9]/.test(await metricsText(relayAdmin)));
     // A repeated key is suppressed.
     await send(relayEgress, 'POST', '/push/v1/send', { 'idempotency-key': 'repeat' }, '{}');
     const again = await send(relayEgress, 'POST', '/push/v1/send', { 'idempotency-key': 'repeat' }, '{}');
@@ -331,7 +282,7 @@ describe('every dashboard panel query returns data from a real Prometheus', () =
       const replies = await Promise.all(Array.from({ length: 4 }, (_, i) => send(relayEgress, 'POST', `/${route}/v1/send`, { 'idempotency-key': `${route}-${i}` }, '{}')));
       expect(replies.filter((r) => r.status === 202).length).toBeGreaterThan(0);
     }
-    await waitFor('drained and dead-lettered', async () => {
+    await waitLong('drained and dead-lettered', async () => {
       const m = await metricsText(relayAdmin);
       return /spillway_drained_total\{[^}]*route="later"[^}]*\} [1-9]/.test(m) && /spillway_dead_letter_total\{[^}]*route="expiring"[^}]*\} [1-9]/.test(m);
     }, 60_000);
@@ -345,7 +296,7 @@ describe('every dashboard panel query returns data from a real Prometheus', () =
     }
 
     // Prometheus has scraped all of it (the last series to appear) and the operator's results.
-    await waitFor('scraped', async () =>
+    await waitLong('scraped', async () =>
       (await hasData('spillway_defer_failed_total')) && (await hasData('spillway_operator_reconcile_total')) && (await hasData('spillway_config_rejected_total')),
     );
     await sleep(3000); // a few more samples, so every rate over 1m has two points
@@ -380,7 +331,7 @@ describe('every dashboard panel query returns data from a real Prometheus', () =
     expect(rules.length).toBeGreaterThan(0);
     expect(rules.filter((r) => r.health !== 'ok').map((r) => `${r.name}: ${r.health} ${r.lastError ?? ''}`)).toEqual([]);
     type AlertsReply = { data: { alerts: { labels: Record<string, string>; state: string }[] } };
-    const firing = await waitFor('SpillwayConfigRejected firing', async () => {
+    const firing = await waitLong('SpillwayConfigRejected firing', async () => {
       const alerts = ((await (await fetch(`${promUrl}/api/v1/alerts`)).json()) as AlertsReply).data.alerts;
       return alerts.some((a) => a.labels.alertname === 'SpillwayConfigRejected' && a.labels.pod === 'chat-0' && a.state === 'firing') ? alerts : null;
     });
