@@ -2,7 +2,7 @@
 import { Agent } from 'node:http';
 import type { Registry } from 'prom-client';
 import type { Inbound } from '../../sidecar/inbound.js';
-import { classState, compiled, metric, send, startInbound, Upstream, waitFor, type Reply } from './inbound-support.js';
+import { classState, closeProxyUnderTest, compiled, metric, send, startInbound, startProxyUnderTest, Upstream, waitFor, type Reply } from './inbound-support.js';
 
 describe('inbound admission', () => {
   let up: Upstream;
@@ -10,15 +10,8 @@ describe('inbound admission', () => {
   let registry: Registry;
   const agents: Agent[] = [];
 
-  beforeEach(async () => {
-    up = await Upstream.start();
-    ({ inbound, registry } = await startInbound(up.url));
-  });
-  afterEach(async () => {
-    agents.forEach((a) => a.destroy());
-    await inbound.close();
-    await up.close();
-  });
+  beforeEach(async () => ({ up, inbound, registry } = await startProxyUnderTest()));
+  afterEach(() => closeProxyUnderTest({ up, inbound, registry }, agents));
 
   it('a class budget holds exactly under concurrency: 50 at once to a limit of 5', async () => {
     inbound.apply(compiled({ classes: [{ name: 'five', match: [{ pathPrefix: '/five' }], concurrency: { limit: 5 } }] }));

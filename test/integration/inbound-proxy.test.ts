@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { Agent, request } from 'node:http';
 import { freePort } from '../support/ports.js';
 import type { Inbound } from '../../sidecar/inbound.js';
-import { classState, compiled, metric, send, startInbound, Upstream, waitFor, type SendOptions } from './inbound-support.js';
+import { classState, closeProxyUnderTest, compiled, metric, send, startInbound, startProxyUnderTest, Upstream, waitFor, type SendOptions } from './inbound-support.js';
 import type { Registry } from 'prom-client';
 
 describe('inbound proxy', () => {
@@ -12,15 +12,8 @@ describe('inbound proxy', () => {
   let registry: Registry;
   const agents: Agent[] = [];
 
-  beforeEach(async () => {
-    up = await Upstream.start();
-    ({ inbound, registry } = await startInbound(up.url));
-  });
-  afterEach(async () => {
-    agents.forEach((a) => a.destroy());
-    await inbound.close();
-    await up.close();
-  });
+  beforeEach(async () => ({ up, inbound, registry } = await startProxyUnderTest()));
+  afterEach(() => closeProxyUnderTest({ up, inbound, registry }, agents));
 
   const echo = () => {
     up.hold = () => false;

@@ -74,6 +74,25 @@ export async function startInbound(upstream: string, extra: Partial<InboundOptio
   return { inbound, registry };
 }
 
+/** What each inbound test starts: an upstream and a proxy in front of it. */
+export interface ProxyUnderTest {
+  up: Upstream;
+  inbound: Inbound;
+  registry: Registry;
+}
+
+export async function startProxyUnderTest(): Promise<ProxyUnderTest> {
+  const up = await Upstream.start();
+  return { up, ...(await startInbound(up.url)) };
+}
+
+/** Closes what a test left open: its client agents, then the proxy, then the upstream. */
+export async function closeProxyUnderTest(t: ProxyUnderTest, agents: Agent[]): Promise<void> {
+  agents.forEach((a) => a.destroy());
+  await t.inbound.close();
+  await t.up.close();
+}
+
 export interface Reply {
   status: number;
   headers: IncomingHttpHeaders;
