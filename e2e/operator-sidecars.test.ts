@@ -5,7 +5,6 @@
  * refused. Against the API-server double, or a real cluster when KUBECONFIG is set (the operator
  * and the sidecars still run here; see docs/operator.md).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -15,7 +14,8 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import type { CompiledConfig } from '../api/config.js';
 import type { KubeDouble } from './kube-double/server.js';
-import { deleteNamespace, ensureBuilt, installCrdsAndNamespace, Kubectl, REAL_CLUSTER, ROOT, startControlPlane, waitFor, type RunResult } from './support/control-plane.js';
+import { deleteNamespace, ensureBuilt, installCrdsAndNamespace, Kubectl, REAL_CLUSTER, startControlPlane, waitFor, type RunResult } from './support/control-plane.js';
+import { SpillwayProcess } from './support/spillway-process.js';
 import { RedisServer } from '../test/support/redis.js';
 import { freePort } from '../test/support/ports.js';
 
@@ -118,28 +118,13 @@ class HoldingUpstream {
   }
 }
 
-class Proc {
-  private readonly child: ChildProcess;
-  log = '';
-
+/** A named operator or sidecar process (the name heads its log). */
+class Proc extends SpillwayProcess {
   constructor(
     readonly name: string,
     args: string[],
   ) {
-    this.child = spawn(process.execPath, ['bin/spillway.js', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    this.child.stdout?.on('data', (d: Buffer) => (this.log += d.toString()));
-    this.child.stderr?.on('data', (d: Buffer) => (this.log += d.toString()));
-  }
-
-  get exited(): boolean {
-    return this.child.exitCode !== null || this.child.signalCode !== null;
-  }
-
-  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-    if (this.exited) return;
-    const done = once(this.child, 'exit');
-    this.child.kill(signal);
-    await done;
+    super(args);
   }
 }
 

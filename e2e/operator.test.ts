@@ -3,15 +3,14 @@
  * and a private redis-server, against the API-server double, or against a real cluster when
  * KUBECONFIG is set (see docs/operator.md for a kind recipe).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import type { CompiledConfig } from '../api/config.js';
 import type { KubeDouble } from './kube-double/server.js';
-import { deleteNamespace, ensureBuilt, installCrdsAndNamespace, Kubectl, REAL_CLUSTER, ROOT, startControlPlane, waitFor, type RunResult } from './support/control-plane.js';
+import { deleteNamespace, ensureBuilt, installCrdsAndNamespace, Kubectl, REAL_CLUSTER, startControlPlane, waitFor, type RunResult } from './support/control-plane.js';
+import { SpillwayProcess } from './support/spillway-process.js';
 import { RedisServer } from '../test/support/redis.js';
 import { freePort } from '../test/support/ports.js';
 
@@ -52,28 +51,12 @@ spec:
       queue: { size: 200, timeoutMs: 250 }
 `;
 
-class Operator {
-  private readonly child: ChildProcess;
-  log = '';
-
+class Operator extends SpillwayProcess {
   constructor(
     readonly adminPort: number,
     args: string[],
   ) {
-    this.child = spawn(process.execPath, ['bin/spillway.js', 'operator', '--admin', String(adminPort), ...args], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.child.stdout?.on('data', (d: Buffer) => (this.log += d.toString()));
-    this.child.stderr?.on('data', (d: Buffer) => (this.log += d.toString()));
-  }
-
-  get pid(): number | undefined {
-    return this.child.pid;
-  }
-
-  get exited(): boolean {
-    return this.child.exitCode !== null || this.child.signalCode !== null;
+    super(['operator', '--admin', String(adminPort), ...args]);
   }
 
   async metric(name: string): Promise<number | undefined> {
@@ -88,14 +71,6 @@ class Operator {
     } catch {
       return false;
     }
-  }
-
-  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
-    if (this.exited) return this.child.exitCode;
-    const done = once(this.child, 'exit');
-    this.child.kill(signal);
-    const [code] = (await done) as [number | null];
-    return code;
   }
 }
 
