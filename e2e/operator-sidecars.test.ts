@@ -14,13 +14,12 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import type { CompiledConfig } from '../api/config.js';
 import type { KubeDouble } from './kube-double/server.js';
-import { deleteNamespace, ensureBuilt, installCrdsAndNamespace, Kubectl, REAL_CLUSTER, startControlPlane, waitFor, type RunResult } from './support/control-plane.js';
+import { deleteNamespace, ensureBuilt, installCrdsAndNamespace, Kubectl, REAL_CLUSTER, startControlPlane, waitFor, waitReadyReplicas, type RunResult } from './support/control-plane.js';
 import { SpillwayProcess } from './support/spillway-process.js';
 import { RedisServer } from '../test/support/redis.js';
 import { freePort } from '../test/support/ports.js';
 
 const NS = `spillway-e2e-sc-${Math.random().toString(36).slice(2, 8)}`;
-const READY_TIMEOUT = REAL_CLUSTER ? 120_000 : 10_000;
 
 const deployment = (replicas: number) => `
 apiVersion: apps/v1
@@ -208,10 +207,7 @@ describe(`operator + two sidecars end to end (${REAL_CLUSTER ? 'real cluster' : 
   const scale = async (replicas: number) => {
     await mustKubectl(['scale', 'deployment', 'chat', '-n', NS, `--replicas=${replicas}`]);
     if (double) double.setReadyReplicas(NS, 'chat', replicas);
-    await waitFor(`chat ready ${replicas}`, async () => {
-      const d = JSON.parse(await mustKubectl(['get', 'deployment', 'chat', '-n', NS, '-o', 'json'])) as { status?: { readyReplicas?: number } };
-      return (d.status?.readyReplicas ?? 0) === replicas;
-    }, READY_TIMEOUT);
+    await waitReadyReplicas(k, NS, 'chat', replicas);
   };
 
   beforeAll(async () => {

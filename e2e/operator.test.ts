@@ -9,14 +9,12 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import type { CompiledConfig } from '../api/config.js';
 import type { KubeDouble } from './kube-double/server.js';
-import { deleteNamespace, ensureBuilt, installCrdsAndNamespace, Kubectl, REAL_CLUSTER, startControlPlane, waitFor, type RunResult } from './support/control-plane.js';
+import { deleteNamespace, ensureBuilt, installCrdsAndNamespace, Kubectl, REAL_CLUSTER, startControlPlane, waitFor, waitReadyReplicas, type RunResult } from './support/control-plane.js';
 import { SpillwayProcess } from './support/spillway-process.js';
 import { RedisServer } from '../test/support/redis.js';
 import { freePort } from '../test/support/ports.js';
 
 const NS = `spillway-e2e-${Math.random().toString(36).slice(2, 8)}`;
-/** A real cluster starts pods; the double makes replicas ready at once. */
-const READY_TIMEOUT = REAL_CLUSTER ? 120_000 : 10_000;
 
 const deployment = (name: string, replicas: number) => `
 apiVersion: apps/v1
@@ -102,10 +100,7 @@ describe(`spillway operator end to end (${REAL_CLUSTER ? 'real cluster' : 'API-s
   };
   const scale = async (name: string, replicas: number) => {
     await mustKubectl(['scale', 'deployment', name, '-n', NS, `--replicas=${replicas}`]);
-    await waitFor(`${name} ready ${replicas}`, async () => {
-      const d = JSON.parse(await mustKubectl(['get', 'deployment', name, '-n', NS, '-o', 'json'])) as { status?: { readyReplicas?: number } };
-      return (d.status?.readyReplicas ?? 0) === replicas;
-    }, READY_TIMEOUT);
+    await waitReadyReplicas(k, NS, name, replicas);
   };
 
   beforeAll(async () => {

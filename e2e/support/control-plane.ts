@@ -12,6 +12,8 @@ import { startKubeDouble, type KubeDouble } from '../kube-double/server.js';
 export const ROOT = process.cwd();
 /** A real cluster when KUBECONFIG is set; the in-process API-server double otherwise. */
 export const REAL_CLUSTER = Boolean(process.env.KUBECONFIG);
+/** A real cluster starts pods; the double makes replicas ready at once. */
+export const READY_TIMEOUT = REAL_CLUSTER ? 120_000 : 10_000;
 
 export interface RunResult {
   code: number;
@@ -108,6 +110,14 @@ export async function installCrdsAndNamespace(kubectl: Kubectl, ns: string): Pro
   await kubectl.must(['apply', '-f', 'crds/']);
   if (REAL_CLUSTER) await kubectl.must(['wait', '--for', 'condition=established', '--timeout=60s', 'crd/trafficpolicies.spillway.io']);
   await kubectl.must(['create', 'namespace', ns]);
+}
+
+/** Waits until the Deployment reports exactly `replicas` ready. */
+export async function waitReadyReplicas(kubectl: Kubectl, ns: string, name: string, replicas: number): Promise<void> {
+  await waitFor(`${name} ready ${replicas}`, async () => {
+    const d = JSON.parse(await kubectl.must(['get', 'deployment', name, '-n', ns, '-o', 'json'])) as { status?: { readyReplicas?: number } };
+    return (d.status?.readyReplicas ?? 0) === replicas;
+  }, READY_TIMEOUT);
 }
 
 /** On a real cluster: deletes the test namespace. Finalizers would hold it with no operator running: drop them first. */
