@@ -6,10 +6,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync } from 'node:fs';
-import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../e2e/apps/free-port.js';
+import { waitForPort } from './procs.js';
 import { ROOT, run, waitFor as waitUntil, type RunResult } from '../e2e/support/control-plane.js';
 
 export { freePort, ROOT, run, type RunResult };
@@ -45,19 +45,8 @@ export class Proc {
 export async function startRedis(): Promise<{ url: string; proc: Proc }> {
   const port = await freePort();
   const proc = new Proc('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
-  await waitFor('redis-server', () => canConnect(port), 10_000);
+  await waitForPort(port, 10_000);
   return { url: `redis://127.0.0.1:${port}`, proc };
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createConnection({ port, host: '127.0.0.1' });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
 }
 
 /** `node bin/spillway.js ...`; SPILLWAY_BENCH_NODE_ARGS adds node flags (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`). */
