@@ -21,6 +21,11 @@ export interface DedupStore {
   complete(route: string, key: string, status: number, ttlSeconds: number): void;
   /** Forgets a claim whose send failed everywhere. Best effort. */
   release(route: string, key: string): void;
+  /**
+   * Reads without claiming (a shed send about to be deferred: its replay claims later). `claimed`
+   * here means the key is free.
+   */
+  peek(route: string, key: string): Promise<ClaimResult>;
 }
 
 export function dedupKey(route: string, key: string): string {
@@ -81,6 +86,15 @@ export class RedisDedupStore implements DedupStore {
   release(route: string, key: string): void {
     this.redis.del(dedupKey(route, key)).catch(() => {});
   }
+
+  async peek(route: string, key: string): Promise<ClaimResult> {
+    try {
+      const existing = await this.redis.get(dedupKey(route, key));
+      return existing === null ? CLAIMED : parseStored(existing);
+    } catch {
+      return UNAVAILABLE;
+    }
+  }
 }
 
 /** Standalone mode (no Redis): the same rules within this one pod, bounded in size. */
@@ -110,6 +124,12 @@ export class MemoryDedupStore implements DedupStore {
 
   release(route: string, key: string): void {
     this.entries.delete(dedupKey(route, key));
+  }
+
+  async peek(route: string, key: string): Promise<ClaimResult> {
+    const e = this.entries.get(dedupKey(route, key));
+    if (!e || e.expiresAt <= this.now()) return CLAIMED;
+    return e.status === 0 ? PENDING_RESULT : { kind: 'done', status: e.status };
   }
 
   private evictOldest(): void {

@@ -246,10 +246,7 @@ export class Egress {
     if (key !== '' && dedup) {
       const c = await this.dedup.claim(route.name, key, budget + CLAIM_MARGIN_MS);
       if (c.kind === 'done' || c.kind === 'pending') {
-        this.metrics.dedupSuppressed.inc({ route: route.name });
-        const status = c.kind === 'done' ? c.status : 409;
-        sendJson(res, status, { ...DUPLICATE_HEADERS, 'x-spillway-class': route.name }, `{"duplicate":true,"status":${status}}`);
-        req.resume();
+        this.answerDuplicate(req, res, route, c.kind === 'done' ? c.status : 409);
         return;
       }
       if (c.kind === 'unavailable') {
@@ -298,6 +295,14 @@ export class Egress {
       return;
     }
     const key = headerValue(req.headers[route.keyHeader]);
+    // A repeat of a key already sent (or being sent) is answered as a duplicate, not stored.
+    if (key !== '' && route.compiled.dedup) {
+      const c = await this.dedup.peek(route.name, key);
+      if (c.kind === 'done' || c.kind === 'pending') {
+        this.answerDuplicate(req, res, route, c.kind === 'done' ? c.status : 409);
+        return;
+      }
+    }
     const send: DeferredSend = {
       route: route.name,
       method: req.method ?? 'POST',
@@ -315,6 +320,12 @@ export class Egress {
       return;
     }
     sendJson(res, 202, { 'x-spillway-deferred': 'true', 'x-spillway-class': route.name }, '{"deferred":true}');
+  }
+
+  private answerDuplicate(req: IncomingMessage, res: ServerResponse, route: EgressRoute, status: number): void {
+    this.metrics.dedupSuppressed.inc({ route: route.name });
+    sendJson(res, status, { ...DUPLICATE_HEADERS, 'x-spillway-class': route.name }, `{"duplicate":true,"status":${status}}`);
+    req.resume();
   }
 
   private respond(res: ServerResponse, route: EgressRoute, r: SendResult, level: number): void {

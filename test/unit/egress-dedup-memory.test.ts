@@ -18,6 +18,18 @@ describe('MemoryDedupStore (standalone dedup)', () => {
     expect(await s.claim('push', 'k', 1000)).toEqual({ kind: 'claimed' });
   });
 
+  it('peeks without claiming (a shed send checked before it is deferred)', async () => {
+    let now = 0;
+    const s = new MemoryDedupStore(() => now);
+    expect(await s.peek('push', 'k')).toEqual({ kind: 'claimed' });
+    expect(await s.claim('push', 'k', 1000)).toEqual({ kind: 'claimed' }); // peeking took nothing
+    expect(await s.peek('push', 'k')).toEqual({ kind: 'pending' });
+    s.complete('push', 'k', 200, 60);
+    expect(await s.peek('push', 'k')).toEqual({ kind: 'done', status: 200 });
+    now = 61_000;
+    expect(await s.peek('push', 'k')).toEqual({ kind: 'claimed' });
+  });
+
   it('stays bounded, forgetting the oldest keys first', async () => {
     const s = new MemoryDedupStore(() => 0, 3);
     for (const k of ['a', 'b', 'c', 'd']) await s.claim('r', k, 1000);
