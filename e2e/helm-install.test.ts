@@ -12,7 +12,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { parseAllDocuments } from 'yaml';
 import { startKubeDouble, type KubeDouble } from './kube-double/server.js';
+import { ensureBuilt, run, waitFor as pollUntil, type RunResult as Run } from './support/control-plane.js';
 import { helm } from '../test/support/helm.js';
 import { freePort } from '../test/support/ports.js';
 import { RedisServer } from '../test/support/redis.js';
@@ -30,58 +31,8 @@ const NS = 'spillway-system';
 
 type Obj = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string }; [k: string]: any };
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function run(cmd: string, args: string[], input = ''): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    child.stdin.end(input);
-  });
-}
-
-async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 20_000): Promise<Exclude<T, null | undefined | false>> {
-  const deadline = Date.now() + timeoutMs;
-  let lastErr: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v as Exclude<T, null | undefined | false>;
-    } catch (err) {
-      lastErr = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${lastErr ? `: ${String(lastErr)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-/** Newest mtime of the TypeScript sources under a folder. */
-function newest(dir: string): number {
-  let t = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) t = Math.max(t, newest(p));
-    else if (e.name.endsWith('.ts')) t = Math.max(t, statSync(p).mtimeMs);
-  }
-  return t;
-}
-
-/** The operator runs from dist/ (bin/spillway.js), as in the image: build it when stale. */
-async function ensureBuilt(): Promise<void> {
-  const entry = join(ROOT, 'dist/operator/main.js');
-  if (existsSync(entry) && statSync(entry).mtimeMs > Math.max(newest(join(ROOT, 'operator')), newest(join(ROOT, 'api')))) return;
-  const res = await run('npx', ['tsc', '-p', 'tsconfig.build.json']);
-  if (!existsSync(entry)) throw new Error(`build failed:\n${res.stdout}${res.stderr}`);
-}
+/** Slower cadence than the shared default: the chart's pods take a while on a loaded machine. */
+const waitFor = <T>(what: string, fn: () => T | Promise<T>, timeoutMs = 20_000) => pollUntil(what, fn, timeoutMs, 100);
 
 function render(args: string[] = []): { yaml: string; objects: Obj[] } {
   const r = helm(['template', RELEASE, 'charts/spillway', '--namespace', NS, ...args]);
