@@ -30,6 +30,10 @@ export interface SendPlan {
   keyPrefix: string;
   /** When given, each key's answer: status and `x-spillway-reason` ('' without), or 'timeout'/'error'. */
   ledger?: Map<string, string>;
+  /** When given, each key's answer time in ms since `origin` (not written for timeouts/errors). */
+  answeredAt?: Map<string, number>;
+  /** performance.now() of t=0, so callers can time their own events on the same clock. Default: now. */
+  origin?: number;
 }
 
 const BODY = JSON.stringify({ to: 'user', text: 'goal!' });
@@ -41,7 +45,7 @@ export async function runSends(plan: SendPlan, signal: AbortSignal): Promise<Sen
     sent: 0, ok: 0, deferred: 0, byVendor: {}, refused: 0, failed: 0, timeouts: 0, maxHeldMs: 0, latency: new LogHistogram(),
   }));
   let inflight = 0;
-  const t0 = performance.now();
+  const t0 = plan.origin ?? performance.now();
   const total = plan.ratePerSecond * plan.durationS;
   let n = 0;
 
@@ -72,6 +76,7 @@ export async function runSends(plan: SendPlan, signal: AbortSignal): Promise<Sen
           const status = res.statusCode ?? 0;
           const reason = res.headers['x-spillway-reason'];
           note(`${status}${typeof reason === 'string' ? ` ${reason}` : ''}`);
+          plan.answeredAt?.set(key, performance.now() - t0);
           if (status === 202) sec.deferred++;
           else if (status >= 200 && status < 300) {
             sec.ok++;
