@@ -1,5 +1,5 @@
 /** Small helpers for moving a request through the egress: header filtering and body buffering. */
-import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 
 /** The caller's remaining time for the whole send, in ms (optional). */
 export const BUDGET_HEADER = 'x-spillway-timeout-ms';
@@ -18,9 +18,33 @@ const DROP = new Set([
   BUDGET_HEADER,
 ]);
 
-const DROP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', 'trailer', 'transfer-encoding', 'upgrade']);
+/** Lengths of the names in DROP: only a raw name of such a length needs lower-casing to check. */
+const DROP_LENGTHS = new Set([...DROP].map((n) => n.length));
 
-/** A request's headers as a vendor should get them. */
+/**
+ * A request's headers as a vendor should get them, from Node's flat rawHeaders, with a last
+ * `host` pair whose value VendorTarget.start fills in per vendor.
+ */
+export function vendorRequestHeaders(raw: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i];
+    if (DROP_LENGTHS.has(name.length) && DROP.has(name.toLowerCase())) continue;
+    out.push(name, raw[i + 1]);
+  }
+  out.push('host', '');
+  return out;
+}
+
+/** A deferred send's stored headers (see forwardHeaders) in the same form. */
+export function storedRequestHeaders(h: Readonly<Record<string, string>>): string[] {
+  const out: string[] = [];
+  for (const name in h) out.push(name, h[name]);
+  out.push('host', '');
+  return out;
+}
+
+/** A request's headers as a vendor should get them, as an object (for storing a deferred send). */
 export function forwardHeaders(h: IncomingHttpHeaders): Record<string, string> {
   const out: Record<string, string> = {};
   for (const name in h) {
@@ -28,13 +52,6 @@ export function forwardHeaders(h: IncomingHttpHeaders): Record<string, string> {
     const v = h[name];
     if (v !== undefined) out[name] = Array.isArray(v) ? v.join(', ') : v;
   }
-  return out;
-}
-
-/** A vendor's response headers as the caller should get them. */
-export function responseHeaders(h: IncomingHttpHeaders): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = {};
-  for (const name in h) if (!DROP_RESPONSE.has(name)) out[name] = h[name];
   return out;
 }
 

@@ -4,19 +4,21 @@
  * and failover. Also the replay path the deferral drainer sends deferred sends through.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import type { Registry } from 'prom-client';
 import type { Redis } from 'ioredis';
 import type { CompiledConfig, CompiledRoute } from '../../api/config.js';
 import type { DeferredSend, Deferrer, ReplayOutcome } from './contracts.js';
 import { MemoryDedupStore, RedisDedupStore, type DedupStore } from './dedup.js';
 import { HealthReporter } from './health-report.js';
-import { callerBudgetMs, forwardHeaders, hasBody, headerValue, readBody, responseHeaders } from './http-util.js';
+import { clientResponseHeaders } from '../proxy-headers.js';
+import { callerBudgetMs, forwardHeaders, hasBody, headerValue, readBody, storedRequestHeaders, vendorRequestHeaders } from './http-util.js';
 import { EgressMetrics } from './metrics.js';
 import { isRetrySafe } from './outcome.js';
 import { connectEgressRedis, waitReady } from './redis.js';
 import { reject, sendJson } from './reject.js';
 import { EgressRoute } from './route.js';
-import { sendWithFailover, type SendResult } from './send.js';
+import { Send, sendOnce, type SendOwner } from './send.js';
 import { VendorTarget } from './vendor-client.js';
 
 export type { DeferredSend, Deferrer, ReplayOutcome } from './contracts.js';
@@ -65,6 +67,33 @@ export const MAX_BUFFERED_BODY = 1024 * 1024;
 /** A dedup claim outlives its send's budget by this much before it lapses unanswered. */
 const CLAIM_MARGIN_MS = 5000;
 const DUPLICATE_HEADERS = { 'x-spillway-duplicate': 'true' };
+/** Links a vendor's answer and the caller's response while one is piped into the other. */
+const kPeer = Symbol('peer');
+
+/** One caller's send on the usual path, from admission to the answer (see Egress.forward). */
+class Exchange implements SendOwner {
+  key: string;
+  deadline: number;
+  claimed = false;
+  /** Answered (or failed): the route's in-flight slot is given back exactly once. */
+  ended = false;
+
+  constructor(
+    private readonly egress: Egress,
+    readonly route: EgressRoute,
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly path: string,
+    readonly level: number,
+  ) {
+    this.key = headerValue(req.headers[route.keyHeader]);
+    this.deadline = egress.now() + (callerBudgetMs(req) ?? route.defaultBudgetMs);
+  }
+
+  sent(send: Send): void {
+    this.egress.sent(this, send);
+  }
+}
 
 export class Egress {
   private routes = new Map<string, EgressRoute>();
@@ -73,14 +102,19 @@ export class Egress {
   private readonly dedup: DedupStore;
   private readonly redis: Redis | null;
   private readonly reporter: HealthReporter | null;
-  private readonly now: () => number;
+  readonly now: () => number;
   private readonly loadLevel: () => number;
   private readonly server: Server;
 
   private constructor(private readonly o: EgressOptions) {
     this.now = o.now ?? Date.now;
     this.loadLevel = o.loadLevel;
-    this.metrics = new EgressMetrics(o.registry, { forEachRate: (fn) => this.forEachRate(fn) });
+    this.metrics = new EgressMetrics(o.registry, {
+      forEachRate: (fn) => this.forEachRate(fn),
+      forEachInflight: (fn) => {
+        for (const r of this.routes.values()) fn(r.name, r.inflight);
+      },
+    });
     this.redis = o.redisUrl ? connectEgressRedis(o.redisUrl) : null;
     this.dedup = this.redis ? new RedisDedupStore(this.redis) : new MemoryDedupStore(this.now);
     this.reporter =
@@ -141,7 +175,7 @@ export class Egress {
     const route = this.routes.get(send.route);
     if (!route) return 'failed';
     if (route.compiled.limit !== null && route.inflight >= route.compiled.limit) return 'retry';
-    this.enter(route);
+    route.inflight++;
     try {
       const budget = route.defaultBudgetMs;
       let claimed = false;
@@ -160,12 +194,12 @@ export class Egress {
       }
       const retryable = this.mayRetry(route, send.method, send.key !== '');
       const body = send.body.length > 0 ? send.body : null;
-      const r = await sendWithFailover(route, send.method, send.path, { ...send.headers }, body, retryable, this.now() + budget, this.now);
+      const r = await sendOnce(route, send.method, send.path, storedRequestHeaders(send.headers), body, retryable, this.now() + budget, this.now);
       r.res?.resume();
       if (claimed) this.settleClaim(route, send.key, r);
       return r.outcome === 'success' ? 'delivered' : r.outcome === 'caller' ? 'failed' : 'retry';
     } finally {
-      this.leave(route);
+      route.inflight--;
     }
   }
 
@@ -185,7 +219,7 @@ export class Egress {
     const target = (v: CompiledRoute['vendors'][number]): VendorTarget => {
       const k = `${v.name} ${v.url} ${v.timeoutMs}`;
       let tg = usedTargets.get(k) ?? this.targets.get(k);
-      if (!tg) tg = new VendorTarget(v);
+      if (!tg) tg = new VendorTarget(v, this.now);
       usedTargets.set(k, tg);
       return tg;
     };
@@ -230,55 +264,95 @@ export class Egress {
       }
       return;
     }
-    this.enter(route);
-    this.forward(route, req, res, path, level)
-      .catch(() => reject(res, 502, route.name, 'vendor-unavailable', level))
-      .finally(() => this.leave(route));
+    route.inflight++;
+    const x = new Exchange(this, route, req, res, path, level);
+    try {
+      this.forward(x);
+    } catch {
+      this.failed(x);
+    }
   }
 
-  private async forward(route: EgressRoute, req: IncomingMessage, res: ServerResponse, path: string, level: number): Promise<void> {
-    const method = req.method ?? 'GET';
-    const key = headerValue(req.headers[route.keyHeader]);
-    const budget = callerBudgetMs(req) ?? route.defaultBudgetMs;
-    const deadline = this.now() + budget;
-    let claimed = false;
-    const dedup = route.compiled.dedup;
-    if (key !== '' && dedup) {
-      const c = await this.dedup.claim(route.name, key, budget + CLAIM_MARGIN_MS);
-      if (c.kind === 'done' || c.kind === 'pending') {
-        this.answerDuplicate(req, res, route, c.kind === 'done' ? c.status : 409);
+  /**
+   * The usual path is synchronous up to the vendor request: only a dedup claim (a Redis round
+   * trip) or a body kept for a retry on another vendor needs to wait first.
+   */
+  private forward(x: Exchange): void {
+    if (x.key !== '' && x.route.compiled.dedup) {
+      this.claimThenSend(x).catch(() => this.failed(x));
+      return;
+    }
+    this.sendBody(x);
+  }
+
+  private async claimThenSend(x: Exchange): Promise<void> {
+    const { route, req, res } = x;
+    const c = await this.dedup.claim(route.name, x.key, x.deadline - this.now() + CLAIM_MARGIN_MS);
+    if (c.kind === 'done' || c.kind === 'pending') {
+      this.answerDuplicate(req, res, route, c.kind === 'done' ? c.status : 409);
+      this.end(x);
+      return;
+    }
+    if (c.kind === 'unavailable') {
+      if (route.compiled.dedup?.onRedisDown === 'refuse') {
+        this.refuse(res, route, 'dedup-unavailable', x.level);
+        req.resume();
+        this.end(x);
         return;
       }
-      if (c.kind === 'unavailable') {
-        if (dedup.onRedisDown === 'refuse') {
-          this.refuse(res, route, 'dedup-unavailable', level);
-          req.resume();
-          return;
-        }
-        this.metrics.dedupBypassed.inc({ route: route.name });
-      }
-      claimed = c.kind === 'claimed';
+      this.metrics.dedupBypassed.inc({ route: route.name });
     }
-    try {
-      const retryable = this.mayRetry(route, method, key !== '');
-      let body: Buffer | IncomingMessage | null = req;
-      if (!hasBody(req)) body = null;
-      else if (retryable) {
-        body = await readBody(req, MAX_BUFFERED_BODY);
-        if (body === null) {
-          if (claimed) this.dedup.release(route.name, key);
-          this.refuse(res, route, 'body-too-large', level, 413);
-          return;
-        }
-      }
-      const r = await sendWithFailover(route, method, path, forwardHeaders(req.headers), body, retryable, deadline, this.now);
-      if (claimed) this.settleClaim(route, key, r);
-      this.respond(res, route, r, level);
-    } catch (err) {
-      // Nothing was accepted by a vendor (the caller vanished mid-body): free the key.
-      if (claimed) this.dedup.release(route.name, key);
-      throw err;
+    x.claimed = c.kind === 'claimed';
+    this.sendBody(x);
+  }
+
+  private sendBody(x: Exchange): void {
+    const req = x.req;
+    const retryable = this.mayRetry(x.route, req.method ?? 'GET', x.key !== '');
+    if (!hasBody(req)) this.startSend(x, null, retryable);
+    else if (!retryable) this.startSend(x, req, false);
+    else {
+      readBody(req, MAX_BUFFERED_BODY)
+        .then((body) => {
+          if (body !== null) {
+            this.startSend(x, body, true);
+            return;
+          }
+          if (x.claimed) this.dedup.release(x.route.name, x.key);
+          this.refuse(x.res, x.route, 'body-too-large', x.level, 413);
+          this.end(x);
+        })
+        .catch(() => this.failed(x));
     }
+  }
+
+  private startSend(x: Exchange, body: Buffer | Readable | null, retryable: boolean): void {
+    const req = x.req;
+    new Send(x.route, req.method ?? 'GET', x.path, vendorRequestHeaders(req.rawHeaders), body, retryable, x.deadline, this.now, x).start();
+  }
+
+  /** The send ended (called by its Exchange). */
+  sent(x: Exchange, s: Send): void {
+    if (x.ended) {
+      s.res?.destroy();
+      return;
+    }
+    if (x.claimed) this.settleClaim(x.route, x.key, s);
+    this.respond(x.res, x.route, s, x.level);
+    this.end(x);
+  }
+
+  /** Something broke before a vendor took the send (e.g. the caller vanished mid-body): the key is freed. */
+  private failed(x: Exchange): void {
+    if (x.ended) return;
+    if (x.claimed) this.dedup.release(x.route.name, x.key);
+    reject(x.res, 502, x.route.name, 'vendor-unavailable', x.level);
+    this.end(x);
+  }
+
+  private end(x: Exchange): void {
+    x.ended = true;
+    x.route.inflight--;
   }
 
   private async deferShed(
@@ -328,15 +402,15 @@ export class Egress {
     req.resume();
   }
 
-  private respond(res: ServerResponse, route: EgressRoute, r: SendResult, level: number): void {
+  private respond(res: ServerResponse, route: EgressRoute, r: Send, level: number): void {
     const src = r.res;
     if (src) {
-      res.writeHead(src.statusCode ?? 502, responseHeaders(src.headers));
+      res.writeHead(src.statusCode ?? 502, src.statusMessage, clientResponseHeaders(src.rawHeaders));
       // pipe() rather than pipeline(): no abort-signal machinery per send on the hot path.
-      src.once('error', () => res.destroy());
-      res.once('close', () => {
-        if (!src.complete) src.destroy();
-      });
+      (src as Peered<IncomingMessage, ServerResponse>)[kPeer] = res;
+      (res as Peered<ServerResponse, IncomingMessage>)[kPeer] = src;
+      src.once('error', onVendorBodyError);
+      res.once('close', onCallerClose);
       src.pipe(res);
       return;
     }
@@ -345,7 +419,7 @@ export class Egress {
   }
 
   /** Keeps the first answer under the key; a send that no vendor took frees it for a retry. */
-  private settleClaim(route: EgressRoute, key: string, r: SendResult): void {
+  private settleClaim(route: EgressRoute, key: string, r: Send): void {
     const dedup = route.compiled.dedup;
     if (!dedup) return;
     if ((r.outcome === 'success' || r.outcome === 'caller') && r.res) {
@@ -364,18 +438,19 @@ export class Egress {
     reject(res, status, route.name, reason, level);
   }
 
-  private enter(route: EgressRoute): void {
-    route.inflight++;
-    this.metrics.inflight.inc({ route: route.name });
-  }
-
-  private leave(route: EgressRoute): void {
-    route.inflight--;
-    this.metrics.inflight.dec({ route: route.name });
-  }
 
   private forEachRate(fn: (route: string, vendor: string, rate: number | null) => void): void {
     const t = this.now();
     for (const r of this.routes.values()) r.vendorNames.forEach((v, i) => fn(r.name, v, r.failover.rate(i, t)));
   }
+}
+
+type Peered<T, P> = T & { [kPeer]: P };
+
+function onVendorBodyError(this: Peered<IncomingMessage, ServerResponse>): void {
+  this[kPeer].destroy();
+}
+/** The caller went away before the vendor's answer was through: stop reading it. */
+function onCallerClose(this: Peered<ServerResponse, IncomingMessage>): void {
+  if (!this[kPeer].complete) this[kPeer].destroy();
 }

@@ -1,27 +1,41 @@
-/** The egress's Prometheus metrics (names from the design brief, plus the egress's own). */
+/**
+ * The egress's Prometheus metrics (names from the design brief, plus the egress's own). What
+ * changes on every send (attempt outcomes, sends in flight) is kept in plain numbers that
+ * prom-client reads at scrape time: a prom-client inc() hashes its labels on every call.
+ */
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { ATTEMPT_OUTCOMES } from './outcome.js';
 
-export interface VendorRateSource {
+export interface EgressMetricsSource {
   /** Per route and vendor: success rate in the window, or null before minRequests. */
   forEachRate(fn: (route: string, vendor: string, rate: number | null) => void): void;
+  /** Per live route: its sends in flight. */
+  forEachInflight(fn: (route: string, inflight: number) => void): void;
 }
 
 export class EgressMetrics {
-  readonly vendorRequests: Counter<'route' | 'vendor' | 'outcome'>;
+  /** Attempt counts per `route vendor`, indexed like ATTEMPT_OUTCOMES; kept for the process's life so counters never go back. */
+  private readonly attempts = new Map<string, { route: string; vendor: string; counts: Float64Array }>();
   readonly vendorActive: Gauge<'route' | 'vendor'>;
   readonly failovers: Counter<'route' | 'from' | 'to'>;
   readonly dedupSuppressed: Counter<'route'>;
   readonly dedupBypassed: Counter<'route'>;
   readonly rejected: Counter<'route' | 'reason'>;
-  readonly inflight: Gauge<'route'>;
 
-  constructor(registry: Registry, rates: VendorRateSource) {
+  constructor(registry: Registry, source: EgressMetricsSource) {
     const registers = [registry];
-    this.vendorRequests = new Counter({
+    const attempts = this.attempts;
+    new Counter({
       name: 'spillway_vendor_requests_total',
       help: 'Egress attempts per vendor by outcome (success, failure, caller, timeout, refused, error).',
       labelNames: ['route', 'vendor', 'outcome'],
       registers,
+      collect() {
+        this.reset();
+        for (const { route, vendor, counts } of attempts.values()) {
+          for (let i = 0; i < ATTEMPT_OUTCOMES.length; i++) if (counts[i] > 0) this.labels(route, vendor, ATTEMPT_OUTCOMES[i]).inc(counts[i]);
+        }
+      },
     });
     this.vendorActive = new Gauge({
       name: 'spillway_vendor_active',
@@ -36,7 +50,7 @@ export class EgressMetrics {
       registers,
       collect() {
         this.reset();
-        rates.forEachRate((route, vendor, rate) => {
+        source.forEachRate((route, vendor, rate) => {
           if (rate !== null) this.set({ route, vendor }, rate);
         });
       },
@@ -65,12 +79,27 @@ export class EgressMetrics {
       labelNames: ['route', 'reason'],
       registers,
     });
-    this.inflight = new Gauge({
+    new Gauge({
       name: 'spillway_egress_inflight',
       help: 'Egress sends in flight per route.',
       labelNames: ['route'],
       registers,
+      collect() {
+        this.reset();
+        source.forEachInflight((route, n) => this.set({ route }, n));
+      },
     });
+  }
+
+  /** The attempt counts of one route's vendor, indexed like ATTEMPT_OUTCOMES, to be incremented in place. */
+  attemptCounts(route: string, vendor: string): Float64Array {
+    const k = `${route} ${vendor}`;
+    let a = this.attempts.get(k);
+    if (!a) {
+      a = { route, vendor, counts: new Float64Array(ATTEMPT_OUTCOMES.length) };
+      this.attempts.set(k, a);
+    }
+    return a.counts;
   }
 
   showActive(route: string, vendors: readonly string[], active: string): void {
@@ -79,6 +108,5 @@ export class EgressMetrics {
 
   forgetRoute(route: string, vendors: readonly string[]): void {
     for (const v of vendors) this.vendorActive.remove({ route, vendor: v });
-    this.inflight.remove({ route });
   }
 }

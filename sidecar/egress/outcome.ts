@@ -6,6 +6,9 @@
  * `error` is any other transport error (reset, bad response).
  */
 export type AttemptOutcome = 'success' | 'failure' | 'caller' | 'timeout' | 'refused' | 'error';
+export const ATTEMPT_OUTCOMES: readonly AttemptOutcome[] = ['success', 'failure', 'caller', 'timeout', 'refused', 'error'];
+/** Index of an outcome in ATTEMPT_OUTCOMES (for count arrays). */
+export const OUTCOME_INDEX: Readonly<Record<AttemptOutcome, number>> = { success: 0, failure: 1, caller: 2, timeout: 3, refused: 4, error: 5 };
 
 export function classifyStatus(status: number, countClientErrors: boolean): AttemptOutcome {
   if (status >= 500 || status === 429) return 'failure';

@@ -3,15 +3,12 @@
  * config reuses the failover state (windows, active vendor) when the vendor list and failover
  * settings did not change, so a config update does not forget a failing vendor.
  */
-import type { Counter } from 'prom-client';
 import type { CompiledRoute } from '../../api/config.js';
 import { RouteFailover } from './failover.js';
 import type { EgressMetrics } from './metrics.js';
-import type { AttemptOutcome } from './outcome.js';
 import { VendorTarget } from './vendor-client.js';
 
 const DEFAULT_KEY_HEADER = 'idempotency-key';
-const OUTCOMES: readonly AttemptOutcome[] = ['success', 'failure', 'caller', 'timeout', 'refused', 'error'];
 
 export class EgressRoute {
   readonly name: string;
@@ -27,8 +24,8 @@ export class EgressRoute {
   /** A send's whole budget when the caller does not say: twice the slowest vendor's timeout. */
   defaultBudgetMs = 0;
   inflight = 0;
-  /** Per vendor, per outcome: the request counter's children, resolved once. */
-  readonly counters: Array<Record<AttemptOutcome, Counter.Internal>>;
+  /** Per vendor: attempt counts indexed by OUTCOME_INDEX (read by the metrics at scrape time). */
+  readonly counts: Float64Array[];
 
   constructor(compiled: CompiledRoute, metrics: EgressMetrics) {
     this.name = compiled.name;
@@ -38,13 +35,7 @@ export class EgressRoute {
       metrics.failovers.inc({ route: this.name, from: t.from, to: t.to });
       metrics.showActive(this.name, this.vendorNames, t.to);
     });
-    this.counters = this.vendorNames.map(
-      (vendor) =>
-        Object.fromEntries(OUTCOMES.map((o) => [o, metrics.vendorRequests.labels(this.name, vendor, o)])) as Record<
-          AttemptOutcome,
-          Counter.Internal
-        >,
-    );
+    this.counts = this.vendorNames.map((vendor) => metrics.attemptCounts(this.name, vendor));
   }
 
   /** Whether `next` can keep this route's failover state. */

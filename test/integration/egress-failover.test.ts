@@ -103,6 +103,38 @@ describe('egress failover', () => {
     expect(await eventually(async () => (await a.openConnections()) === 0, 2000)).toBe(true);
   });
 
+  it("the caller's budget cuts an attempt short without counting a timeout against the vendor", async () => {
+    egress.apply(route({ timeoutMs: 2000 }));
+    a.set({ hang: true });
+    const r = await request(egress.port, '/push/v1/send', { headers: { 'x-spillway-timeout-ms': '200' }, body: 'x' });
+    expect(r.status).toBe(504);
+    expect(r.headers['x-spillway-reason']).toBe('vendor-timeout');
+    expect(r.ms).toBeLessThan(200 + 1500);
+    const metrics = await registry.metrics();
+    expect(metrics).toContain('spillway_vendor_requests_total{route="push",vendor="a",outcome="timeout"} 1');
+    // Cut by the caller, not the vendor's fault: A stays active and its window holds no failure.
+    const state = egress.state().routes[0];
+    expect(state.activeVendor).toBe('a');
+    expect(state.vendors[0].fail).toBe(0);
+    expect(state.inflight).toBe(0);
+  });
+
+  // The send is not cancelled with its caller: it ends at the vendor's answer or timeout, so a
+  // keyed send's claim is settled with what the vendor did and a retry by the caller is answered
+  // from it.
+  it('a caller that leaves mid-send: the send still ends by the vendor timeout and gives its slot back', async () => {
+    egress.apply(route({ timeoutMs: 500 }));
+    a.set({ hang: true });
+    const ac = new AbortController();
+    const pending = fetch(`http://127.0.0.1:${egress.port}/push/v1/send`, { method: 'POST', body: 'x', signal: ac.signal });
+    expect(await eventually(async () => egress.state().routes[0].inflight === 1, 2000)).toBe(true);
+    ac.abort();
+    await expect(pending).rejects.toThrow();
+    expect(await eventually(async () => egress.state().routes[0].inflight === 0, 500 + 2000)).toBe(true);
+    expect(await registry.metrics()).toContain('spillway_egress_inflight{route="push"} 0');
+    expect(await eventually(async () => (await a.openConnections()) === 0, 2000)).toBe(true);
+  });
+
   it('connection refused at A: the send is retried on B and the route fails over at once', async () => {
     const closedPort = await freePort();
     egress.apply(
