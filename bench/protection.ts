@@ -12,7 +12,10 @@ import { startWrk, type WrkResult } from './wrk.js';
 
 const STORM_CONNECTIONS = 400;
 const SETTLE_SEC = 2;
-const SETUPS: Setup[] = ['none', 'haproxy', 'bare-proxy', 'sidecar', ...(BASELINE_ROOT ? (['sidecar-baseline'] as const) : [])];
+const ALL_SETUPS: Setup[] = ['none', 'haproxy', 'bare-proxy', 'sidecar', ...(BASELINE_ROOT ? (['sidecar-baseline'] as const) : [])];
+/** SPILLWAY_BENCH_SETUPS=sidecar,haproxy: only these setups (e.g. to profile one). Default: all. */
+const ONLY = (process.env.SPILLWAY_BENCH_SETUPS ?? '').split(',').filter((x) => x !== '');
+const SETUPS = ONLY.length === 0 ? ALL_SETUPS : ALL_SETUPS.filter((s) => ONLY.includes(s));
 
 /**
  * SPILLWAY_BENCH_PAIRS=N (default 1): N alternating pre-storm/storm window pairs per setup, the
