@@ -404,6 +404,12 @@ export class Egress {
 
   private respond(res: ServerResponse, route: EgressRoute, r: Send, level: number): void {
     const src = r.res;
+    if (src && res.destroyed) {
+      // The caller left while the vendor answered: read the answer off so the connection is reused
+      // (a stall is still cut at the vendor's timeout).
+      src.resume();
+      return;
+    }
     if (src) {
       res.writeHead(src.statusCode ?? 502, src.statusMessage, clientResponseHeaders(src.rawHeaders));
       // pipe() rather than pipeline(): no abort-signal machinery per send on the hot path.
