@@ -51,20 +51,24 @@ export interface SidecarProcess {
 }
 
 export interface SidecarOptions {
-  policyFile: string;
+  /** The config source: a policy file, or (absent) the source flags in extraArgs (e.g. --redis, --config-key). */
+  policyFile?: string;
   upstream: string;
-  /** Extra flags, e.g. ['--redis', url]. */
+  /** Extra flags, e.g. ['--kafka', brokers]. */
   extraArgs?: string[];
+  /** For its output's prefix and its state dir's name. Default "sidecar". */
+  name?: string;
 }
 
 /** `spillway sidecar --policy ... --upstream ...` on free ports; ready when /readyz answers 200. */
 export async function startSidecar(opts: SidecarOptions): Promise<SidecarProcess> {
   const [listenPort, adminPort, egressPort] = [await freePort(), await freePort(), await freePort()];
-  const stateDir = mkdtempSync(join(tmpdir(), 'spillway-sidecar-'));
+  const name = opts.name ?? 'sidecar';
+  const stateDir = mkdtempSync(join(tmpdir(), `spillway-${name}-`));
   const args = [
     join(repoRoot(), 'bin', 'spillway.js'),
     'sidecar',
-    '--policy', opts.policyFile,
+    ...(opts.policyFile === undefined ? [] : ['--policy', opts.policyFile]),
     '--upstream', opts.upstream,
     '--listen', String(listenPort),
     '--admin', String(adminPort),
@@ -72,7 +76,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<SidecarProcess
     '--state-dir', stateDir,
     ...(opts.extraArgs ?? []),
   ];
-  const child = spawnChild('sidecar', process.execPath, args);
+  const child = spawnChild(name, process.execPath, args);
   const adminUrl = `http://127.0.0.1:${adminPort}`;
   const stop = async (): Promise<void> => {
     await child.stop();

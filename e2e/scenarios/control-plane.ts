@@ -3,17 +3,14 @@
  * killed and restarted on its port, compiled configs written to it the way the operator writes
  * them, and sidecars that read their config from Redis instead of a policy file.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { CONFIG_CHANNEL, configKey, type CompiledConfig } from '../../api/config.js';
 import { compile } from '../../api/compile.js';
 import type { TrafficPolicySpecInput } from '../../api/policy.js';
 import { parsePolicy } from '../../api/validate.js';
-import { spawnChild, waitForHttp200, type Child } from '../apps/child-process.js';
+import { spawnChild, type Child } from '../apps/child-process.js';
 import { freePort } from '../apps/free-port.js';
-import { repoRoot, type SidecarProcess } from '../apps/launch.js';
+import { startSidecar, type SidecarProcess } from '../apps/launch.js';
 
 export const NAMESPACE = 'scenarios';
 export const TARGET = `${NAMESPACE}/chat`;
@@ -75,36 +72,12 @@ export async function publishConfig(redisUrl: string, spec: TrafficPolicySpecInp
 }
 
 /** `spillway sidecar --redis URL --config-key scenarios/chat --pod-name POD`; ready when /readyz answers 200 (a config is in force). */
-export async function startRedisSidecar(redisUrl: string, upstream: string, podName: string, extraArgs: string[] = []): Promise<SidecarProcess> {
-  const [listenPort, adminPort, egressPort] = [await freePort(), await freePort(), await freePort()];
-  const stateDir = mkdtempSync(join(tmpdir(), `spillway-${podName}-`));
-  const args = [
-    join(repoRoot(), 'bin', 'spillway.js'),
-    'sidecar',
-    '--redis', redisUrl,
-    '--config-key', TARGET,
-    '--pod-name', podName,
-    '--upstream', upstream,
-    '--host', '127.0.0.1',
-    '--listen', String(listenPort),
-    '--admin', String(adminPort),
-    '--egress', String(egressPort),
-    '--state-dir', stateDir,
-    ...extraArgs,
-  ];
-  const child = spawnChild(podName, process.execPath, args);
-  const adminUrl = `http://127.0.0.1:${adminPort}`;
-  const stop = async (): Promise<void> => {
-    await child.stop();
-    rmSync(stateDir, { recursive: true, force: true });
-  };
-  try {
-    await waitForHttp200(child, `${adminUrl}/readyz`);
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-  return { child, listenPort, adminPort, egressPort, url: `http://127.0.0.1:${listenPort}`, adminUrl, stop };
+export function startRedisSidecar(redisUrl: string, upstream: string, podName: string, extraArgs: string[] = []): Promise<SidecarProcess> {
+  return startSidecar({
+    name: podName,
+    upstream,
+    extraArgs: ['--redis', redisUrl, '--config-key', TARGET, '--pod-name', podName, '--host', '127.0.0.1', ...extraArgs],
+  });
 }
 
 export interface SidecarView {
