@@ -41,6 +41,8 @@ export interface SimRequest {
   key: string;
   status: number | null;
   bodyBytes: number;
+  /** How the body was framed: its Content-Length, 'chunked', or '' for none. */
+  framing: string;
 }
 
 export interface VendorStats {
@@ -149,7 +151,8 @@ export class VendorSim {
   private answer(req: IncomingMessage, res: ServerResponse, bodyBytes: number): void {
     const raw = req.headers[this.keyHeader];
     const key = typeof raw === 'string' ? raw : '';
-    const entry: SimRequest = { at: Date.now(), method: req.method ?? '', url: req.url ?? '', key, status: null, bodyBytes };
+    const framing = req.headers['content-length'] ?? (req.headers['transfer-encoding'] === 'chunked' ? 'chunked' : '');
+    const entry: SimRequest = { at: Date.now(), method: req.method ?? '', url: req.url ?? '', key, status: null, bodyBytes, framing };
     if (this.log.length < MAX_LOG) this.log.push(entry);
     this.counts.received++;
     const s = this.settings;

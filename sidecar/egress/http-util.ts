@@ -23,23 +23,28 @@ const DROP_LENGTHS = new Set([...DROP].map((n) => n.length));
 
 /**
  * A request's headers as a vendor should get them, from Node's flat rawHeaders, with a last
- * `host` pair whose value VendorTarget.start fills in per vendor.
+ * `host` pair whose value VendorTarget.start fills in per vendor. A body kept in memory
+ * (`bodyLength`) is sent with its Content-Length even when the caller sent it chunked.
  */
-export function vendorRequestHeaders(raw: readonly string[]): string[] {
+export function vendorRequestHeaders(raw: readonly string[], bodyLength: number | null): string[] {
   const out: string[] = [];
+  let hasLength = false;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i];
     if (DROP_LENGTHS.has(name.length) && DROP.has(name.toLowerCase())) continue;
+    if (name.length === 14 && name.toLowerCase() === 'content-length') hasLength = true;
     out.push(name, raw[i + 1]);
   }
+  if (bodyLength !== null && !hasLength) out.push('content-length', String(bodyLength));
   out.push('host', '');
   return out;
 }
 
-/** A deferred send's stored headers (see forwardHeaders) in the same form. */
-export function storedRequestHeaders(h: Readonly<Record<string, string>>): string[] {
+/** A deferred send's stored headers (see forwardHeaders) in the same form, for its stored body. */
+export function storedRequestHeaders(h: Readonly<Record<string, string>>, bodyLength: number): string[] {
   const out: string[] = [];
-  for (const name in h) out.push(name, h[name]);
+  for (const name in h) if (name !== 'content-length') out.push(name, h[name]);
+  if (bodyLength > 0) out.push('content-length', String(bodyLength));
   out.push('host', '');
   return out;
 }

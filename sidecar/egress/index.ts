@@ -194,7 +194,7 @@ export class Egress {
       }
       const retryable = this.mayRetry(route, send.method, send.key !== '');
       const body = send.body.length > 0 ? send.body : null;
-      const r = await sendOnce(route, send.method, send.path, storedRequestHeaders(send.headers), body, retryable, this.now() + budget, this.now);
+      const r = await sendOnce(route, send.method, send.path, storedRequestHeaders(send.headers, send.body.length), body, retryable, this.now() + budget, this.now);
       r.res?.resume();
       if (claimed) this.settleClaim(route, send.key, r);
       return r.outcome === 'success' ? 'delivered' : r.outcome === 'caller' ? 'failed' : 'retry';
@@ -328,7 +328,7 @@ export class Egress {
 
   private startSend(x: Exchange, body: Buffer | Readable | null, retryable: boolean): void {
     const req = x.req;
-    new Send(x.route, req.method ?? 'GET', x.path, vendorRequestHeaders(req.rawHeaders), body, retryable, x.deadline, this.now, x).start();
+    new Send(x.route, req.method ?? 'GET', x.path, vendorRequestHeaders(req.rawHeaders, Buffer.isBuffer(body) ? body.length : null), body, retryable, x.deadline, this.now, x).start();
   }
 
   /** The send ended (called by its Exchange). */

@@ -1,4 +1,5 @@
 /** The egress data path: forwarding, outcome rules, route budget without and with deferral, replay. */
+import { request as httpRequest } from 'node:http';
 import { Registry } from 'prom-client';
 import { VendorSim } from '../../e2e/apps/vendor-sim.js';
 import type { DeferredSend, Deferrer } from '../../sidecar/egress/contracts.js';
@@ -78,6 +79,36 @@ describe('egress routes', () => {
     const root = await request(egress.port, '/push?x=1', { method: 'GET' });
     expect(root.status).toBe(200);
     expect(a.requests()[1]).toMatchObject({ method: 'GET', url: '/base/?x=1' });
+  });
+
+  it('sends a body kept for a retry with its Content-Length, even when the caller sent it chunked', async () => {
+    egress.apply(configWithRoutes(routes({ dedup: {} })));
+    const chunked = await new Promise<number>((resolve, reject) => {
+      const req = httpRequest(
+        { port: egress.port, host: '127.0.0.1', method: 'POST', path: '/push/v1/send', headers: { 'idempotency-key': 'chunked-1', 'transfer-encoding': 'chunked' } },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        },
+      );
+      req.on('error', reject);
+      req.write('hel');
+      req.end('lo');
+    });
+    expect(chunked).toBe(200);
+    expect(a.requests()[0]).toMatchObject({ bodyBytes: 5, framing: '5' });
+    // A streamed (unkeyed, not retried) chunked body stays chunked.
+    const streamed = await new Promise<number>((resolve, reject) => {
+      const req = httpRequest({ port: egress.port, host: '127.0.0.1', method: 'POST', path: '/push/v1/send', headers: { 'transfer-encoding': 'chunked' } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('error', reject);
+      req.write('hel');
+      req.end('lo');
+    });
+    expect(streamed).toBe(200);
+    expect(a.requests()[1]).toMatchObject({ bodyBytes: 5, framing: 'chunked' });
   });
 
   it('streams a large unkeyed body; refuses one too large to keep for a retry with 413', async () => {
