@@ -33,7 +33,8 @@ export class EgressMetrics {
       collect() {
         this.reset();
         for (const { route, vendor, counts } of attempts.values()) {
-          for (let i = 0; i < ATTEMPT_OUTCOMES.length; i++) if (counts[i] > 0) this.labels(route, vendor, ATTEMPT_OUTCOMES[i]).inc(counts[i]);
+          // Every outcome, zeros included: a series that first appears at 1 loses that 1 in rate().
+          for (let i = 0; i < ATTEMPT_OUTCOMES.length; i++) this.labels(route, vendor, ATTEMPT_OUTCOMES[i]).inc(counts[i]);
         }
       },
     });

@@ -250,6 +250,19 @@ describe('egress routes', () => {
     expect(m).toMatch(/spillway_vendor_success_rate\{route="push",vendor="a"\} 1/);
     expect(m).toContain('spillway_vendor_failovers_total');
     expect(m).toContain('spillway_dedup_suppressed_total');
+    expect(m).toContain('spillway_egress_inflight{route="push"} 0');
+  });
+
+  it('exports every outcome of every vendor from the start, at 0, so rate() counts the first failure', async () => {
+    // A route name no other test used: counters live as long as the process.
+    egress.apply(configWithRoutes([{ name: 'fresh', vendors: [{ name: 'a', url: a.url, timeoutMs: 1000 }, { name: 'b', url: b.url, timeoutMs: 1000 }] }]));
+    for (let i = 0; i < 3; i++) await request(egress.port, '/fresh/send', { body: 'x' });
+    const m = await registry.metrics();
+    expect(m).toContain('spillway_vendor_requests_total{route="fresh",vendor="a",outcome="success"} 3');
+    for (const outcome of ['failure', 'caller', 'timeout', 'refused', 'error']) {
+      expect(m).toContain(`spillway_vendor_requests_total{route="fresh",vendor="a",outcome="${outcome}"} 0`);
+    }
+    expect(m).toContain('spillway_vendor_requests_total{route="fresh",vendor="b",outcome="success"} 0');
   });
 
   it('clear() withdraws every route', async () => {
