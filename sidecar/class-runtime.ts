@@ -83,6 +83,14 @@ export class ClassRuntime {
     this.limiter.update({ limit, queueSize: settings.queue.size, queueTimeoutMs: settings.queue.timeoutMs });
   }
 
+  /** A request of the class ended: counts its outcome and duration and gives its slot back. */
+  ended(r: TimedRequest, outcome: number, durationMs: number): void {
+    this.counts[outcome]++;
+    this.timeouts.remove(r);
+    this.duration.observe(durationMs / 1000);
+    this.limiter.release();
+  }
+
   dispose(): void {
     this.limiter.dispose();
     this.timeouts.dispose();

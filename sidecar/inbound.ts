@@ -405,11 +405,7 @@ class HttpExchange implements Waiter, TimedRequest {
 
   private finish(outcome: number): void {
     this.state = DONE;
-    const cls = this.cls;
-    cls.counts[outcome]++;
-    cls.timeouts.remove(this);
-    cls.duration.observe((this.inbound.now() - this.start) / 1000);
-    cls.limiter.release();
+    this.cls.ended(this, outcome, this.inbound.now() - this.start);
   }
 }
 

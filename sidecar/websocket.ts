@@ -134,11 +134,7 @@ export class UpgradeExchange implements Waiter, TimedRequest {
 
   private finish(outcome: number): void {
     this.state = DONE;
-    const cls = this.cls;
-    cls.counts[outcome]++;
-    cls.timeouts.remove(this);
-    cls.duration.observe((this.host.now() - this.start) / 1000);
-    cls.limiter.release();
+    this.cls.ended(this, outcome, this.host.now() - this.start);
   }
 }
 
