@@ -8,7 +8,7 @@ import type { BenchConfig } from './config.js';
 import { startNginxUpstream } from './peers.js';
 import { egressPolicy } from './policies.js';
 import { CpuMeter, freePort, stopAll, type Proc } from './procs.js';
-import { median, round, type BenchReport, type Row } from './report.js';
+import { cpuRatioVerdict, median, round, type BenchReport, type Row } from './report.js';
 import { startOpenLoop, startSidecar, type SidecarProc } from './targets.js';
 import { runWrk } from './wrk.js';
 import { FIXED_RATE } from './overhead.js';
@@ -74,7 +74,6 @@ export async function egressOverhead(cfg: BenchConfig): Promise<BenchReport> {
     median(rows.filter((r) => r.path === p && typeof r[k] === 'number').map((r) => r[k] as number));
   const ratio = med('egress', 'cpuUsPerReq') / med('inbound', 'cpuUsPerReq');
   const fixedRatio = med('egress', 'cpuUsPerReqFixedRate') / med('inbound', 'cpuUsPerReqFixedRate');
-  const verdict = (r: number): string => (Number.isFinite(r) ? (r <= 1.15 ? 'met' : 'MISSED') : 'not measured');
   const summary: Row[] = PATHS.map((p) => ({
     path: p,
     rps: round(med(p, 'rps'), 0),
@@ -86,7 +85,7 @@ export async function egressOverhead(cfg: BenchConfig): Promise<BenchReport> {
     path: 'TARGET egress/inbound CPU per request ≤ 1.15',
     cpuUsPerReq: round(ratio, 2),
     cpuUsPerReqFixedRate: round(fixedRatio, 2),
-    verdict: `wrk: ${verdict(ratio)}; fixed rate: ${verdict(fixedRatio)}`,
+    verdict: cpuRatioVerdict(ratio, fixedRatio),
   });
   return {
     name: 'egress-overhead',

@@ -11,7 +11,7 @@ import type { BenchConfig } from './config.js';
 import { startHaproxy, startNginxProxy, startNginxUpstream } from './peers.js';
 import { OVERHEAD_POLICY } from './policies.js';
 import { CpuMeter, freePort, stopAll, type Proc } from './procs.js';
-import { median, round, type BenchReport, type Row } from './report.js';
+import { cpuRatioVerdict, median, round, type BenchReport, type Row } from './report.js';
 import { startBareProxy, startOpenLoop, startSidecar } from './targets.js';
 import { runWrk } from './wrk.js';
 
@@ -100,14 +100,13 @@ export async function overhead(cfg: BenchConfig): Promise<BenchReport> {
     cpuUsPerReqFixedRate: round(med(t, 'cpuUsPerReqFixedRate'), 2),
     fixedRateVsBare: round(med(t, 'cpuUsPerReqFixedRate') / med('bare-proxy', 'cpuUsPerReqFixedRate'), 2),
   }));
-  const verdict = (r: number): string => (Number.isFinite(r) ? (r <= 1.15 ? 'met' : 'MISSED') : 'not measured');
   const ratio = med('sidecar', 'cpuUsPerReq') / med('bare-proxy', 'cpuUsPerReq');
   const fixedRatio = med('sidecar', 'cpuUsPerReqFixedRate') / med('bare-proxy', 'cpuUsPerReqFixedRate');
   summary.push({
     target: 'TARGET sidecar/bare CPU per request ≤ 1.15',
     cpuVsBare: round(ratio, 2),
     fixedRateVsBare: round(fixedRatio, 2),
-    verdict: `wrk: ${verdict(ratio)}; fixed rate: ${verdict(fixedRatio)}`,
+    verdict: cpuRatioVerdict(ratio, fixedRatio),
   });
   return {
     name: 'overhead',

@@ -72,3 +72,9 @@ export function round(x: number, digits = 3): number {
   const f = 10 ** digits;
   return Math.round(x * f) / f;
 }
+
+/** The verdict of a "CPU per request ≤ limit ×" target, under wrk and at the fixed rate. */
+export function cpuRatioVerdict(wrkRatio: number, fixedRateRatio: number, limit = 1.15): string {
+  const v = (r: number): string => (Number.isFinite(r) ? (r <= limit ? 'met' : 'MISSED') : 'not measured');
+  return `wrk: ${v(wrkRatio)}; fixed rate: ${v(fixedRateRatio)}`;
+}
