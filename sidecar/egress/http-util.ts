@@ -20,6 +20,7 @@ const DROP = new Set([
 
 /** Lengths of the names in DROP: only a raw name of such a length needs lower-casing to check. */
 const DROP_LENGTHS = new Set([...DROP].map((n) => n.length));
+const CONTENT_LENGTH = 'content-length';
 
 /**
  * A request's headers as a vendor should get them, from Node's flat rawHeaders, with a last
@@ -32,10 +33,10 @@ export function vendorRequestHeaders(raw: readonly string[], bodyLength: number 
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i];
     if (DROP_LENGTHS.has(name.length) && DROP.has(name.toLowerCase())) continue;
-    if (name.length === 14 && name.toLowerCase() === 'content-length') hasLength = true;
+    if (name.length === CONTENT_LENGTH.length && name.toLowerCase() === CONTENT_LENGTH) hasLength = true;
     out.push(name, raw[i + 1]);
   }
-  if (bodyLength !== null && !hasLength) out.push('content-length', String(bodyLength));
+  if (bodyLength !== null && !hasLength) out.push(CONTENT_LENGTH, String(bodyLength));
   out.push('host', '');
   return out;
 }
@@ -43,8 +44,8 @@ export function vendorRequestHeaders(raw: readonly string[], bodyLength: number 
 /** A deferred send's stored headers (see forwardHeaders) in the same form, for its stored body. */
 export function storedRequestHeaders(h: Readonly<Record<string, string>>, bodyLength: number): string[] {
   const out: string[] = [];
-  for (const name in h) if (name !== 'content-length') out.push(name, h[name]);
-  if (bodyLength > 0) out.push('content-length', String(bodyLength));
+  for (const name in h) if (name !== CONTENT_LENGTH) out.push(name, h[name]);
+  if (bodyLength > 0) out.push(CONTENT_LENGTH, String(bodyLength));
   out.push('host', '');
   return out;
 }
