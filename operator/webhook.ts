@@ -20,9 +20,9 @@ export const InjectionSettings = z.object({
   imagePullPolicy: z.enum(['Always', 'IfNotPresent', 'Never']).default('IfNotPresent'),
   ports: z
     .object({
-      listen: z.number().int().min(1).max(65535).default(15001),
-      egress: z.number().int().min(1).max(65535).default(15002),
-      admin: z.number().int().min(1).max(65535).default(15090),
+      listen: z.number().int().min(1).max(65535).default(17001),
+      egress: z.number().int().min(1).max(65535).default(17002),
+      admin: z.number().int().min(1).max(65535).default(17090),
     })
     .prefault({}),
   stateDir: z.string().startsWith('/').default('/var/lib/spillway'),
