@@ -219,6 +219,8 @@ describe('helm chart charts/spillway', () => {
     expect(hook.metadata.annotations?.['cert-manager.io/inject-ca-from']).toBeUndefined();
     expect(hook.webhooks).toHaveLength(1);
     expect(hook.webhooks[0].failurePolicy).toBe('Ignore');
+    // Called again after a mesh's injector changed the pod (docs/meshes.md: both webhook orders).
+    expect(hook.webhooks[0].reinvocationPolicy).toBe('IfNeeded');
     expect(hook.webhooks[0].clientConfig.caBundle).toBeUndefined();
     expect(env.SPILLWAY_WEBHOOK_CERT_MANAGER).toBe('false');
     expect(env.SPILLWAY_WEBHOOK_CERT_DIR).toBeUndefined();
