@@ -159,7 +159,8 @@ function withFlagPort(args: string[], flag: string, port: number, addMissing: bo
     const joined = out[i].startsWith(`${flag}=`);
     if (out[i] !== flag && !joined) continue;
     const valueAt = joined ? i : i + 1;
-    if (valueAt >= out.length) break;
+    // A flag with no value: the mesh's args are not what we know; leave them.
+    if (valueAt >= out.length) return out;
     const value = joined ? out[i].slice(flag.length + 1) : out[valueAt];
     if (onlyIf && !onlyIf(value)) return out;
     const next = withPort(value, port);

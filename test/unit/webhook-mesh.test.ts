@@ -193,6 +193,28 @@ describe('sidecar injection beside a mesh', () => {
     expect(names(spillway(unmeshed('istio-native'), clashing).pod.spec.initContainers)).toEqual(['spillway']);
   });
 
+  it("mesh parts it cannot read are left as they are, the sidecar still injected", () => {
+    const pod = meshed('istio-native');
+    pod.metadata.annotations['traffic.sidecar.istio.io/excludeInboundPorts'] = 7;
+    initNamed(pod, 'istio-init').args = ['istio-iptables', '-b', '*', '-d'];
+    const out = spillway(pod).pod;
+    expect(names(out.spec.initContainers)).toEqual(['istio-init', 'istio-proxy', 'spillway']);
+    expect(out.metadata.annotations['traffic.sidecar.istio.io/excludeInboundPorts']).toBe(7);
+    expect(initNamed(out, 'istio-init').args).toEqual(['istio-iptables', '-b', '*', '-d']);
+
+    const odd = meshed('linkerd-native');
+    initNamed(odd, 'linkerd-init').args = ['--inbound-ports-to-ignore', 4190];
+    expect(initNamed(spillway(odd).pod, 'linkerd-init').args).toEqual(['--inbound-ports-to-ignore', 4190]);
+
+    // Without the flag at all, it is added: the rules then leave the admin port alone.
+    const bare = meshed('linkerd-native');
+    initNamed(bare, 'linkerd-init').args = ['--incoming-proxy-port', '4143'];
+    expect(initNamed(spillway(bare).pod, 'linkerd-init').args).toEqual(['--incoming-proxy-port', '4143', '--inbound-ports-to-ignore', '17090']);
+    const joined = meshed('istio-native');
+    initNamed(joined, 'istio-init').args = ['istio-iptables', '-d=15090,15021'];
+    expect(initNamed(spillway(joined).pod, 'istio-init').args).toEqual(['istio-iptables', '-d=15090,15021,17090']);
+  });
+
   it('a hand-written spillway container in a meshed pod is left as it is', () => {
     const pod = meshed('istio-native');
     pod.spec.initContainers.unshift({ name: 'spillway', image: 'mine', restartPolicy: 'Always' });
