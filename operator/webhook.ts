@@ -237,6 +237,16 @@ function besideMesh(pod: MeshPod, settings: InjectionSettings): MutateResult {
     app: envPort(env, 'SPILLWAY_UPSTREAM') ?? 0,
   };
   const patch: JsonPatchOp[] = [...captureArgOps(pod, meshes, ports)];
+  // Istio rewrites the HTTP probes of every container it finds, ours included, to go through
+  // its agent (port 15020). With istio-proxy a regular container that agent starts only after
+  // the init containers, so the sidecar's startup probe could never pass. The admin port is
+  // out of capture: kubelet reaches it directly, so the sidecar gets its own probes back.
+  const sidecar = pod.initContainers[at] as Container;
+  for (const [key, probe] of Object.entries(sidecarProbes())) {
+    const current = sidecar[key];
+    const port = isObject(current) && isObject(current.httpGet) ? current.httpGet.port : undefined;
+    if (port !== ADMIN_PORT_NAME && port !== ports.admin) patch.push({ op: 'add', path: `/spec/initContainers/${at}/${key}`, value: probe });
+  }
   // sidecarIndex counts the sidecar itself when it sits before the last mesh container.
   const after = sidecarIndex(pod.initContainers, meshes);
   if (at < after - 1) patch.push({ op: 'move', from: `/spec/initContainers/${at}`, path: `/spec/initContainers/${after - 1}` });
@@ -353,7 +363,6 @@ export function sidecarContainer(s: InjectionSettings, inboundName: string, appP
     { name: 'SPILLWAY_READY_WITHOUT_CONFIG_AFTER', value: String(s.readyWithoutConfigAfterSeconds) },
     { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
   );
-  const admin = { path: '', port: ADMIN_PORT_NAME };
   return {
     name: SIDECAR_NAME,
     image: s.image,
@@ -366,11 +375,21 @@ export function sidecarContainer(s: InjectionSettings, inboundName: string, appP
       { name: inboundName, containerPort: s.ports.listen, protocol: 'TCP' },
       { name: ADMIN_PORT_NAME, containerPort: s.ports.admin, protocol: 'TCP' },
     ],
-    startupProbe: { httpGet: { ...admin, path: '/healthz' }, periodSeconds: 1, failureThreshold: 60 },
-    livenessProbe: { httpGet: { ...admin, path: '/healthz' }, periodSeconds: 10, timeoutSeconds: 3, failureThreshold: 3 },
-    readinessProbe: { httpGet: { ...admin, path: '/readyz' }, periodSeconds: 5, timeoutSeconds: 3, failureThreshold: 3 },
+    ...sidecarProbes(),
     resources: s.resources,
     securityContext: { ...s.securityContext, ...REQUIRED_SECURITY },
     volumeMounts: [{ name: STATE_VOLUME, mountPath: s.stateDir }],
+  };
+}
+
+type ProbeKey = 'startupProbe' | 'livenessProbe' | 'readinessProbe';
+
+/** The sidecar's probes, all on its admin port by name (kubelet calls it directly). */
+function sidecarProbes(): Record<ProbeKey, Record<string, unknown>> {
+  const admin = { path: '', port: ADMIN_PORT_NAME };
+  return {
+    startupProbe: { httpGet: { ...admin, path: '/healthz' }, periodSeconds: 1, failureThreshold: 60 },
+    livenessProbe: { httpGet: { ...admin, path: '/healthz' }, periodSeconds: 10, timeoutSeconds: 3, failureThreshold: 3 },
+    readinessProbe: { httpGet: { ...admin, path: '/readyz' }, periodSeconds: 5, timeoutSeconds: 3, failureThreshold: 3 },
   };
 }

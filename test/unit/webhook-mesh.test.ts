@@ -58,24 +58,35 @@ function unmeshed(name: Fixture): Json {
  * Istio's reorderPod (pkg/kube/inject/webhook.go) puts istio-init then istio-proxy first among
  * init containers with native sidecars, and istio-init last (proxy last among containers)
  * without; Linkerd's injector adds linkerd-init at initContainers/0 and the proxy at
- * initContainers/1 (native) or containers/0 (linkerd-await). The containers, args and
- * annotations are the fixture's: rendered without Spillway's annotations, as the first pass
- * sets none on a pod no mesh has touched yet.
+ * initContainers/1 (native) or containers/0 (linkerd-await). Istio also rewrites the HTTP
+ * probes of every container but istio-proxy, init containers included, to its agent's status
+ * port (pkg/kube/inject/app_probe.go, patchRewriteProbe: path /app-health/<container>/<kind>,
+ * port 15020, the rest of the probe kept). The containers, args and annotations are the
+ * fixture's: rendered without Spillway's annotations, as the first pass sets none on a pod no
+ * mesh has touched yet.
  */
 function meshInjects(pod: Json, name: Fixture): Json {
   const mesh = meshed(name);
   const meshInit = mesh.spec.initContainers.filter(isMesh);
   const meshMain = mesh.spec.containers.filter(isMesh);
-  const init = pod.spec.initContainers ?? [];
   const out = structuredClone(pod);
+  const init = out.spec.initContainers ?? [];
+  const main = out.spec.containers;
   out.metadata.annotations = { ...mesh.metadata.annotations, ...pod.metadata.annotations };
-  out.spec.volumes = [...(pod.spec.volumes ?? []), ...mesh.spec.volumes];
+  out.spec.volumes = [...(out.spec.volumes ?? []), ...mesh.spec.volumes];
   if (name === 'istio-classic') {
     out.spec.initContainers = [...init, ...meshInit];
-    out.spec.containers = [...pod.spec.containers, ...meshMain];
+    out.spec.containers = [...main, ...meshMain];
   } else {
     out.spec.initContainers = [...meshInit, ...init];
-    out.spec.containers = [...meshMain, ...pod.spec.containers];
+    out.spec.containers = [...meshMain, ...main];
+  }
+  if (name.startsWith('istio')) {
+    for (const c of [...out.spec.initContainers, ...out.spec.containers].filter((c: Json) => c.name !== 'istio-proxy')) {
+      for (const [key, kind] of [['readinessProbe', 'readyz'], ['livenessProbe', 'livez'], ['startupProbe', 'startupz']]) {
+        if (c[key]?.httpGet) c[key] = { ...c[key], httpGet: { ...c[key].httpGet, path: `/app-health/${c.name}/${kind}`, port: 15020 } };
+      }
+    }
   }
   return out;
 }
@@ -140,7 +151,9 @@ describe('sidecar injection beside a mesh', () => {
     // No mesh in sight yet: exactly what a pod outside any mesh gets.
     expect(names(first.spec.initContainers)).toEqual(['spillway']);
     expect(Object.keys(first.metadata.annotations)).toEqual(['spillway.io/injected']);
-    const reinvoked = spillway(meshInjects(first, name)).pod;
+    const injectedByMesh = meshInjects(first, name);
+    if (name.startsWith('istio')) expect(initNamed(injectedByMesh, 'spillway').startupProbe.httpGet).toEqual({ path: '/app-health/spillway/startupz', port: 15020 });
+    const reinvoked = spillway(injectedByMesh).pod;
     const meshFirst = spillway(meshed(name)).pod;
     expect(names(reinvoked.spec.initContainers)).toEqual(names(meshFirst.spec.initContainers));
     expect(names(reinvoked.spec.containers)).toEqual(names(meshFirst.spec.containers));
@@ -148,6 +161,9 @@ describe('sidecar injection beside a mesh', () => {
     expect(initNamed(reinvoked, capture).args).toEqual(initNamed(meshFirst, capture).args);
     const key = name.startsWith('istio') ? 'traffic.sidecar.istio.io/excludeInboundPorts' : 'config.linkerd.io/skip-inbound-ports';
     expect(reinvoked.metadata.annotations[key]).toBe('17090');
+    // The sidecar itself as first injected: Istio's probe rewrite undone (with istio-proxy a
+    // regular container, the agent behind port 15020 would start only after the sidecar's
+    // startup probe had to pass), its probes straight to the admin port again.
     expect(initNamed(reinvoked, 'spillway')).toEqual(initNamed(first, 'spillway'));
     expect(spillway(reinvoked).response).toEqual({ uid: 'req-1', allowed: true });
   });
