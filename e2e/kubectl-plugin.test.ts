@@ -162,6 +162,14 @@ describe(`kubectl spillway (${REAL_CLUSTER ? 'real cluster' : 'API-server double
     expect(both.stderr).toContain('-n and -A exclude each other');
   }, 60_000);
 
+  // Not the plugin, but what item 7 asks of the API: every node explains itself, status included.
+  it('kubectl explain shows the descriptions of spec and status nodes', async () => {
+    const conditions = await k.must(['explain', 'trafficpolicies.status.conditions']);
+    expect(conditions).toContain('as metav1.Condition');
+    for (const field of ['lastTransitionTime', 'observedGeneration', 'reason', 'message', 'status', 'type']) expect(conditions).toMatch(new RegExp(`^\\s+${field}\\s`, 'm'));
+    expect(await k.must(['explain', 'trafficpolicies.spec.targetRef.name'])).toContain("Name of the workload, in the policy's namespace.");
+  }, 60_000);
+
   it('validate through kubectl: exit 0 for a good file, 1 with field paths for a bad one', async () => {
     const good = await kubectlPlugin(['spillway', 'validate', 'examples/chat-policy.yaml']);
     expect([good.code, good.stdout]).toEqual([0, 'examples/chat-policy.yaml: document 1: TrafficPolicy talk/chat: valid\n']);
