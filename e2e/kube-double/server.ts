@@ -92,6 +92,11 @@ export class KubeDoubleServer {
     this.server = createServer((req, res) => {
       this.handle(req, res).catch((err: unknown) => this.fail(res, err));
     });
+    // Node closes an idle keep-alive connection after 5 s; a real API server keeps it far longer.
+    // With Node's default, a client whose event loop was busy for more than 5 s (the operator
+    // signing certificates with node-forge) reuses a pooled connection the double is closing at
+    // that moment and gets ECONNRESET, which the real API server would not cause.
+    this.server.keepAliveTimeout = 120_000;
   }
 
   private loadCrds(dir: string): void {
