@@ -10,7 +10,7 @@
 # On the build machine's platform, also for a multi-arch build: its output is JavaScript, and no
 # production dependency has a native part (test/integration/image.test.ts checks), so one /app
 # serves every target platform without building under emulation.
-FROM --platform=$BUILDPLATFORM node:26.12.1-bookworm-slim AS build
+FROM --platform=$BUILDPLATFORM node:24.22.3-bookworm-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
@@ -28,7 +28,7 @@ RUN sh docker/image.sh build /src \
  && npm cache clean --force
 
 # ---- runtime: node, the production install, a non-root user; read-only root FS friendly ----
-FROM node:26.12.1-bookworm-slim
+FROM node:24.22.3-bookworm-slim
 LABEL org.opencontainers.image.title="spillway" \
       org.opencontainers.image.description="Overload protection for chat and messaging services: TrafficPolicy operator and load-shedding sidecar" \
       org.opencontainers.image.licenses="Apache-2.0" \

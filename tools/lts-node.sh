@@ -36,4 +36,11 @@ if [ "$actual" != "v$version" ]; then
   echo "lts-node: $dir/bin/node is $actual, expected v$version" >&2
   exit 1
 fi
+# The release line must be in LTS: Node's own build says so (process.release.lts is its codename,
+# absent on a Current release), so a Dockerfile bumped to a non-LTS line fails here.
+lts=$("$dir/bin/node" -p 'process.release.lts || ""')
+if [ -z "$lts" ]; then
+  echo "lts-node: v$version is not an LTS release (process.release.lts is empty)" >&2
+  exit 1
+fi
 echo "$PWD/$dir/bin"
