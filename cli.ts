@@ -2,6 +2,8 @@
  * `spillway <command>`: one binary, two processes. Each command module exports
  * `main(argv): Promise<void>` and owns its own flags.
  */
+import { createLogger } from './lib/log.js';
+
 const USAGE = `Usage: spillway <command> [flags]
 
 Commands:
@@ -28,7 +30,8 @@ async function run(argv: string[]): Promise<void> {
   }
 }
 
+// A failure to start (a port in use, an unreadable kubeconfig) is a log line like any other.
 run(process.argv.slice(2)).catch((err: unknown) => {
-  process.stderr.write(`spillway: ${err instanceof Error ? err.message : String(err)}\n`);
+  createLogger({ fields: { component: process.argv[2] === 'operator' ? 'operator' : 'sidecar' } }).error('could not start; exiting', { err });
   process.exit(1);
 });

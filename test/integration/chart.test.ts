@@ -8,7 +8,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments, parse, stringify } from 'yaml';
-import { parseFlags } from '../../operator/main.js';
+import { parseOperatorFlags } from '../../operator/flags.js';
 import { REJECT_REASONS } from '../../sidecar/reject.js';
 import { helm, REPO_ROOT } from '../support/helm.js';
 
@@ -263,7 +263,7 @@ describe('helm chart charts/spillway', () => {
     const standIn = (e: any): string =>
       e.valueFrom?.secretKeyRef ? 'redis://from-secret:6379' : e.valueFrom?.fieldRef?.fieldPath === 'metadata.namespace' ? NAMESPACE : `<${e.name}>`;
     for (const e of c.env) env[e.name] = e.value ?? standIn(e);
-    const flags = parseFlags(c.args.slice(1), env);
+    const flags = parseOperatorFlags(c.args.slice(1), env)!;
     const values = ciValues(ciFile);
     expect(flags.admin).toBe(15091);
     expect(flags.leaderElect).toBe(values.operator?.leaderElection?.enabled ?? true);
