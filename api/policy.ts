@@ -327,4 +327,3 @@ export const TrafficPolicy = z.object({
   status: TrafficPolicyStatus.optional(),
 });
 export type TrafficPolicy = z.infer<typeof TrafficPolicy>;
-export type TrafficPolicyInput = z.input<typeof TrafficPolicy>;

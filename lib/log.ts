@@ -46,10 +46,6 @@ const MAX_AGGREGATED = 5;
 /** Keys a line always has, first and in this order; event fields cannot overwrite them. */
 const RESERVED = new Set(['time', 'level', 'component', 'msg']);
 
-export function isLogLevel(s: string): s is LogLevel {
-  return (LOG_LEVELS as readonly string[]).includes(s);
-}
-
 /** Any thrown value as the `err` object of a line; only Errors have a type and stack. */
 export function serializeError(value: unknown, depth = 0): SerializedError {
   if (!(value instanceof Error)) {

@@ -93,11 +93,6 @@ export class ConfigStore {
     return { source: c.source, version: c.config.version, policy: c.config.policy, appliedAt: c.appliedAt.toISOString(), config: c.config };
   }
 
-  /** Highest remote version accepted so far (-1: none). */
-  highestRemoteVersion(): number {
-    return this.highestRemote;
-  }
-
   /** A document a source could not even turn into a config (bad YAML, bad JSON, bad policy). */
   reject(source: ConfigSourceKind, error: string): void {
     this.rejected.inc({ source });
