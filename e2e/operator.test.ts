@@ -106,7 +106,7 @@ describe(`spillway operator end to end (${REAL_CLUSTER ? 'real cluster' : 'API-s
 
   beforeAll(async () => {
     tmp = mkdtempSync(join(tmpdir(), 'spillway-op-e2e-'));
-    await ensureBuilt(['dist/operator/main.js'], ['operator', 'api']);
+    await ensureBuilt(['dist/operator/main.js'], ['operator', 'api', 'lib']);
     redis = await RedisServer.start();
     client = new Redis(redis.url, { maxRetriesPerRequest: 1, retryStrategy: () => 100 });
     client.on('error', () => {});
