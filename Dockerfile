@@ -10,6 +10,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json cli.ts ./
 COPY api/ api/
+COPY lib/ lib/
 COPY sidecar/ sidecar/
 COPY operator/ operator/
 COPY bin/ bin/

@@ -171,7 +171,7 @@ describe('the image contents, installed the way the Dockerfile installs them', (
     expect(existsSync(join(app, 'node_modules', '@kubernetes', 'client-node'))).toBe(true);
     const top = readdirSync(app).sort();
     expect(top).toEqual(['bin', 'crds', 'dist', 'examples', 'node_modules', 'package-lock.json', 'package.json']);
-    expect(readdirSync(join(app, 'dist')).sort()).toEqual(['api', 'cli.js', 'operator', 'sidecar']);
+    expect(readdirSync(join(app, 'dist')).sort()).toEqual(['api', 'cli.js', 'lib', 'operator', 'sidecar']);
     expect(filesBefore.some((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toBe(false);
   });
 
