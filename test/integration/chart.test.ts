@@ -267,6 +267,7 @@ describe('helm chart charts/spillway', () => {
     const values = ciValues(ciFile);
     expect(flags.admin).toBe(15091);
     expect(flags.leaderElect).toBe(values.operator?.leaderElection?.enabled ?? true);
+    expect(flags.logLevel).toBe(values.operator?.logLevel ?? 'info');
     expect(flags.leaseNamespace).toBe(NAMESPACE);
     expect(flags.namespaces).toEqual(values.operator?.watchNamespaces ?? []);
     expect(flags.redis).toMatch(/^rediss?:\/\//);
