@@ -30,8 +30,14 @@ async function run(argv: string[]): Promise<void> {
   }
 }
 
-// A failure to start (a port in use, an unreadable kubeconfig) is a log line like any other.
+// A failure to start (a port in use, an unreadable kubeconfig) or a crash is a log line like any
+// other, with its stack, rather than Node's plain-text report.
+const fatal = createLogger({ fields: { component: process.argv[2] === 'operator' ? 'operator' : 'sidecar' } });
+process.on('uncaughtException', (err) => {
+  fatal.error('uncaught exception; exiting', { err });
+  process.exit(1);
+});
 run(process.argv.slice(2)).catch((err: unknown) => {
-  createLogger({ fields: { component: process.argv[2] === 'operator' ? 'operator' : 'sidecar' } }).error('could not start; exiting', { err });
+  fatal.error('could not start; exiting', { err });
   process.exit(1);
 });

@@ -234,6 +234,27 @@ describe('spillway sidecar (process)', () => {
     }
   });
 
+  test('a port in use: exits 1 with an error log line carrying the code and stack', async () => {
+    const taken = createServer();
+    taken.listen(0, '127.0.0.1');
+    await once(taken, 'listening');
+    try {
+      const run = runCli(['--admin', String((taken.address() as AddressInfo).port), '--listen', String(await freePort()), '--egress', String(await freePort()), '--host', '127.0.0.1']);
+      runs.push(run);
+      const ended = once(run.child.stderr!, 'end');
+      expect((await run.exited).code).toBe(1);
+      await ended;
+      expect(logLines(run.stderr()).at(-1)).toMatchObject({
+        level: 'error',
+        component: 'sidecar',
+        msg: 'could not start; exiting',
+        err: { code: 'EADDRINUSE', stack: expect.stringMatching(/^Error: listen EADDRINUSE.*\n\s+at /) },
+      });
+    } finally {
+      taken.close();
+    }
+  });
+
   test.each([
     [['--config-key', 'talk/chat'], /--config-key needs --redis/],
     [['--listen', '99999'], /--listen/],
