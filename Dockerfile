@@ -41,6 +41,6 @@ VOLUME ["/var/lib/spillway"]
 WORKDIR /app
 USER 65532:65532
 # sidecar: inbound, egress, admin; operator: admin (webhook 9443 when enabled)
-EXPOSE 15001 15002 15090 15091
+EXPOSE 17001 17002 17090 17091
 ENTRYPOINT ["spillway"]
 CMD ["--help"]

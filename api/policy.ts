@@ -312,7 +312,7 @@ export const ObjectMeta = z
   .object({
     name: z.string().min(1),
     namespace: z.string().min(1).default('default'),
-    generation: z.number().int().optional(),
+    generation: z.number().int().min(0).optional(),
     resourceVersion: z.string().optional(),
     uid: z.string().optional(),
     creationTimestamp: z.string().optional(),

@@ -8,9 +8,16 @@ import { TrafficPolicy, TrafficPolicySpec } from './policy.js';
 
 export type Result<T> = { ok: true; value: T } | { ok: false; error: string };
 
+/** A key that reads unambiguously after a dot; any other (a header name with spaces, "") is quoted in brackets. */
+const PLAIN_KEY = /^[A-Za-z_][\w-]*$/;
+
 export function formatPath(path: ReadonlyArray<PropertyKey>): string {
   let out = '';
-  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out === '' ? String(p) : `.${String(p)}`;
+  for (const p of path) {
+    if (typeof p === 'number') out += `[${p}]`;
+    else if (!PLAIN_KEY.test(String(p))) out += `[${JSON.stringify(String(p))}]`;
+    else out += out === '' ? String(p) : `.${String(p)}`;
+  }
   return out;
 }
 

@@ -17,7 +17,7 @@ const FLAGS = {
   'lease-duration': { env: 'SPILLWAY_LEASE_DURATION', def: '15s', help: 'how long a lease is valid' },
   'renew-deadline': { env: 'SPILLWAY_RENEW_DEADLINE', def: '10s', help: 'a leader that cannot renew for this long stops leading' },
   'retry-period': { env: 'SPILLWAY_RETRY_PERIOD', def: '2s', help: 'how often to renew or try to acquire' },
-  admin: { env: 'SPILLWAY_ADMIN', def: '15091', help: '/healthz, /readyz, /metrics port' },
+  admin: { env: 'SPILLWAY_ADMIN', def: '17091', help: '/healthz, /readyz, /metrics port' },
   workers: { env: 'SPILLWAY_WORKERS', def: '4', help: 'concurrent reconciles (1..64)' },
   'vendor-health-interval': {
     env: 'SPILLWAY_VENDOR_HEALTH_INTERVAL',

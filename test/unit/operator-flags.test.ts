@@ -19,7 +19,7 @@ describe('operator flags', () => {
       leaseDurationMs: 15_000,
       renewDeadlineMs: 10_000,
       retryPeriodMs: 2_000,
-      admin: 15091,
+      admin: 17091,
       workers: 4,
       logLevel: 'info',
     });
