@@ -1,7 +1,8 @@
 /**
  * Command-line flags with an environment fallback, shared by both processes: a table of flags
  * (env variable, default, help), parsing where the flag wins over its variable and an empty
- * value counts as unset, the usage lines, and validators whose errors name the flag. Pure:
+ * value counts as unset, the usage lines, and validators whose errors name the flag (passed as
+ * written, `--listen`). Pure:
  * argv and env in, values out, UsageError (the CLI exits 2 with its message) on anything else.
  */
 import { parseArgs } from 'node:util';
@@ -71,7 +72,7 @@ export function flagUsage(table: FlagTable): string {
 
 export function integer(flag: string, s: string, min: number, max: number): number {
   const n = /^\d+$/.test(s) ? Number(s) : NaN;
-  if (!Number.isSafeInteger(n) || n < min || n > max) throw new UsageError(`--${flag}: "${s}" is not an integer in ${min}..${max}`);
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new UsageError(`${flag}: "${s}" is not an integer in ${min}..${max}`);
   return n;
 }
 
@@ -85,10 +86,10 @@ export function url(flag: string, s: string, protocols: string[]): string {
   try {
     u = new URL(s);
   } catch {
-    throw new UsageError(`--${flag}: "${s}" is not a URL`);
+    throw new UsageError(`${flag}: "${s}" is not a URL`);
   }
   if (!protocols.includes(u.protocol) || u.hostname === '') {
-    throw new UsageError(`--${flag}: "${s}" must be a ${protocols.map((p) => `${p}//`).join(' or ')} URL with a host`);
+    throw new UsageError(`${flag}: "${s}" must be a ${protocols.map((p) => `${p}//`).join(' or ')} URL with a host`);
   }
   return s;
 }
@@ -99,17 +100,17 @@ const MAX_DURATION_MS = 24 * 3600_000;
 /** Milliseconds from `500ms`, `2s`, `1m` or a bare number of seconds; 0 only if `allowZero`. */
 export function duration(flag: string, s: string, options: { allowZero?: boolean } = {}): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(s.trim());
-  if (!m) throw new UsageError(`--${flag}: "${s}" is not a duration (e.g. 500ms, 2s, 1m)`);
+  if (!m) throw new UsageError(`${flag}: "${s}" is not a duration (e.g. 500ms, 2s, 1m)`);
   const n = Number(m[1]);
   const ms = m[2] === 'ms' ? n : m[2] === 'm' ? n * 60_000 : n * 1000;
   if (ms === 0 && options.allowZero) return 0;
-  if (ms <= 0) throw new UsageError(`--${flag}: must be positive`);
-  if (ms > MAX_DURATION_MS) throw new UsageError(`--${flag}: "${s}" is longer than 24h`);
+  if (ms <= 0) throw new UsageError(`${flag}: must be positive`);
+  if (ms > MAX_DURATION_MS) throw new UsageError(`${flag}: "${s}" is longer than 24h`);
   return ms;
 }
 
 export function oneOf<const V extends string>(flag: string, s: string, values: readonly V[]): V {
-  if (!(values as readonly string[]).includes(s)) throw new UsageError(`--${flag}: "${s}" is not one of ${values.join(', ')}`);
+  if (!(values as readonly string[]).includes(s)) throw new UsageError(`${flag}: "${s}" is not one of ${values.join(', ')}`);
   return s as V;
 }
 
@@ -123,7 +124,7 @@ const DNS_SUBDOMAIN = /^[a-z0-9]([-.a-z0-9]{0,251}[a-z0-9])?$/;
 
 /** A Kubernetes object name: a DNS label (namespaces, Services) or subdomain (most others). */
 export function k8sName(flag: string, s: string, kind: 'label' | 'subdomain'): string {
-  if (!isK8sName(s, kind)) throw new UsageError(`--${flag}: "${s}" is not a Kubernetes name (lowercase DNS ${kind})`);
+  if (!isK8sName(s, kind)) throw new UsageError(`${flag}: "${s}" is not a Kubernetes name (lowercase DNS ${kind})`);
   return s;
 }
 

@@ -101,17 +101,17 @@ export function parseOperatorFlags(argv: string[], env: NodeJS.ProcessEnv = proc
   const parsed: OperatorFlags = {
     kubeconfig: flags.get('kubeconfig'),
     redis,
-    namespaces: list(flags.get('namespace')).map((ns) => k8sName('namespace', ns, 'label')),
+    namespaces: list(flags.get('namespace')).map((ns) => k8sName('--namespace', ns, 'label')),
     leaderElect: flags.on('leader-elect'),
-    leaseName: k8sName('lease-name', get('lease-name'), 'subdomain'),
-    leaseNamespace: k8sName('lease-namespace', flags.get('lease-namespace') ?? podNamespace ?? 'default', 'label'),
-    leaseDurationMs: duration('lease-duration', get('lease-duration')),
-    renewDeadlineMs: duration('renew-deadline', get('renew-deadline')),
-    retryPeriodMs: duration('retry-period', get('retry-period')),
-    admin: port('admin', get('admin')),
-    workers: integer('workers', get('workers'), 1, 64),
-    vendorHealthIntervalMs: duration('vendor-health-interval', get('vendor-health-interval'), { allowZero: true }),
-    logLevel: oneOf('log-level', get('log-level'), LOG_LEVELS),
+    leaseName: k8sName('--lease-name', get('lease-name'), 'subdomain'),
+    leaseNamespace: k8sName('--lease-namespace', flags.get('lease-namespace') ?? podNamespace ?? 'default', 'label'),
+    leaseDurationMs: duration('--lease-duration', get('lease-duration')),
+    renewDeadlineMs: duration('--renew-deadline', get('renew-deadline')),
+    retryPeriodMs: duration('--retry-period', get('retry-period')),
+    admin: port('--admin', get('admin')),
+    workers: integer('--workers', get('workers'), 1, 64),
+    vendorHealthIntervalMs: duration('--vendor-health-interval', get('vendor-health-interval'), { allowZero: true }),
+    logLevel: oneOf('--log-level', get('log-level'), LOG_LEVELS),
     webhook: parseWebhookFlags(flags, env, podNamespace),
   };
   if (!(parsed.leaseDurationMs > parsed.renewDeadlineMs && parsed.renewDeadlineMs > parsed.retryPeriodMs)) {
@@ -121,7 +121,7 @@ export function parseOperatorFlags(argv: string[], env: NodeJS.ProcessEnv = proc
 }
 
 function parseWebhookFlags(flags: FlagValues<FlagName>, env: NodeJS.ProcessEnv, podNamespace: string | undefined): WebhookFlags | null {
-  const webhookPort = port('webhook-port', flags.get('webhook-port') ?? WEBHOOK_FLAGS['webhook-port'].def);
+  const webhookPort = port('--webhook-port', flags.get('webhook-port') ?? WEBHOOK_FLAGS['webhook-port'].def);
   const certDir = flags.get('webhook-cert-dir');
   // The chart says "cert-manager off" rather than "self-signed on".
   const selfSigned = flags.on('webhook-self-signed') || env.SPILLWAY_WEBHOOK_CERT_MANAGER === 'false';
@@ -139,10 +139,10 @@ function parseWebhookFlags(flags: FlagValues<FlagName>, env: NodeJS.ProcessEnv, 
     port: webhookPort,
     certDir,
     selfSigned: {
-      service: k8sName('webhook-service', service, 'label'),
-      namespace: k8sName('webhook-namespace', namespace, 'label'),
-      configName: k8sName('webhook-config-name', configName, 'subdomain'),
-      secretName: k8sName('webhook-tls-secret', flags.get('webhook-tls-secret') ?? `${service}-tls`, 'subdomain'),
+      service: k8sName('--webhook-service', service, 'label'),
+      namespace: k8sName('--webhook-namespace', namespace, 'label'),
+      configName: k8sName('--webhook-config-name', configName, 'subdomain'),
+      secretName: k8sName('--webhook-tls-secret', flags.get('webhook-tls-secret') ?? `${service}-tls`, 'subdomain'),
     },
     injectionConfig,
   };

@@ -62,13 +62,14 @@ const BROKER = /^[^\s:,]+:\d{1,5}$/;
 export function parseSidecarFlags(argv: string[], env: NodeJS.ProcessEnv = process.env): SidecarOptions | null {
   const flags = parseFlagTable(FLAGS, argv, env);
   if (!flags) return null;
-  const get = (name: keyof typeof FLAGS): string => flags.get(name) ?? FLAGS[name].def;
+  /** The flag's value, else its env var, else undefined; empty counts as unset. */
+  const get = (name: keyof typeof FLAGS): string | undefined => flags.get(name);
 
-  const redis = flags.get('redis') ?? null;
-  const configKey = flags.get('config-key') ?? null;
+  const redis = get('redis') ?? null;
+  const configKey = get('config-key') ?? null;
   if (configKey !== null && redis === null) throw new UsageError('--config-key needs --redis (the Redis URL to read it from)');
   if (redis !== null && configKey === null) throw new UsageError('--redis needs --config-key <namespace>/<target>');
-  if (redis !== null) url('redis', redis, ['redis:', 'rediss:']);
+  if (redis !== null) url('--redis', redis, ['redis:', 'rediss:']);
   if (configKey !== null) {
     const [ns, target, ...rest] = configKey.split('/');
     if (rest.length > 0 || !isK8sName(ns, 'label') || target === undefined || !isK8sName(target, 'subdomain')) {
@@ -76,23 +77,25 @@ export function parseSidecarFlags(argv: string[], env: NodeJS.ProcessEnv = proce
     }
   }
 
-  const kafka = list(flags.get('kafka'));
+  const kafka = list(get('kafka'));
   for (const b of kafka) if (!BROKER.test(b)) throw new UsageError(`--kafka: "${b}" is not host:port`);
 
+  const logLevel = oneOf('--log-level', get('log-level') ?? FLAGS['log-level'].def, LOG_LEVELS);
+
   return {
-    listen: port('listen', get('listen')),
-    upstream: url('upstream', get('upstream'), ['http:']),
-    egress: port('egress', get('egress')),
-    admin: port('admin', get('admin')),
-    host: get('host'),
-    podName: flags.get('pod-name') ?? hostname(),
-    policy: flags.get('policy') ?? null,
+    listen: port('--listen', get('listen') ?? FLAGS.listen.def),
+    upstream: url('--upstream', get('upstream') ?? FLAGS.upstream.def, ['http:']),
+    egress: port('--egress', get('egress') ?? FLAGS.egress.def),
+    admin: port('--admin', get('admin') ?? FLAGS.admin.def),
+    host: get('host') ?? FLAGS.host.def,
+    podName: get('pod-name') ?? hostname(),
+    policy: get('policy') ?? null,
     redis,
     configKey,
     kafka,
-    stateDir: get('state-dir'),
-    pollIntervalMs: integer('poll-interval-ms', get('poll-interval-ms'), 100, 3_600_000),
-    logLevel: oneOf('log-level', get('log-level'), LOG_LEVELS),
-    readyWithoutConfigAfterS: integer('ready-without-config-after', get('ready-without-config-after'), 0, 86_400),
+    stateDir: get('state-dir') ?? FLAGS['state-dir'].def,
+    pollIntervalMs: integer('--poll-interval-ms', get('poll-interval-ms') ?? FLAGS['poll-interval-ms'].def, 100, 3_600_000),
+    logLevel,
+    readyWithoutConfigAfterS: integer('--ready-without-config-after', get('ready-without-config-after') ?? FLAGS['ready-without-config-after'].def, 0, 86_400),
   };
 }

@@ -100,13 +100,13 @@ describe('operator flags', () => {
   });
 
   it('parses durations', () => {
-    expect(duration('x', '500ms')).toBe(500);
-    expect(duration('x', '2s')).toBe(2000);
-    expect(duration('x', '1.5')).toBe(1500);
-    expect(duration('x', '1m')).toBe(60_000);
-    expect(() => duration('x', 'soon')).toThrow(/not a duration/);
-    expect(() => duration('x', '0')).toThrow(/--x: must be positive/);
-    expect(() => duration('x', '99999m')).toThrow(/longer than 24h/);
+    expect(duration('--x', '500ms')).toBe(500);
+    expect(duration('--x', '2s')).toBe(2000);
+    expect(duration('--x', '1.5')).toBe(1500);
+    expect(duration('--x', '1m')).toBe(60_000);
+    expect(() => duration('--x', 'soon')).toThrow(/not a duration/);
+    expect(() => duration('--x', '0')).toThrow(/--x: must be positive/);
+    expect(() => duration('--x', '99999m')).toThrow(/longer than 24h/);
   });
 
   it('usage lists every flag with its variable', () => {
