@@ -21,7 +21,7 @@ const FOLDER_RULES = [
     packages: ['prom-client', 'node-forge'],
     why: 'api/ is the pure schema and compile(): it imports neither process nor lib/, and no package but zod and yaml',
   },
-  { files: ['lib/**/*.ts'], folders: ['sidecar', 'operator', 'e2e', 'bench', 'tools', 'test'], why: 'lib/ is shared by both processes and imports neither' },
+  { files: ['lib/**/*.ts'], folders: ['api', 'sidecar', 'operator', 'e2e', 'bench', 'tools', 'test'], why: 'lib/ is shared by both processes and imports neither, nor api/' },
   { files: ['sidecar/**/*.ts'], folders: ['operator', 'e2e', 'bench', 'tools', 'test'], why: 'the sidecar does not import the operator (shared code goes to api/ or lib/)' },
   { files: ['operator/**/*.ts'], folders: ['sidecar', 'e2e', 'bench', 'tools', 'test'], why: 'the operator does not import the sidecar (shared code goes to api/ or lib/)' },
   { files: ['cli.ts'], folders: ['e2e', 'bench', 'tools', 'test'], why: 'the CLI only starts the processes' },

@@ -21,6 +21,7 @@ describe('module boundaries (eslint no-restricted-imports)', () => {
     ['api/x.ts', "import { Registry } from 'prom-client';", /no package but zod and yaml/],
     ['lib/x.ts', "import { main } from '../sidecar/main.js';", /lib\/ is shared by both processes/],
     ['lib/x.ts', "import { main } from '../operator/main.js';", /lib\/ is shared by both processes/],
+    ['lib/x.ts', "import { compile } from '../api/compile.js';", /lib\/ is shared by both processes and imports neither, nor api\//],
     ['sidecar/config/x.ts', "import { parseOperatorFlags } from '../../operator/flags.js';", /the sidecar does not import the operator/],
     ['operator/x.ts', "import { Inbound } from '../sidecar/inbound.js';", /the operator does not import the sidecar/],
     ['operator/reconcile.ts', "import { KubeConfig } from '@kubernetes/client-node';", /only operator\/kube\*\.ts may import @kubernetes\/client-node/],
