@@ -32,7 +32,8 @@ RUN groupadd --gid 65532 spillway \
  && mkdir -p /var/lib/spillway \
  && chown 65532:65532 /var/lib/spillway
 COPY --from=build /app /app
-RUN ln -s /app/bin/spillway.js /usr/local/bin/spillway
+RUN ln -s /app/bin/spillway.js /usr/local/bin/spillway \
+ && ln -s /app/bin/kubectl-spillway /usr/local/bin/kubectl-spillway
 # The sidecar persists its last good config here: mount a volume (an emptyDir) so the root FS
 # can stay read-only. Nothing else in the image is written at run time.
 ENV NODE_ENV=production \

@@ -21,7 +21,7 @@ case "$cmd" in
     cp -R "$src/bin" "$src/crds" "$src/examples" "$dest/"
     # Only the runtime's compiled code: the CLI and the two processes with the API and helpers they share.
     cp -R "$src/dist/cli.js" "$src/dist/api" "$src/dist/lib" "$src/dist/sidecar" "$src/dist/operator" "$dest/dist/"
-    chmod 0755 "$dest/bin/spillway.js"
+    chmod 0755 "$dest/bin/spillway.js" "$dest/bin/kubectl-spillway"
     cd "$dest"
     # The runtime's package.json has no devDependencies and no scripts: `npm ci` then checks the
     # lockfile against the production dependencies only (the dev tree's platform-specific

@@ -35,6 +35,9 @@ export interface ControllerOptions {
   log?: Logger;
 }
 
+/** The work queue's `name` label on the workqueue_* metrics. */
+export const WORK_QUEUE_NAME = 'trafficpolicy';
+
 type WorkloadInformers = Map<string | undefined, Informer<WorkloadObject>>;
 
 export class Controller {
@@ -57,7 +60,7 @@ export class Controller {
     this.clock = opts.clock ?? systemClock;
     this.log = opts.log ?? silentLogger;
     this.reconcileLog = this.log.child({ component: 'reconcile' });
-    this.queue = new WorkQueue({ clock: this.clock });
+    this.queue = new WorkQueue({ clock: this.clock, metrics: opts.metrics.workQueues.forQueue(WORK_QUEUE_NAME, this.clock) });
     const namespaces: (string | undefined)[] = opts.namespaces?.length ? opts.namespaces : [undefined];
     const informerOpts = { clock: this.clock, log: this.log.child({ component: 'informer' }) };
     for (const ns of namespaces) {
@@ -91,10 +94,7 @@ export class Controller {
             intervalMs: opts.vendorHealthIntervalMs,
             clock: this.clock,
             log: this.log.child({ component: 'vendor-health' }),
-            onChange: (key) => {
-              this.queue.add(key);
-              opts.metrics.queueDepth.set(this.queue.depth);
-            },
+            onChange: (key) => this.queue.add(key),
           });
     this.reconciler = new Reconciler({
       kube: opts.kube,
@@ -142,7 +142,6 @@ export class Controller {
 
   enqueueAll(): void {
     for (const inf of this.policyInformers) for (const p of inf.list()) this.queue.add(objectKey(p.metadata));
-    this.opts.metrics.queueDepth.set(this.queue.depth);
   }
 
   async stop(): Promise<void> {
@@ -208,13 +207,11 @@ export class Controller {
       if (!t) continue;
       for (const other of this.index.get(targetIndexKey(t)) ?? []) this.queue.add(other);
     }
-    this.opts.metrics.queueDepth.set(this.queue.depth);
   }
 
   private workloadChanged(w: WorkloadObject): void {
     const keys = this.index.get(targetIndexKey({ namespace: w.metadata.namespace, kind: w.kind, name: w.metadata.name }));
     for (const key of keys ?? []) this.queue.add(key);
-    this.opts.metrics.queueDepth.set(this.queue.depth);
   }
 
   private scheduleResync(): void {
@@ -265,7 +262,6 @@ export class Controller {
       } finally {
         end();
         this.queue.done(key);
-        m.queueDepth.set(this.queue.depth);
       }
     }
   }

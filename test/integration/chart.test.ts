@@ -349,7 +349,7 @@ describe('helm chart charts/spillway', () => {
         minReplicas: 2,
         maxReplicas: 12,
         metrics: [
-          { type: 'Pods', pods: { metric: { name: 'spillway_utilisation' }, target: { type: 'AverageValue', averageValue: '600m' } } },
+          { type: 'Pods', pods: { metric: { name: 'spillway_utilisation_ratio' }, target: { type: 'AverageValue', averageValue: '600m' } } },
           { type: 'Pods', pods: { metric: { name: 'spillway_shed_per_second' }, target: { type: 'AverageValue', averageValue: '2' } } },
         ],
       }),
@@ -376,7 +376,7 @@ describe('helm chart charts/spillway', () => {
         type: 'prometheus',
         name: 'spillway-utilisation',
         metricType: 'AverageValue',
-        metadata: { serverAddress: 'http://prometheus.monitoring.svc:9090', query: 'sum(spillway_utilisation{namespace="relay",pod=~"relay-[0-9]+"})', threshold: '0.6' },
+        metadata: { serverAddress: 'http://prometheus.monitoring.svc:9090', query: 'sum(spillway_utilisation_ratio{namespace="relay",pod=~"relay-[0-9]+"})', threshold: '0.6' },
       },
       {
         type: 'prometheus',
@@ -398,7 +398,7 @@ describe('helm chart charts/spillway', () => {
     const block = [...doc.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]).find((b) => b.startsWith('rules:\n  custom:'));
     expect(block).toBeDefined();
     const adapter = parse(block!).rules.custom as Array<{ seriesQuery: string; name: { as: string }; metricsQuery: string }>;
-    expect(adapter.map((r) => r.name.as)).toEqual(['spillway_utilisation', 'spillway_shed_per_second']);
+    expect(adapter.map((r) => r.name.as)).toEqual(['spillway_utilisation_ratio', 'spillway_shed_per_second']);
     for (const r of adapter) {
       exprs.push(r.seriesQuery);
       // As the adapter fills its template for one namespace's pods.
