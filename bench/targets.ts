@@ -20,10 +20,6 @@ export function script(name: string): string {
   return p;
 }
 
-export function sidecarAvailable(): boolean {
-  return existsSync(join(ROOT, 'dist', 'sidecar', 'inbound.js'));
-}
-
 export interface SidecarOptions {
   dir: string;
   policyYaml: string;

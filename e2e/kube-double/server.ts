@@ -85,7 +85,7 @@ export class KubeDoubleServer {
   private readonly watches = new Set<ServerResponse>();
   private readonly bookmarkMs: number;
 
-  constructor(private readonly options: KubeDoubleOptions) {
+  constructor(options: KubeDoubleOptions) {
     this.bookmarkMs = (options.bookmarkSeconds ?? 10) * 1000;
     this.api = new KubeApi(new Registry(), new Store(options.historyLimit ?? 1000), { controllers: options.controllers ?? true });
     if (options.crdDir) this.loadCrds(options.crdDir);

@@ -11,7 +11,7 @@ import { parseAllDocuments, parse, stringify } from 'yaml';
 import { CRD_NAME } from '../../api/crd.js';
 import { KIND, VERSION } from '../../api/policy.js';
 import { parsePolicy } from '../../api/validate.js';
-import { parseFlags } from '../../operator/main.js';
+import { parseOperatorFlags } from '../../operator/flags.js';
 import { REJECT_REASONS } from '../../sidecar/reject.js';
 import { helm, REPO_ROOT } from '../support/helm.js';
 
@@ -268,10 +268,11 @@ describe('helm chart charts/spillway', () => {
     const standIn = (e: any): string =>
       e.valueFrom?.secretKeyRef ? 'redis://from-secret:6379' : e.valueFrom?.fieldRef?.fieldPath === 'metadata.namespace' ? NAMESPACE : `<${e.name}>`;
     for (const e of c.env) env[e.name] = e.value ?? standIn(e);
-    const flags = parseFlags(c.args.slice(1), env);
+    const flags = parseOperatorFlags(c.args.slice(1), env)!;
     const values = ciValues(ciFile);
     expect(flags.admin).toBe(17091);
     expect(flags.leaderElect).toBe(values.operator?.leaderElection?.enabled ?? true);
+    expect(flags.logLevel).toBe(values.operator?.logLevel ?? 'info');
     expect(flags.leaseNamespace).toBe(NAMESPACE);
     expect(flags.namespaces).toEqual(values.operator?.watchNamespaces ?? []);
     expect(flags.redis).toMatch(/^rediss?:\/\//);
