@@ -5,6 +5,7 @@
  * removed from the config drains because its requests still hold this object.
  */
 import type { CompiledClass } from '../api/config.js';
+import type { AccessLog } from './admission/access-log.js';
 import { INBOUND_REFUSALS, type InboundRefusal } from './admission/outcomes.js';
 import type { Budget, Permit } from './admission/permit.js';
 import { Refusals } from './admission/refusals.js';
@@ -34,14 +35,21 @@ export class ClassRuntime implements Budget {
   readonly duration: DurationCounts;
   readonly now: () => number;
 
-  constructor(settings: ClassSettings, limit: number, now: () => number, outcomes: Float64Array, duration: DurationCounts) {
+  constructor(
+    settings: ClassSettings,
+    limit: number,
+    now: () => number,
+    outcomes: Float64Array,
+    duration: DurationCounts,
+    private readonly accessLog: AccessLog | null = null,
+  ) {
     this.name = settings.name;
     this.now = now;
     this.limiter = new Limiter({ limit, queueSize: settings.queue.size, queueTimeoutMs: settings.queue.timeoutMs }, now);
     this.timeouts = new DeadlineList<Permit>(now, expirePermit);
     this.outcomes = outcomes;
     this.duration = duration;
-    this.refusals = new Refusals(settings.name, settings.rejectStatus, INBOUND_REFUSALS);
+    this.refusals = new Refusals(settings.name, settings.rejectStatus, INBOUND_REFUSALS, this.accessLog);
     this.update(settings, limit, limit);
   }
 
@@ -53,7 +61,7 @@ export class ClassRuntime implements Budget {
     this.timeoutMs = settings.timeoutMs ?? 0;
     this.affectsLoadLevel = settings.affectsLoadLevel;
     if (settings.rejectStatus !== this.refusals.rejectStatus) {
-      this.refusals = new Refusals(settings.name, settings.rejectStatus, INBOUND_REFUSALS);
+      this.refusals = new Refusals(settings.name, settings.rejectStatus, INBOUND_REFUSALS, this.accessLog);
     }
     this.limiter.update({ limit, queueSize: settings.queue.size, queueTimeoutMs: settings.queue.timeoutMs });
   }

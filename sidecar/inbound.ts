@@ -10,7 +10,8 @@ import type { Duplex } from 'node:stream';
 import type { Registry } from 'prom-client';
 import { effectiveLimit, podSlot } from '../api/compile.js';
 import type { CompiledConfig } from '../api/config.js';
-import { admissionRefusal, O_ABORTED, O_ERROR, O_SUCCESS, O_UPSTREAM_ERROR } from './admission/outcomes.js';
+import type { AccessLog } from './admission/access-log.js';
+import { admissionRefusal, O_ABORTED, O_ERROR, O_SUCCESS, O_UPSTREAM_ERROR, outcomeName, type OutcomeCode } from './admission/outcomes.js';
 import { admit, GRANTED, Permit, QUEUE } from './admission/permit.js';
 import { ClassRuntime, type ClassSettings } from './class-runtime.js';
 import { Classifier } from './classifier.js';
@@ -35,6 +36,8 @@ export interface InboundOptions {
   maxUpstreamSockets?: number;
   /** ms clock, injectable; default performance.now. */
   now?: () => number;
+  /** `--access-log refusals|all`; absent: off. */
+  accessLog?: AccessLog;
 }
 
 /** The class everything belongs to before a config is applied: unlimited pass-through. */
@@ -58,6 +61,9 @@ export class Inbound implements DataPlane, UpgradeHost {
   readonly sessions = new Sessions();
   readonly agent: Agent;
   readonly now: () => number;
+  /** Refusal lines go through the class refusal tables; this is for end lines (mode `all`), else null. */
+  readonly endLog: AccessLog | null;
+  private readonly accessLog: AccessLog | null;
   /** Current load level: read on every request, written only by the sampler. */
   level = 0;
   private utilisation = 0;
@@ -92,6 +98,8 @@ export class Inbound implements DataPlane, UpgradeHost {
       scheduling: 'lifo',
     });
     this.podName = opts.podName;
+    this.accessLog = opts.accessLog ?? null;
+    this.endLog = this.accessLog !== null && this.accessLog.ends ? this.accessLog : null;
     this.metrics = new InboundMetrics(opts.registry, {
       classes: () => this.classes,
       loadLevel: () => this.level,
@@ -223,7 +231,7 @@ export class Inbound implements DataPlane, UpgradeHost {
     const d = admit(cls, this.level);
     if (d === GRANTED) new UpgradeExchange(this, req, socket, head, cls).admitted();
     else if (d === QUEUE) cls.limiter.enqueue(new UpgradeExchange(this, req, socket, head, cls));
-    else cls.refusals.sendRaw(admissionRefusal(d), socket, this.level);
+    else cls.refusals.sendRaw(admissionRefusal(d), req, socket, this.level);
   };
 
   /** Off the hot path: utilisation, load level, warm-up limits, pruning drained classes. */
@@ -257,7 +265,14 @@ export class Inbound implements DataPlane, UpgradeHost {
   }
 
   private newRuntime(settings: ClassSettings, limit: number): ClassRuntime {
-    return new ClassRuntime(settings, limit, this.now, this.metrics.countsFor(settings.name), this.metrics.durationFor(settings.name));
+    return new ClassRuntime(
+      settings,
+      limit,
+      this.now,
+      this.metrics.countsFor(settings.name),
+      this.metrics.durationFor(settings.name),
+      this.accessLog,
+    );
   }
 }
 
@@ -335,6 +350,13 @@ class HttpExchange extends Permit<ClassRuntime> {
     if (!this.end(O_UPSTREAM_ERROR)) return;
     this.upReq?.destroy();
     this.budget.refusals.send('upstream-error', this.req, this.res, this.inbound.level);
+  }
+
+  protected override ended(outcome: OutcomeCode): void {
+    const log = this.inbound.endLog;
+    if (log !== null) {
+      log.ended(this.budget.name, outcomeName(outcome), this.status, this.req.method, this.req.url, this.inbound.level, this.budget.now() - this.start);
+    }
   }
 
   clientClosed(): void {

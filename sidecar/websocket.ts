@@ -7,7 +7,8 @@
  */
 import { request, type ClientRequest, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { O_ABORTED, O_ERROR, O_SUCCESS, O_UPSTREAM_ERROR } from './admission/outcomes.js';
+import type { AccessLog } from './admission/access-log.js';
+import { O_ABORTED, O_ERROR, O_SUCCESS, O_UPSTREAM_ERROR, outcomeName, type OutcomeCode } from './admission/outcomes.js';
 import { Permit } from './admission/permit.js';
 import type { ClassRuntime } from './class-runtime.js';
 import { plainResponseHead, switchingProtocolsHead, upstreamRequestHeaders } from './proxy-headers.js';
@@ -17,6 +18,8 @@ export interface UpgradeHost {
   readonly upstreamHost: string;
   readonly upstreamPort: number;
   readonly sessions: Sessions;
+  /** The access log when it writes end lines, else null. */
+  readonly endLog: AccessLog | null;
   loadLevel(): number;
 }
 
@@ -60,12 +63,20 @@ export class UpgradeExchange extends Permit<ClassRuntime> {
   }
 
   protected refuseQueueTimeout(): void {
-    this.budget.refusals.sendRaw('queue-timeout', this.socket, this.host.loadLevel());
+    this.budget.refusals.sendRaw('queue-timeout', this.req, this.socket, this.host.loadLevel());
   }
 
   protected timedOut(): void {
     this.upReq?.destroy();
-    this.budget.refusals.sendRaw('upstream-timeout', this.socket, this.host.loadLevel());
+    this.budget.refusals.sendRaw('upstream-timeout', this.req, this.socket, this.host.loadLevel());
+  }
+
+  protected override ended(outcome: OutcomeCode): void {
+    const log = this.host.endLog;
+    if (log !== null) {
+      const level = this.host.loadLevel();
+      log.ended(this.budget.name, outcomeName(outcome), 0, this.req.method, this.req.url, level, this.budget.now() - this.start);
+    }
   }
 
   clientClosed(): void {
@@ -105,7 +116,7 @@ export class UpgradeExchange extends Permit<ClassRuntime> {
   }
 
   upstreamFailed(): void {
-    if (this.end(O_UPSTREAM_ERROR)) this.budget.refusals.sendRaw('upstream-error', this.socket, this.host.loadLevel());
+    if (this.end(O_UPSTREAM_ERROR)) this.budget.refusals.sendRaw('upstream-error', this.req, this.socket, this.host.loadLevel());
   }
 }
 

@@ -9,6 +9,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { AccessLog } from './access-log.js';
 import type { RefusalReason } from './outcomes.js';
 
 export interface RefusalSpec {
@@ -128,7 +129,10 @@ function mustClose(req: IncomingMessage): boolean {
   return len !== undefined && Number(len) > DRAIN_LIMIT;
 }
 
-/** The refusals of one class (or route), built when the config is applied: only the reasons its side can give. */
+/**
+ * The refusals of one class (or route), built when the config is applied: only the reasons its
+ * side can give. Every refusal sent through it is also offered to the access log, if one is on.
+ */
 export class Refusals<R extends RefusalReason = RefusalReason> {
   private readonly byReason: Record<R, PreparedRefusal>;
 
@@ -136,6 +140,7 @@ export class Refusals<R extends RefusalReason = RefusalReason> {
     readonly name: string,
     readonly rejectStatus: number,
     reasons: readonly R[],
+    private readonly log: AccessLog | null = null,
   ) {
     const byReason = {} as Record<R, PreparedRefusal>;
     for (const r of reasons) byReason[r] = new PreparedRefusal(name, rejectStatus, r);
@@ -147,15 +152,28 @@ export class Refusals<R extends RefusalReason = RefusalReason> {
   }
 
   send(reason: R, req: IncomingMessage, res: ServerResponse, level: number): void {
-    this.byReason[reason].send(req, res, level);
+    const p = this.byReason[reason];
+    if (this.log !== null) this.log.refused(this.name, reason, p.status, req.method, req.url, level);
+    p.send(req, res, level);
   }
 
-  sendRaw(reason: R, socket: Duplex, level: number): void {
-    this.byReason[reason].sendRaw(socket, level);
+  /** For an upgrade request's socket. */
+  sendRaw(reason: R, req: IncomingMessage, socket: Duplex, level: number): void {
+    const p = this.byReason[reason];
+    if (this.log !== null) this.log.refused(this.name, reason, p.status, req.method, req.url, level);
+    p.sendRaw(socket, level);
   }
 
-  /** The preassembled message for a raw-socket writer (one write). */
+  /**
+   * The preassembled message for a raw-socket writer (one write); call note() too when the
+   * refusal is sent, for the access log.
+   */
   bytes(reason: R, level: number, close: boolean): Buffer {
     return this.byReason[reason].bytes(level, close);
+  }
+
+  /** Offers a refusal sent from bytes() to the access log. */
+  note(reason: R, method: string, path: string, level: number): void {
+    if (this.log !== null) this.log.refused(this.name, reason, this.byReason[reason].status, method, path, level);
   }
 }
