@@ -5,9 +5,9 @@
  * hot path tests one field against null.
  *
  * - refusal lines (`refusals` and `all`): every answer from the refusal table — class (or
- *   route), reason, status, method, path, load level;
+ *   route), reason, status, method, path, loadLevel (`level` is the log line's own);
  * - end lines (`all` only): every request that held or waited for a permit, when it ends —
- *   class, outcome, status, method, path, load level, duration.
+ *   class, outcome, status, method, path, loadLevel, durationMs.
  */
 import type { Logger } from '../log.js';
 import type { Outcome, RefusalReason } from './outcomes.js';
@@ -90,7 +90,7 @@ export class AccessLog {
 
   refused(name: string, reason: RefusalReason, status: number, method: string | undefined, path: string | undefined, level: number): void {
     if (!this.admit()) return;
-    this.logger.info('refused', { class: name, reason, status, method: cut(method), path: cut(path), level });
+    this.logger.info('refused', { class: name, reason, status, method: cut(method), path: cut(path), loadLevel: level });
   }
 
   ended(
@@ -103,7 +103,15 @@ export class AccessLog {
     durationMs: number,
   ): void {
     if (!this.admit()) return;
-    this.logger.info('request', { class: name, outcome, status, method: cut(method), path: cut(path), level, durationMs: Math.round(durationMs * 10) / 10 });
+    this.logger.info('request', {
+      class: name,
+      outcome,
+      status,
+      method: cut(method),
+      path: cut(path),
+      loadLevel: level,
+      durationMs: Math.round(durationMs * 10) / 10,
+    });
   }
 
   /** Logs the count of the last window's suppressed lines, if its second is over. */

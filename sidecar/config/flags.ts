@@ -4,6 +4,7 @@
  */
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
+import { ACCESS_LOG_MODES, isAccessLogMode, type AccessLogMode } from '../admission/access-log.js';
 import { isLogLevel, LOG_LEVELS, type LogLevel } from '../log.js';
 import { defaultStateDir } from './state-dir.js';
 
@@ -23,6 +24,8 @@ export interface SidecarOptions {
   stateDir: string;
   pollIntervalMs: number;
   logLevel: LogLevel;
+  /** The sampled access log: off, refused requests only, or every request. */
+  accessLog: AccessLogMode;
   /** Seconds without any config after which /readyz answers 200 anyway (0: never). */
   readyWithoutConfigAfterS: number;
 }
@@ -47,6 +50,7 @@ const FLAGS: Record<string, FlagSpec> = {
   'state-dir': { env: 'SPILLWAY_STATE_DIR', def: defaultStateDir(), help: 'where the last good remote config is persisted' },
   'poll-interval-ms': { env: 'SPILLWAY_POLL_INTERVAL_MS', def: '10000', help: 'slow poll of the Redis key (a missed message heals)' },
   'log-level': { env: 'SPILLWAY_LOG_LEVEL', def: 'info', help: LOG_LEVELS.join(' | ') },
+  'access-log': { env: 'SPILLWAY_ACCESS_LOG', def: 'off', help: `${ACCESS_LOG_MODES.join(' | ')}: sampled log of refused (or all) requests` },
   'ready-without-config-after': {
     env: 'SPILLWAY_READY_WITHOUT_CONFIG_AFTER',
     def: '0',
@@ -107,6 +111,9 @@ export function parseSidecarFlags(argv: string[], env: NodeJS.ProcessEnv = proce
   const logLevel = get('log-level') ?? 'info';
   if (!isLogLevel(logLevel)) throw new UsageError(`--log-level: "${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`);
 
+  const accessLog = get('access-log') ?? FLAGS['access-log'].def;
+  if (!isAccessLogMode(accessLog)) throw new UsageError(`--access-log: "${accessLog}" is not one of ${ACCESS_LOG_MODES.join(', ')}`);
+
   return {
     listen: port('--listen', get('listen') ?? FLAGS.listen.def),
     upstream: url('--upstream', get('upstream') ?? FLAGS.upstream.def, ['http:']),
@@ -121,6 +128,7 @@ export function parseSidecarFlags(argv: string[], env: NodeJS.ProcessEnv = proce
     stateDir: get('state-dir') ?? FLAGS['state-dir'].def,
     pollIntervalMs: integer('--poll-interval-ms', get('poll-interval-ms') ?? FLAGS['poll-interval-ms'].def, 100, 3_600_000),
     logLevel,
+    accessLog,
     readyWithoutConfigAfterS: integer('--ready-without-config-after', get('ready-without-config-after') ?? FLAGS['ready-without-config-after'].def, 0, 86_400),
   };
 }
