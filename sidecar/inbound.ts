@@ -1,8 +1,8 @@
 /**
  * The inbound proxy: every request to the pod passes here on its way to the app container.
- * Pipeline per request: classify → shed by load level → take a class slot (or queue, or
- * refuse) → proxy with the class timeout → release the slot exactly once. See
- * docs/sidecar-data-plane.md.
+ * Pipeline per request, top to bottom in onRequest: classify → load level → permit, queue or
+ * refuse (admission/permit.ts, refusals from admission/refusals.ts) → forward with the class
+ * timeout → end(outcome), the only release of the slot. See docs/sidecar-data-plane.md.
  */
 import { Agent, createServer, request, type ClientRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -10,24 +10,13 @@ import type { Duplex } from 'node:stream';
 import type { Registry } from 'prom-client';
 import { effectiveLimit, podSlot } from '../api/compile.js';
 import type { CompiledConfig } from '../api/config.js';
-import {
-  ClassRuntime,
-  O_ABORTED,
-  O_CAPACITY,
-  O_ERROR,
-  O_LOAD_LEVEL,
-  O_QUEUE_TIMEOUT,
-  O_SUCCESS,
-  O_TIMEOUT,
-  O_UPSTREAM_ERROR,
-  type ClassSettings,
-  type TimedRequest,
-} from './class-runtime.js';
+import type { AccessLog } from './admission/access-log.js';
+import { admissionRefusal, O_ABORTED, O_ERROR, O_SUCCESS, O_UPSTREAM_ERROR, outcomeName, type OutcomeCode } from './admission/outcomes.js';
+import { admit, GRANTED, Permit, QUEUE } from './admission/permit.js';
+import { ClassRuntime, type ClassSettings } from './class-runtime.js';
 import { Classifier } from './classifier.js';
 import type { DataPlane, DataPlaneState } from './contracts.js';
-import type { DeadlineEntry } from './deadline-list.js';
 import { InboundMetrics } from './inbound-metrics.js';
-import type { Waiter } from './limiter.js';
 import { LoadLevel } from './load-level.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from './proxy-headers.js';
 import { Sessions, UpgradeExchange, type UpgradeHost } from './websocket.js';
@@ -47,6 +36,8 @@ export interface InboundOptions {
   maxUpstreamSockets?: number;
   /** ms clock, injectable; default performance.now. */
   now?: () => number;
+  /** `--access-log refusals|all`; absent: off. */
+  accessLog?: AccessLog;
 }
 
 /** The class everything belongs to before a config is applied: unlimited pass-through. */
@@ -70,6 +61,9 @@ export class Inbound implements DataPlane, UpgradeHost {
   readonly sessions = new Sessions();
   readonly agent: Agent;
   readonly now: () => number;
+  /** Refusal lines go through the class refusal tables; this is for end lines (mode `all`), else null. */
+  readonly endLog: AccessLog | null;
+  private readonly accessLog: AccessLog | null;
   /** Current load level: read on every request, written only by the sampler. */
   level = 0;
   private utilisation = 0;
@@ -104,6 +98,8 @@ export class Inbound implements DataPlane, UpgradeHost {
       scheduling: 'lifo',
     });
     this.podName = opts.podName;
+    this.accessLog = opts.accessLog ?? null;
+    this.endLog = this.accessLog !== null && this.accessLog.ends ? this.accessLog : null;
     this.metrics = new InboundMetrics(opts.registry, {
       classes: () => this.classes,
       loadLevel: () => this.level,
@@ -224,32 +220,18 @@ export class Inbound implements DataPlane, UpgradeHost {
 
   private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const cls = this.classOf(req, false);
-    if (this.level >= cls.shedAtLevel) {
-      cls.counts[O_LOAD_LEVEL]++;
-      cls.responses.reject(req, res, 'load-level', this.level);
-    } else if (cls.limiter.tryAcquire()) {
-      new HttpExchange(this, req, res, cls).forward();
-    } else if (cls.limiter.queued < cls.limiter.queueSize) {
-      cls.limiter.enqueue(new HttpExchange(this, req, res, cls));
-    } else {
-      cls.counts[O_CAPACITY]++;
-      cls.responses.reject(req, res, 'capacity', this.level);
-    }
+    const d = admit(cls, this.level);
+    if (d === GRANTED) new HttpExchange(this, req, res, cls).admitted();
+    else if (d === QUEUE) cls.limiter.enqueue(new HttpExchange(this, req, res, cls));
+    else cls.refusals.send(admissionRefusal(d), req, res, this.level);
   };
 
   private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     const cls = this.classOf(req, true);
-    if (this.level >= cls.shedAtLevel) {
-      cls.counts[O_LOAD_LEVEL]++;
-      cls.responses.rejectUpgrade(socket, 'load-level', this.level);
-    } else if (cls.limiter.tryAcquire()) {
-      new UpgradeExchange(this, req, socket, head, cls).admitted();
-    } else if (cls.limiter.queued < cls.limiter.queueSize) {
-      cls.limiter.enqueue(new UpgradeExchange(this, req, socket, head, cls));
-    } else {
-      cls.counts[O_CAPACITY]++;
-      cls.responses.rejectUpgrade(socket, 'capacity', this.level);
-    }
+    const d = admit(cls, this.level);
+    if (d === GRANTED) new UpgradeExchange(this, req, socket, head, cls).admitted();
+    else if (d === QUEUE) cls.limiter.enqueue(new UpgradeExchange(this, req, socket, head, cls));
+    else cls.refusals.sendRaw(admissionRefusal(d), req, socket, this.level);
   };
 
   /** Off the hot path: utilisation, load level, warm-up limits, pruning drained classes. */
@@ -283,7 +265,14 @@ export class Inbound implements DataPlane, UpgradeHost {
   }
 
   private newRuntime(settings: ClassSettings, limit: number): ClassRuntime {
-    return new ClassRuntime(settings, limit, this.now, this.metrics.countsFor(settings.name), this.metrics.durationFor(settings.name));
+    return new ClassRuntime(
+      settings,
+      limit,
+      this.now,
+      this.metrics.countsFor(settings.name),
+      this.metrics.durationFor(settings.name),
+      this.accessLog,
+    );
   }
 }
 
@@ -292,49 +281,30 @@ function scaled(limit: number, factor: number): number {
   return factor >= 1 ? limit : Math.max(1, Math.ceil(limit * factor));
 }
 
-const QUEUED = 0;
-const ACTIVE = 1;
-const DONE = 2;
-
 const kExchange = Symbol('spillway.exchange');
 type Tagged<T> = T & { [kExchange]: HttpExchange };
 
 /**
- * One proxied HTTP request. Its listeners are shared module functions that find the exchange
- * through a symbol on the emitter, so a request allocates no closures. finish() is the only
- * place a slot is released, and it runs at most once.
+ * One proxied HTTP request, holding its class permit (see admission/permit.ts). Its listeners
+ * are shared module functions that find the exchange through a symbol on the emitter, so a
+ * request allocates no closures.
  */
-class HttpExchange implements Waiter, TimedRequest {
-  dlPrev: DeadlineEntry | null = null;
-  dlNext: DeadlineEntry | null = null;
-  dlOwner: object | null = null;
-  deadline = 0;
-  state = QUEUED;
+class HttpExchange extends Permit<ClassRuntime> {
   status = 0;
   upReq: ClientRequest | null = null;
-  private readonly start: number;
 
   constructor(
     private readonly inbound: Inbound,
     readonly req: IncomingMessage,
     readonly res: ServerResponse,
-    readonly cls: ClassRuntime,
+    cls: ClassRuntime,
   ) {
-    this.start = inbound.now();
+    super(cls);
     (res as Tagged<ServerResponse>)[kExchange] = this;
     res.on('close', onResponseClose);
   }
 
-  /** A queued request got its slot. */
-  admitted(): void {
-    this.forward();
-  }
-
-  /** Called with the slot already taken. */
-  forward(): void {
-    this.state = ACTIVE;
-    const cls = this.cls;
-    if (cls.timeoutMs > 0) cls.timeouts.push(this, this.inbound.now() + cls.timeoutMs);
+  protected forward(): void {
     const req = this.req;
     const inbound = this.inbound;
     const upReq = request({
@@ -354,22 +324,17 @@ class HttpExchange implements Waiter, TimedRequest {
     else req.pipe(upReq);
   }
 
-  queueTimedOut(): void {
-    this.state = DONE;
-    this.cls.counts[O_QUEUE_TIMEOUT]++;
-    this.cls.responses.reject(this.req, this.res, 'queue-timeout', this.inbound.level);
+  protected refuseQueueTimeout(): void {
+    this.budget.refusals.send('queue-timeout', this.req, this.res, this.inbound.level);
   }
 
-  upstreamTimedOut(): void {
-    if (this.state !== ACTIVE) return;
-    this.finish(O_TIMEOUT);
+  protected timedOut(): void {
     this.upReq?.destroy();
-    if (this.res.headersSent) this.res.destroy();
-    else this.cls.responses.upstreamTimeout(this.req, this.res);
+    this.budget.refusals.send('upstream-timeout', this.req, this.res, this.inbound.level);
   }
 
   responded(upRes: IncomingMessage): void {
-    if (this.state !== ACTIVE) {
+    if (!this.active) {
       upRes.resume();
       return;
     }
@@ -382,30 +347,25 @@ class HttpExchange implements Waiter, TimedRequest {
   }
 
   upstreamFailed(): void {
-    if (this.state !== ACTIVE) return;
-    this.finish(O_UPSTREAM_ERROR);
+    if (!this.end(O_UPSTREAM_ERROR)) return;
     this.upReq?.destroy();
-    if (this.res.headersSent) this.res.destroy();
-    else this.cls.responses.upstreamError(this.req, this.res);
+    this.budget.refusals.send('upstream-error', this.req, this.res, this.inbound.level);
   }
 
-  clientClosed(): void {
-    if (this.state === QUEUED) {
-      this.cls.limiter.cancel(this);
-      this.state = DONE;
-      this.cls.counts[O_ABORTED]++;
-    } else if (this.state === ACTIVE) {
-      if (this.res.writableFinished) this.finish(this.status >= 500 ? O_ERROR : O_SUCCESS);
-      else {
-        this.finish(O_ABORTED);
-        this.upReq?.destroy();
-      }
+  protected override ended(outcome: OutcomeCode): void {
+    const log = this.inbound.endLog;
+    if (log !== null) {
+      log.ended(this.budget.name, outcomeName(outcome), this.status, this.req.method, this.req.url, this.inbound.level, this.budget.now() - this.start);
     }
   }
 
-  private finish(outcome: number): void {
-    this.state = DONE;
-    this.cls.ended(this, outcome, this.inbound.now() - this.start);
+  clientClosed(): void {
+    if (!this.clientLeft()) return;
+    if (this.res.writableFinished) this.end(this.status >= 500 ? O_ERROR : O_SUCCESS);
+    else {
+      this.end(O_ABORTED);
+      this.upReq?.destroy();
+    }
   }
 }
 

@@ -7,9 +7,10 @@
  */
 import { request, type ClientRequest, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { O_ABORTED, O_ERROR, O_QUEUE_TIMEOUT, O_SUCCESS, O_TIMEOUT, O_UPSTREAM_ERROR, type ClassRuntime, type TimedRequest } from './class-runtime.js';
-import type { DeadlineEntry } from './deadline-list.js';
-import type { Waiter } from './limiter.js';
+import type { AccessLog } from './admission/access-log.js';
+import { O_ABORTED, O_ERROR, O_SUCCESS, O_UPSTREAM_ERROR, outcomeName, type OutcomeCode } from './admission/outcomes.js';
+import { Permit } from './admission/permit.js';
+import type { ClassRuntime } from './class-runtime.js';
 import { plainResponseHead, switchingProtocolsHead, upstreamRequestHeaders } from './proxy-headers.js';
 
 /** What an upgrade needs from the inbound server. */
@@ -17,43 +18,32 @@ export interface UpgradeHost {
   readonly upstreamHost: string;
   readonly upstreamPort: number;
   readonly sessions: Sessions;
-  now(): number;
+  /** The access log when it writes end lines, else null. */
+  readonly endLog: AccessLog | null;
   loadLevel(): number;
 }
-
-const QUEUED = 0;
-const ACTIVE = 1;
-const DONE = 2;
 
 const kUpgrade = Symbol('spillway.upgrade');
 type Tagged<T> = T & { [kUpgrade]: UpgradeExchange };
 
-export class UpgradeExchange implements Waiter, TimedRequest {
-  dlPrev: DeadlineEntry | null = null;
-  dlNext: DeadlineEntry | null = null;
-  dlOwner: object | null = null;
-  deadline = 0;
-  private state = QUEUED;
+/** One upgrade handshake, holding its class permit until the upstream answers (see admission/permit.ts). */
+export class UpgradeExchange extends Permit<ClassRuntime> {
   private upReq: ClientRequest | null = null;
-  private readonly start: number;
 
   constructor(
     private readonly host: UpgradeHost,
     private readonly req: IncomingMessage,
     private readonly socket: Duplex,
     private readonly head: Buffer,
-    private readonly cls: ClassRuntime,
+    cls: ClassRuntime,
   ) {
-    this.start = host.now();
+    super(cls);
     (socket as Tagged<Duplex>)[kUpgrade] = this;
     socket.on('close', onClientClose);
     socket.on('error', ignoreError);
   }
 
-  admitted(): void {
-    this.state = ACTIVE;
-    const cls = this.cls;
-    if (cls.timeoutMs > 0) cls.timeouts.push(this, this.host.now() + cls.timeoutMs);
+  protected forward(): void {
     const req = this.req;
     const upReq = request({
       host: this.host.upstreamHost,
@@ -72,36 +62,35 @@ export class UpgradeExchange implements Waiter, TimedRequest {
     upReq.end();
   }
 
-  queueTimedOut(): void {
-    this.state = DONE;
-    this.cls.counts[O_QUEUE_TIMEOUT]++;
-    this.cls.responses.rejectUpgrade(this.socket, 'queue-timeout', this.host.loadLevel());
+  protected refuseQueueTimeout(): void {
+    this.budget.refusals.sendRaw('queue-timeout', this.req, this.socket, this.host.loadLevel());
   }
 
-  upstreamTimedOut(): void {
-    if (this.state !== ACTIVE) return;
-    this.finish(O_TIMEOUT);
+  protected timedOut(): void {
     this.upReq?.destroy();
-    this.cls.responses.upstreamTimeoutUpgrade(this.socket);
+    this.budget.refusals.sendRaw('upstream-timeout', this.req, this.socket, this.host.loadLevel());
+  }
+
+  protected override ended(outcome: OutcomeCode): void {
+    const log = this.host.endLog;
+    if (log !== null) {
+      const level = this.host.loadLevel();
+      log.ended(this.budget.name, outcomeName(outcome), 0, this.req.method, this.req.url, level, this.budget.now() - this.start);
+    }
   }
 
   clientClosed(): void {
-    if (this.state === QUEUED) {
-      this.cls.limiter.cancel(this);
-      this.state = DONE;
-      this.cls.counts[O_ABORTED]++;
-    } else if (this.state === ACTIVE) {
-      this.finish(O_ABORTED);
-      this.upReq?.destroy();
-    }
+    if (!this.clientLeft()) return;
+    this.end(O_ABORTED);
+    this.upReq?.destroy();
   }
 
   upgraded(upRes: IncomingMessage, upSocket: Duplex, upHead: Buffer): void {
-    if (this.state !== ACTIVE || this.socket.destroyed) {
+    if (!this.active || this.socket.destroyed) {
       upSocket.destroy();
       return;
     }
-    this.finish(O_SUCCESS);
+    this.end(O_SUCCESS);
     const socket = this.socket;
     // A session lives for hours: let the handshake's objects (request, exchange) be collected.
     socket.removeListener('close', onClientClose);
@@ -116,25 +105,18 @@ export class UpgradeExchange implements Waiter, TimedRequest {
 
   /** The upstream refused the upgrade with a plain response: relay it and close. */
   refused(upRes: IncomingMessage): void {
-    if (this.state !== ACTIVE) {
+    if (!this.active) {
       upRes.resume();
       return;
     }
     const status = upRes.statusCode ?? 502;
-    this.finish(status >= 500 ? O_ERROR : O_SUCCESS);
+    this.end(status >= 500 ? O_ERROR : O_SUCCESS);
     this.socket.write(plainResponseHead(status, upRes.statusMessage ?? '', upRes.rawHeaders));
     upRes.pipe(this.socket);
   }
 
   upstreamFailed(): void {
-    if (this.state !== ACTIVE) return;
-    this.finish(O_UPSTREAM_ERROR);
-    this.cls.responses.upstreamErrorUpgrade(this.socket);
-  }
-
-  private finish(outcome: number): void {
-    this.state = DONE;
-    this.cls.ended(this, outcome, this.host.now() - this.start);
+    if (this.end(O_UPSTREAM_ERROR)) this.budget.refusals.sendRaw('upstream-error', this.req, this.socket, this.host.loadLevel());
   }
 }
 

@@ -5,6 +5,7 @@
 import { hostname } from 'node:os';
 import { flagUsage, integer, isK8sName, list, oneOf, parseFlagTable, port, url, UsageError, type FlagTable } from '../../lib/flags.js';
 import { LOG_LEVELS, type LogLevel } from '../../lib/log.js';
+import { ACCESS_LOG_MODES, type AccessLogMode } from '../admission/access-log.js';
 import { defaultStateDir } from './state-dir.js';
 
 export interface SidecarOptions {
@@ -21,6 +22,8 @@ export interface SidecarOptions {
   stateDir: string;
   pollIntervalMs: number;
   logLevel: LogLevel;
+  /** The sampled access log: off, refused requests only, or every request. */
+  accessLog: AccessLogMode;
   /** Seconds without any config after which /readyz answers 200 anyway (0: never). */
   readyWithoutConfigAfterS: number;
 }
@@ -39,6 +42,7 @@ const FLAGS = {
   'state-dir': { env: 'SPILLWAY_STATE_DIR', def: defaultStateDir(), help: 'where the last good remote config is persisted' },
   'poll-interval-ms': { env: 'SPILLWAY_POLL_INTERVAL_MS', def: '10000', help: 'slow poll of the Redis key (a missed message heals)' },
   'log-level': { env: 'SPILLWAY_LOG_LEVEL', def: 'info', help: LOG_LEVELS.join(' | ') },
+  'access-log': { env: 'SPILLWAY_ACCESS_LOG', def: 'off', help: `${ACCESS_LOG_MODES.join(' | ')}: sampled log of refused (or all) requests` },
   'ready-without-config-after': {
     env: 'SPILLWAY_READY_WITHOUT_CONFIG_AFTER',
     def: '0',
@@ -82,6 +86,8 @@ export function parseSidecarFlags(argv: string[], env: NodeJS.ProcessEnv = proce
 
   const logLevel = oneOf('--log-level', get('log-level') ?? FLAGS['log-level'].def, LOG_LEVELS);
 
+  const accessLog: AccessLogMode = oneOf('--access-log', get('access-log') ?? FLAGS['access-log'].def, ACCESS_LOG_MODES);
+
   return {
     listen: port('--listen', get('listen') ?? FLAGS.listen.def),
     upstream: url('--upstream', get('upstream') ?? FLAGS.upstream.def, ['http:']),
@@ -96,6 +102,7 @@ export function parseSidecarFlags(argv: string[], env: NodeJS.ProcessEnv = proce
     stateDir: get('state-dir') ?? FLAGS['state-dir'].def,
     pollIntervalMs: integer('--poll-interval-ms', get('poll-interval-ms') ?? FLAGS['poll-interval-ms'].def, 100, 3_600_000),
     logLevel,
+    accessLog,
     readyWithoutConfigAfterS: integer('--ready-without-config-after', get('ready-without-config-after') ?? FLAGS['ready-without-config-after'].def, 0, 86_400),
   };
 }

@@ -12,7 +12,7 @@ import { CRD_NAME } from '../../api/crd.js';
 import { KIND, VERSION } from '../../api/policy.js';
 import { parsePolicy } from '../../api/validate.js';
 import { parseOperatorFlags } from '../../operator/flags.js';
-import { REJECT_REASONS } from '../../sidecar/reject.js';
+import { ADMISSION_REFUSALS } from '../../sidecar/admission/outcomes.js';
 import { helm, REPO_ROOT } from '../support/helm.js';
 
 const CHART = join(REPO_ROOT, 'charts', 'spillway');
@@ -373,7 +373,7 @@ describe('helm chart charts/spillway', () => {
   it("the shed rate counts exactly the sidecar's refusal reasons", () => {
     const [so] = ofKind(render('keda-values.yaml'), 'ScaledObject');
     const outcomes = /outcome=~"([^"]+)"/.exec(so.spec.triggers[1].metadata.query)?.[1];
-    expect(outcomes?.split('|').sort()).toEqual([...REJECT_REASONS].sort());
+    expect(outcomes?.split('|').sort()).toEqual([...ADMISSION_REFUSALS].sort());
   });
 
   it('autoscaling.keda renders a ScaledObject with Prometheus triggers', () => {
