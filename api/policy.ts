@@ -314,6 +314,9 @@ export const TrafficPolicyStatus = z
     observedGeneration: nonNegative().optional().describe('The metadata.generation of the spec this status describes.'),
     configVersion: nonNegative().optional().describe('Version of the config last published to Redis for the target; sidecars report it as spillway_config_version.'),
     readyReplicas: nonNegative().optional().describe('Ready replicas of the target when the config was compiled; Cluster-scoped budgets are divided by it.'),
+    unprotectedReplicas: nonNegative()
+      .optional()
+      .describe('Ready pods of the target (by its selector) running without the Spillway sidecar, e.g. created while the injection webhook was unreachable; see the Protected condition.'),
     publishedTarget: z
       .string()
       .max(317)
@@ -323,7 +326,7 @@ export const TrafficPolicyStatus = z
       .array(Condition)
       .max(8)
       .optional()
-      .describe('Accepted and Programmed, one of each type.'),
+      .describe('Accepted, Programmed and Protected, one of each type.'),
     classes: z
       .array(
         z

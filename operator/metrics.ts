@@ -42,6 +42,13 @@ export class OperatorMetrics {
     registers: [this.registry],
   });
 
+  readonly unprotectedReplicas = new Gauge({
+    name: 'spillway_operator_unprotected_replicas',
+    help: "Ready pods of a policy's target running without the Spillway sidecar (status.unprotectedReplicas).",
+    labelNames: ['policy_namespace', 'policy'] as const,
+    registers: [this.registry],
+  });
+
   /** withProcessMetrics: the process_*, nodejs_* and spillway_build_info series (the real process only). */
   constructor(withProcessMetrics = false) {
     if (withProcessMetrics) registerProcessMetrics(this.registry, 'operator');
