@@ -104,6 +104,7 @@ export class Controller {
             clock: this.clock,
             log: this.log,
             onChange: (key) => this.queue.add(key),
+            onRejected: (reason) => opts.metrics.vendorReportsRejected.inc({ reason }),
           });
     this.reconciler = new Reconciler({
       kube: opts.kube,

@@ -42,6 +42,13 @@ export class OperatorMetrics {
     registers: [this.registry],
   });
 
+  readonly vendorReportsRejected = new Counter({
+    name: 'spillway_operator_vendor_reports_rejected_total',
+    help: 'Sidecar vendor-health reports ignored as malformed, by reason (too-large, not-json, wrong-shape, bad-count, future); counted when first seen.',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
   readonly unprotectedReplicas = new Gauge({
     name: 'spillway_operator_unprotected_replicas',
     help: "Ready pods of a policy's target running without the Spillway sidecar (status.unprotectedReplicas).",

@@ -8,7 +8,7 @@
 import type { CompiledBody } from '../api/compile.js';
 import type { CompiledRoute } from '../api/config.js';
 import type { TrafficPolicyStatus } from '../api/policy.js';
-import { aggregateRoute, type RouteHealth } from '../api/vendor-health.js';
+import { aggregateRoute, type ReportRejectReason, type RouteHealth } from '../api/vendor-health.js';
 import { systemClock, type Clock } from './clock.js';
 
 export type StatusRoute = NonNullable<TrafficPolicyStatus['routes']>[number];
@@ -30,6 +30,11 @@ export interface VendorHealthOptions {
   reader: VendorReportReader;
   /** The policy (`ns/name`) should be reconciled: a choice or the status view changed. */
   onChange(policyKey: string): void;
+  /**
+   * A pod's report was ignored as malformed (it counts for nothing). Called when it first
+   * appears, not again on every round while the same pod's report stays refused for the same reason.
+   */
+  onRejected?(reason: ReportRejectReason): void;
   intervalMs?: number;
   clock?: Clock;
   log?: (msg: string) => void;
@@ -43,6 +48,8 @@ interface Tracked {
   health: Map<string, RouteHealth>;
   /** The status view last handed out, to tell whether it moved. */
   view: string;
+  /** `route pod reason` of the reports refused in the last round. */
+  rejected: Set<string>;
 }
 
 export class VendorHealthTracker {
@@ -65,7 +72,7 @@ export class VendorHealthTracker {
     const prev = this.tracked.get(policyKey);
     const health = prev && prev.target === body.target ? prev.health : new Map<string, RouteHealth>();
     for (const name of health.keys()) if (!body.routes.some((r) => r.name === name)) health.delete(name);
-    this.tracked.set(policyKey, { target: body.target, routes: body.routes, health, view: prev?.view ?? '' });
+    this.tracked.set(policyKey, { target: body.target, routes: body.routes, health, view: prev?.view ?? '', rejected: prev?.rejected ?? new Set() });
   }
 
   forget(policyKey: string): void {
@@ -127,6 +134,7 @@ export class VendorHealthTracker {
       // A policy forgotten or republished while we read: its next round decides.
       if (this.tracked.get(policyKey) !== t) continue;
       let changed = false;
+      const rejected = new Set<string>();
       for (const [j, route] of t.routes.entries()) {
         const fields = hashes[j];
         const prev = t.health.get(route.name);
@@ -136,10 +144,18 @@ export class VendorHealthTracker {
             ? { activeVendor: route.activeVendor, sinceMs: now }
             : undefined;
         const h = aggregateRoute(route, fields, previous, now);
-        if (h.pods === 0) continue; // nobody reported: keep what the pods follow
+        for (const r of h.rejected) {
+          const id = `${route.name} ${r.pod} ${r.reason}`;
+          rejected.add(id);
+          if (t.rejected.has(id)) continue;
+          this.opts.onRejected?.(r.reason);
+          this.opts.log?.(`vendor health: report of pod ${JSON.stringify(r.pod.slice(0, 253))} for ${t.target} route ${route.name} ignored: ${r.reason}`);
+        }
+        if (h.pods === 0) continue; // nobody reported (or only malformed reports): keep what the pods follow
         t.health.set(route.name, h);
         if (h.activeVendor !== route.activeVendor) changed = true;
       }
+      t.rejected = rejected;
       const view =
         t.health.size === 0 ? '' : JSON.stringify(t.routes.map((r) => [r.name, t.health.get(r.name)?.activeVendor, this.statusVendors(policyKey, r.name)]));
       if (view !== t.view) {
