@@ -46,6 +46,8 @@ export function encodeReport(r: PodVendorReport): string {
  * hundred bytes (at most 16 vendors, names ≤ 63 characters).
  */
 export const MAX_REPORT_BYTES = 4096;
+/** Pods' reports read per route; beyond this, a hash is not a workload's (the rest is not read). */
+export const MAX_REPORTS_PER_ROUTE = 10_000;
 const MAX_REPORT_VENDORS = 16;
 const MAX_NAME_LENGTH = 253;
 /** More requests in one window than any pod can make: a forged or corrupted count. */
@@ -56,9 +58,10 @@ export const MAX_REPORT_CLOCK_SKEW_MS = 60_000;
 /**
  * Why a report was ignored: `too-large`, `not-json`, `wrong-shape` (not an object, a field
  * missing or of the wrong type, too many vendors), `bad-count` (a count that is not an integer in
- * 0..MAX_REPORT_COUNT: negative, NaN, fractional, absurd), `future` (stamped more than a minute ahead).
+ * 0..MAX_REPORT_COUNT: negative, NaN, fractional, absurd), `future` (stamped more than a minute
+ * ahead); and, for a whole route, `wrong-type` (its Redis key is not a hash).
  */
-export type ReportRejectReason = 'too-large' | 'not-json' | 'wrong-shape' | 'bad-count' | 'future';
+export type ReportRejectReason = 'too-large' | 'not-json' | 'wrong-shape' | 'bad-count' | 'future' | 'wrong-type';
 
 export type ReportResult = { ok: true; report: PodVendorReport } | { ok: false; reason: ReportRejectReason };
 

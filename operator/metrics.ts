@@ -44,7 +44,7 @@ export class OperatorMetrics {
 
   readonly vendorReportsRejected = new Counter({
     name: 'spillway_operator_vendor_reports_rejected_total',
-    help: 'Sidecar vendor-health reports ignored as malformed, by reason (too-large, not-json, wrong-shape, bad-count, future); counted when first seen.',
+    help: 'Sidecar vendor-health reports ignored as malformed, by reason (too-large, not-json, wrong-shape, bad-count, future, wrong-type); counted when first seen.',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });

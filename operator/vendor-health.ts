@@ -20,8 +20,11 @@ export interface ReportKey {
 }
 
 export interface VendorReportReader {
-  /** Each key's hash (field = pod, value = report JSON), in order; {} where there is none. */
-  readVendorReports(keys: readonly ReportKey[]): Promise<Array<Record<string, string>>>;
+  /**
+   * Each key's hash (field = pod, value = report JSON), in order; {} where there is none, null
+   * where the key is not a hash. Values may be cut just past MAX_REPORT_BYTES (still refused as too large).
+   */
+  readVendorReports(keys: readonly ReportKey[]): Promise<Array<Record<string, string> | null>>;
 }
 
 export const DEFAULT_VENDOR_HEALTH_INTERVAL_MS = 5000;
@@ -116,7 +119,7 @@ export class VendorHealthTracker {
     const keys: ReportKey[] = [];
     for (const [, t] of entries) for (const r of t.routes) keys.push({ target: t.target, route: r.name });
     if (keys.length === 0) return;
-    let reports: Array<Record<string, string>>;
+    let reports: Array<Record<string, string> | null>;
     try {
       reports = await this.opts.reader.readVendorReports(keys);
       if (this.lastError) this.opts.log?.('vendor health: reading reports again');
@@ -130,13 +133,13 @@ export class VendorHealthTracker {
     const now = this.clock.now();
     let i = 0;
     for (const [policyKey, t] of entries) {
-      const hashes = t.routes.map(() => reports[i++] ?? {});
+      const hashes = t.routes.map(() => reports[i++]);
       // A policy forgotten or republished while we read: its next round decides.
       if (this.tracked.get(policyKey) !== t) continue;
       let changed = false;
       const rejected = new Set<string>();
       for (const [j, route] of t.routes.entries()) {
-        const fields = hashes[j];
+        const fields = hashes[j] ?? {};
         const prev = t.health.get(route.name);
         const previous = prev
           ? { activeVendor: prev.activeVendor, sinceMs: prev.sinceMs }
@@ -144,12 +147,14 @@ export class VendorHealthTracker {
             ? { activeVendor: route.activeVendor, sinceMs: now }
             : undefined;
         const h = aggregateRoute(route, fields, previous, now);
-        for (const r of h.rejected) {
+        const refused = hashes[j] === null ? [{ pod: '*', reason: 'wrong-type' as const }, ...h.rejected] : h.rejected;
+        for (const r of refused) {
           const id = `${route.name} ${r.pod} ${r.reason}`;
           rejected.add(id);
           if (t.rejected.has(id)) continue;
           this.opts.onRejected?.(r.reason);
-          this.opts.log?.(`vendor health: report of pod ${JSON.stringify(r.pod.slice(0, 253))} for ${t.target} route ${route.name} ignored: ${r.reason}`);
+          const whose = r.reason === 'wrong-type' ? 'reports (the key is not a hash)' : `report of pod ${JSON.stringify(r.pod)}`;
+          this.opts.log?.(`vendor health: ${whose} for ${t.target} route ${route.name} ignored: ${r.reason}`);
         }
         if (h.pods === 0) continue; // nobody reported (or only malformed reports): keep what the pods follow
         t.health.set(route.name, h);

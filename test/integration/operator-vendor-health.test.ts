@@ -4,7 +4,7 @@
  * shown in status, announced by a VendorFailover event. Fake API server, real redis-server.
  */
 import { Redis } from 'ioredis';
-import { encodeReport, vendorHealthKey } from '../../api/vendor-health.js';
+import { encodeReport, MAX_REPORT_BYTES, vendorHealthKey } from '../../api/vendor-health.js';
 import { Controller } from '../../operator/controller.js';
 import { OperatorMetrics } from '../../operator/metrics.js';
 import { RedisPublisher } from '../../operator/publisher.js';
@@ -145,7 +145,23 @@ describe('operator vendor health (fake API server, real Redis)', () => {
     expect(status()?.routes?.[0]).toMatchObject({ activeVendor: 'fcm-b', vendors: [{ name: 'fcm-a', requests: 100 }, { name: 'fcm-b', requests: 80 }] });
     expect(kube.statusWrites.length).toBe(writes);
     expect(await rejected('bad-count')).toBe(3);
+    // A huge value is cut in Redis: the operator never receives more than a byte over the limit.
+    await client.hset(key, 'evil-huge', 'x'.repeat(10 * 1024 * 1024));
+    const [read] = await publisher.readVendorReports([{ target: 'talk/relay', route: 'push' }]);
+    expect(read?.['evil-huge']).toHaveLength(MAX_REPORT_BYTES + 1);
+    expect(read?.['relay-0']).toContain('fcm-b');
     await client.hdel(key, ...Object.keys(hostile));
+
+    // The key itself replaced by a string: refused for this route, without failing the round.
+    await client.del(key);
+    await client.set(key, JSON.stringify({ 'relay-0': 'x' }));
+    await waitFor('wrong type counted', async () => (await rejected('wrong-type')) === 1);
+    expect(logs.some((l) => l.includes('is not a hash') && l.includes('route push'))).toBe(true);
+    expect(logs.some((l) => l.includes('cannot read reports'))).toBe(false);
+    expect((await stored())?.routes[0].activeVendor).toBe('fcm-b');
+    await client.del(key);
+    await report('relay-0', [30, 20], [40, 0], 'fcm-b');
+    await report('relay-1', [31, 19], [40, 0], 'fcm-b');
   });
 
   it('a restarted operator keeps the published choice (no republish, no event)', async () => {
