@@ -286,7 +286,7 @@ export const Condition = z
       .string()
       .max(CONDITION_TYPE_MAX)
       .regex(/^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$/)
-      .describe('Type of condition in CamelCase: Accepted (the policy is valid and wins its target) or Programmed (its config is published).'),
+      .describe('Type of condition in CamelCase: Accepted (the policy is valid and wins its target), Programmed (its config is published) or Protected (every ready pod of the target runs the sidecar).'),
     status: z.enum(['True', 'False', 'Unknown']).describe('Status of the condition: True, False or Unknown.'),
     observedGeneration: z
       .number()
