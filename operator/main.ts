@@ -10,6 +10,7 @@ import { Controller } from './controller.js';
 import { ClientKubeApi, loadKubeConfig } from './kube.js';
 import { LeaderElector, defaultIdentity } from './leader.js';
 import { OperatorMetrics } from './metrics.js';
+import { checkRedisUrl } from '../lib/redis-url.js';
 import { RedisPublisher } from './publisher.js';
 import { parseInjectionSettings, type InjectionSettings } from './webhook.js';
 import { serveWebhook } from './webhook-server.js';
@@ -139,7 +140,7 @@ export function parseFlags(argv: string[], env: NodeJS.ProcessEnv = process.env)
   const help = values.help ?? false;
   const redis = values.redis ?? env.SPILLWAY_REDIS ?? '';
   if (!help && !redis) throw new FlagError('--redis (or SPILLWAY_REDIS) is required: the Redis URL the sidecars read their config from');
-  if (redis && !/^rediss?:\/\//.test(redis)) throw new FlagError(`--redis: "${redis}" is not a redis:// or rediss:// URL`);
+  if (redis) checkRedisUrl(redis, (m) => new FlagError(`--redis: ${m}`));
   const namespaces = (values.namespace ?? (env.SPILLWAY_NAMESPACE ? [env.SPILLWAY_NAMESPACE] : []))
     .flatMap((v) => v.split(','))
     .map((v) => v.trim())

@@ -17,6 +17,7 @@ import { createKafkaDeferrer, type KafkaDeferrer } from './egress/defer.js';
 import { drainerGroupId } from './egress/defer-record.js';
 import { Egress } from './egress/index.js';
 import { Inbound } from './inbound.js';
+import { redactRedisUrl } from '../lib/redis-url.js';
 import { createLogger, type Logger } from './log.js';
 
 /** Backstop after SIGTERM: Inbound.close() itself gives in-flight requests 10 s, then cuts them. */
@@ -158,7 +159,7 @@ export async function startSidecar(options: SidecarOptions, log: Logger): Promis
     upstream: options.upstream,
     podName: options.podName,
     policy: options.policy,
-    redis: options.redis !== null ? redactUrl(options.redis) : null,
+    redis: options.redis !== null ? redactRedisUrl(options.redis) : null,
     configKey: options.configKey,
     stateDir: stateDir?.dir ?? null,
     configSource: inForce?.source ?? null,
@@ -261,10 +262,4 @@ async function withTimeout(p: Promise<unknown>, ms: number): Promise<boolean> {
   } finally {
     clearTimeout(timer);
   }
-}
-
-function redactUrl(s: string): string {
-  const u = new URL(s);
-  if (u.password) u.password = '***';
-  return u.toString();
 }

@@ -21,6 +21,8 @@ describe('operator flags', () => {
   it('rejects bad flags with a clear message', () => {
     expect(() => parseFlags([], {})).toThrow(/--redis .* is required/);
     expect(() => parseFlags(['--redis', 'localhost:6379'], {})).toThrow(/not a redis:\/\//);
+    expect(() => parseFlags(['--redis', 'redis+cluster://:pw@a:7000/0'], {})).toThrow(/^--redis: "redis\+cluster:\/\/:\*\*\*@a:7000\/0": a Cluster URL has no path/);
+    expect(parseFlags(['--redis', 'rediss+sentinel://s1:26379,s2:26379/mymaster'], {}).redis).toBe('rediss+sentinel://s1:26379,s2:26379/mymaster');
     expect(() => parseFlags(['--redis', 'redis://x', '--bogus'], {})).toThrow(FlagError);
     expect(() => parseFlags(['--redis', 'redis://x', '--admin', 'abc'], {})).toThrow(/--admin/);
     expect(() => parseFlags(['--redis', 'redis://x', '--lease-duration', '5s'], {})).toThrow(/--lease-duration > --renew-deadline/);
