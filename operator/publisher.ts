@@ -4,9 +4,13 @@
  * `PUBLISH spillway:config <ns>/<target>` happen in one Lua script, so a sidecar woken by the
  * message always reads the new document. The version lives in a counter key that is never
  * deleted, so it keeps growing across a delete and re-create of the policy.
+ *
+ * The URL may name one node, a Sentinel-managed master or a Cluster (lib/redis-url.ts). In
+ * Cluster mode the two keys of one script carry the hash tag `{<ns>/<target>}` (api/config.ts).
  */
-import { Redis } from 'ioredis';
-import { CONFIG_CHANNEL, configKey } from '../api/config.js';
+import { Cluster, Redis } from 'ioredis';
+import { CONFIG_CHANNEL, configKey, hashTag } from '../api/config.js';
+import { connectSpec, parseRedisUrl } from '../lib/redis-url.js';
 import type { CompiledBody } from '../api/compile.js';
 import { vendorHealthKey } from '../api/vendor-health.js';
 import type { ReportKey, VendorReportReader } from './vendor-health.js';
@@ -70,19 +74,27 @@ export interface ConfigPublisher extends VendorReportReader {
 }
 
 export class RedisPublisher implements ConfigPublisher {
-  readonly redis: Redis;
+  readonly redis: Redis | Cluster;
+  /** Redis Cluster: keys written together carry a hash tag. */
+  readonly cluster: boolean;
 
   private readonly connectWaitMs: number;
 
+  /**
+   * onReady: connected (again), or in Cluster mode the set of nodes changed (a failover under
+   * way or done): the caller re-reconciles so anything lost with a failed master is written again.
+   */
   constructor(url: string, options: { onReady?: () => void; log?: (msg: string) => void; connectWaitMs?: number } = {}) {
     this.connectWaitMs = options.connectWaitMs ?? 1000;
-    this.redis = new Redis(url, {
-      // Fail fast while Redis is down: the reconciler reports RedisUnavailable and backs off.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      commandTimeout: 5000,
-      retryStrategy: (times) => Math.min(2000, 50 * 2 ** Math.min(times, 6)),
-    });
+    const spec = connectSpec(parseRedisUrl(url));
+    // Fail fast while Redis is down: the reconciler reports RedisUnavailable and backs off.
+    const retry = (times: number) => Math.min(2000, 50 * 2 ** Math.min(times, 6));
+    const commands = { maxRetriesPerRequest: 1, commandTimeout: 5000 };
+    this.cluster = spec.kind === 'cluster';
+    this.redis =
+      spec.kind === 'cluster'
+        ? new Cluster(spec.nodes, { enableOfflineQueue: false, clusterRetryStrategy: retry, redisOptions: { ...commands, ...spec.redisOptions } })
+        : new Redis({ ...commands, enableOfflineQueue: false, retryStrategy: retry, ...spec.options });
     const log = options.log ?? (() => {});
     // One line per outage, not one per reconnect attempt.
     let lastError = '';
@@ -95,6 +107,12 @@ export class RedisPublisher implements ConfigPublisher {
       lastError = '';
       options.onReady?.();
     });
+    if (this.cluster) {
+      this.redis.on('-node', (_node: unknown, key: string) => {
+        log(`redis: cluster node ${key} left; reconciling every policy`);
+        options.onReady?.();
+      });
+    }
   }
 
   async publish(body: CompiledBody, floor = 0): Promise<PublishResult> {
@@ -103,8 +121,8 @@ export class RedisPublisher implements ConfigPublisher {
     const res = (await this.redis.eval(
       PUBLISH_SCRIPT,
       2,
-      configKey(body.target),
-      VERSION_KEY_PREFIX + body.target,
+      configKey(body.target, this.cluster),
+      VERSION_KEY_PREFIX + hashTag(body.target, this.cluster),
       json.slice(1),
       CONFIG_CHANNEL,
       body.target,
@@ -115,7 +133,7 @@ export class RedisPublisher implements ConfigPublisher {
 
   async remove(target: string, policy: string): Promise<boolean> {
     await this.whenReady();
-    const res = await this.redis.eval(REMOVE_SCRIPT, 1, configKey(target), policy, CONFIG_CHANNEL, target);
+    const res = await this.redis.eval(REMOVE_SCRIPT, 1, configKey(target, this.cluster), policy, CONFIG_CHANNEL, target);
     return res === 1;
   }
 
@@ -126,14 +144,8 @@ export class RedisPublisher implements ConfigPublisher {
 
   async readVendorReports(keys: readonly ReportKey[]): Promise<Array<Record<string, string>>> {
     await this.whenReady();
-    const pipe = this.redis.pipeline();
-    for (const k of keys) pipe.hgetall(vendorHealthKey(k.target, k.route));
-    const res = (await pipe.exec()) ?? [];
-    return keys.map((_k, i) => {
-      const [err, v] = res[i] ?? [null, {}];
-      if (err) throw err;
-      return (v ?? {}) as Record<string, string>;
-    });
+    // One command per hash, not a pipeline: in Cluster mode the hashes live in different slots.
+    return Promise.all(keys.map((k) => this.redis.hgetall(vendorHealthKey(k.target, k.route))));
   }
 
   /**

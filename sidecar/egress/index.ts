@@ -6,7 +6,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Registry } from 'prom-client';
-import type { Redis } from 'ioredis';
 import type { CompiledConfig, CompiledRoute } from '../../api/config.js';
 import type { DeferredSend, Deferrer, ReplayOutcome } from './contracts.js';
 import { MemoryDedupStore, RedisDedupStore, type DedupStore } from './dedup.js';
@@ -15,7 +14,7 @@ import { clientResponseHeaders } from '../proxy-headers.js';
 import { callerBudgetMs, forwardHeaders, hasBody, headerValue, readBody, storedRequestHeaders, vendorRequestHeaders } from './http-util.js';
 import { EgressMetrics } from './metrics.js';
 import { isRetrySafe } from './outcome.js';
-import { connectEgressRedis, waitReady } from './redis.js';
+import { connectEgressRedis, waitReady, type EgressRedis } from './redis.js';
 import { reject, sendJson } from './reject.js';
 import { EgressRoute } from './route.js';
 import { Send, sendOnce, type SendOwner } from './send.js';
@@ -100,7 +99,7 @@ export class Egress {
   private targets = new Map<string, VendorTarget>();
   private readonly metrics: EgressMetrics;
   private readonly dedup: DedupStore;
-  private readonly redis: Redis | null;
+  private readonly redis: EgressRedis | null;
   private readonly reporter: HealthReporter | null;
   readonly now: () => number;
   private readonly loadLevel: () => number;
