@@ -18,6 +18,8 @@ import type { ReportKey, VendorReportReader } from './vendor-health.js';
 export const VERSION_KEY_PREFIX = 'spillway:config-version:';
 /** Set by the operator and never deleted: its absence means Redis lost its data (a FLUSHALL, a restart without persistence). */
 export const MARKER_KEY = 'spillway:operator-marker';
+/** Cluster mode: node changes within this window cause one re-reconcile. */
+const NODE_CHANGE_DEBOUNCE_MS = 1000;
 
 /**
  * KEYS: config key, version key. ARGV: the body's JSON without its opening brace, the channel,
@@ -108,9 +110,19 @@ export class RedisPublisher implements ConfigPublisher {
       options.onReady?.();
     });
     if (this.cluster) {
-      this.redis.on('-node', (_node: unknown, key: string) => {
-        log(`redis: cluster node ${key} left; reconciling every policy`);
-        options.onReady?.();
+      // While a node is down ioredis drops and re-adds it on every slots refresh: at most one
+      // re-reconcile per second, one log line per episode.
+      let pending: NodeJS.Timeout | null = null;
+      let loggedAt = 0;
+      this.redis.on('-node', () => {
+        if (pending) return;
+        if (Date.now() - loggedAt > 30_000) log('redis: a cluster node left (a failover?); reconciling every policy');
+        loggedAt = Date.now();
+        pending = setTimeout(() => {
+          pending = null;
+          options.onReady?.();
+        }, NODE_CHANGE_DEBOUNCE_MS);
+        pending.unref();
       });
     }
   }

@@ -5,6 +5,7 @@ import { describeFailover } from './redis-failover-support.js';
 describeFailover('Cluster', async () => {
   const t = await ClusterTopology.start();
   let killed = 0;
+  let paused: number[] = [];
   return {
     url: t.url,
     killMasterOf: async (key) => {
@@ -12,6 +13,11 @@ describeFailover('Cluster', async () => {
       await t.kill(killed);
     },
     waitPromoted: async (key) => void (await t.waitFailover(key, killed)),
+    restoreReplica: () => t.revive(killed),
+    pauseReplicaOf: async (key, pause) => {
+      if (pause) paused = await t.masterAndReplicaOf(key);
+      await t.pauseReplica(paused[0], paused[1], pause);
+    },
     stop: () => t.stop(),
   };
 });

@@ -6,7 +6,9 @@
  * a steady stream of dedup claims goes through the sidecars: both keep enforcing, and after the
  * promotion an edit is published and applied. Every delivered send's dedup key is then looked up
  * on the new master: a key may only be missing if it was written within the replication lag
- * before the kill (figures printed to stderr and recorded in docs/redis.md).
+ * before the kill (figures printed to stderr and recorded in docs/redis.md). Then, with the old
+ * master back as a replica, a config write is made while that replica is frozen and the master
+ * is killed: the promoted replica lacks the write, and the operator republishes it.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,6 +28,10 @@ export interface Topology {
   killMasterOf(key: string): Promise<void>;
   /** Resolves once a replica has been promoted and serves `key` again. */
   waitPromoted(key: string): Promise<void>;
+  /** Restarts the killed master; it rejoins as a replica of the promoted one. */
+  restoreReplica(): Promise<void>;
+  /** SIGSTOP (true) or SIGCONT (false) the replica of the master serving `key`. */
+  pauseReplicaOf(key: string, paused: boolean): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -228,6 +234,30 @@ export function describeFailover(mode: 'Sentinel' | 'Cluster', startTopology: ()
       // allows for a send whose claim was written before the kill but whose answer came after.
       for (const ms of lost) expect(ms).toBeLessThan(REPLICATION_LAG_BOUND_MS);
       for (const ms of lost) expect(ms).toBeGreaterThan(-250);
+      expect(operator.exited).toBe(false);
+    }, 180_000);
+
+    it('a config write lost with the master is republished after the promotion', async () => {
+      await topology.restoreReplica();
+      // The replica misses the next write: it only ever reached the master killed below.
+      await topology.pauseReplicaOf(cfgKey, true);
+      let written: CompiledConfig;
+      try {
+        written = await publishAndWait(6);
+        await topology.killMasterOf(cfgKey);
+      } finally {
+        await topology.pauseReplicaOf(cfgKey, false);
+      }
+      for (const s of sidecars) await expectBudget(upstream, s, 3, pending);
+      await topology.waitPromoted(cfgKey);
+      // The operator notices the failover and writes the policy again, above the version the
+      // sidecars already enforce (they never go back to an older one).
+      const doc = await waitFor('the lost write republished', async () => {
+        const d = await stored().catch(() => null);
+        return d && d.classes[0].policyLimit === 6 && d.version > written.version ? d : undefined;
+      }, 30_000, 50);
+      await bothAt(doc.version);
+      for (const s of sidecars) await expectBudget(upstream, s, 3, pending);
       expect(operator.exited).toBe(false);
     }, 180_000);
   });

@@ -9,6 +9,8 @@ describeFailover('Sentinel', async () => {
     // One master holds every key.
     killMasterOf: () => t.killMaster(),
     waitPromoted: () => t.waitPromoted(),
+    restoreReplica: () => t.reviveReplica(),
+    pauseReplicaOf: (_key, paused) => t.pauseReplica(paused),
     stop: () => t.stop(),
   };
 });

@@ -52,8 +52,10 @@ async function withNode<T>(port: number, fn: (r: Redis) => Promise<T>): Promise<
 class Processes {
   readonly dir = mkdtempSync(join(tmpdir(), 'spillway-redis-topology-'));
   readonly children = new Map<number, ChildProcess>();
+  private readonly commands = new Map<number, { cmd: 'redis-server' | 'redis-sentinel'; args: string[] }>();
 
   async start(cmd: 'redis-server' | 'redis-sentinel', port: number, args: string[]): Promise<void> {
+    this.commands.set(port, { cmd, args });
     const child = spawn(cmd, args, { stdio: 'ignore', cwd: this.dir });
     this.children.set(port, child);
     await poll(`${cmd} on ${port}`, async () => {
@@ -68,6 +70,18 @@ class Processes {
     return d;
   }
 
+  /** Starts a killed process again with its arguments and directory. */
+  async restart(port: number): Promise<void> {
+    const c = this.commands.get(port);
+    if (!c) throw new Error(`nothing ever ran on ${port}`);
+    await this.start(c.cmd, port, c.args);
+  }
+
+  /** SIGSTOP / SIGCONT: a node that stops answering without closing its connections. */
+  signal(port: number, signal: 'SIGSTOP' | 'SIGCONT'): void {
+    this.children.get(port)?.kill(signal);
+  }
+
   /** SIGKILL (a crash, not a shutdown) and wait for the exit. */
   async kill(port: number): Promise<void> {
     const child = this.children.get(port);
@@ -79,9 +93,22 @@ class Processes {
   }
 
   async stopAll(): Promise<void> {
-    for (const port of [...this.children.keys()]) await this.kill(port);
+    for (const port of [...this.children.keys()]) {
+      this.signal(port, 'SIGCONT');
+      await this.kill(port);
+    }
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * SIGSTOP alone is not enough: the kernel would still take the master's writes into the frozen
+ * replica's socket buffer and hand them over on SIGCONT. So the master also drops its replica
+ * links; the frozen replica cannot reconnect until thawed.
+ */
+async function pauseReplica(procs: Processes, master: number, replica: number, paused: boolean): Promise<void> {
+  procs.signal(replica, paused ? 'SIGSTOP' : 'SIGCONT');
+  if (paused) await withNode(master, (r) => r.call('CLIENT', 'KILL', 'TYPE', 'replica'));
 }
 
 const serverArgs = (port: number, dir: string): string[] => [
@@ -162,10 +189,31 @@ export class SentinelTopology {
     await this.procs.kill(this.master);
   }
 
-  /** Waits until the Sentinels have promoted the replica and it answers as a master. */
+  /** Freezes (or thaws) the replica: writes to the master meanwhile do not reach it. */
+  async pauseReplica(paused: boolean): Promise<void> {
+    await pauseReplica(this.procs, this.master, this.replica, paused);
+  }
+
+  /** Waits until the Sentinels have promoted the replica and it answers as a master; the roles swap. */
   async waitPromoted(timeoutMs = 30_000): Promise<void> {
     await poll('the replica promoted', async () => (await this.currentMaster()) === this.replica, timeoutMs);
     await poll('the new master writable', () => withNode(this.replica, async (r) => /role:master/.test(await r.info('replication'))), timeoutMs);
+    [this.master, this.replica] = [this.replica, this.master];
+  }
+
+  /** Restarts the killed old master; the Sentinels make it a replica of the new one. Waits until it is in sync and eligible. */
+  async reviveReplica(timeoutMs = 30_000): Promise<void> {
+    await this.procs.restart(this.replica);
+    await poll('the old master in sync as a replica', () => withNode(this.replica, async (r) => /master_link_status:up/.test(await r.info('replication'))), timeoutMs);
+    for (const s of this.sentinels) {
+      await poll(`Sentinel ${s} sees the revived replica up`, () =>
+        withNode(s, async (r) => {
+          const replicas = (await r.call('SENTINEL', 'REPLICAS', MASTER_NAME)) as string[][];
+          return replicas.some((f) => f[f.indexOf('port') + 1] === String(this.replica) && !/s_down|disconnected/.test(f[f.indexOf('flags') + 1]));
+        }),
+        timeoutMs,
+      );
+    }
   }
 
   /** A direct connection to a node (for counting keys). */
@@ -232,6 +280,19 @@ export class ClusterTopology {
 
   /** The port of the master serving `key`'s slot, asked of any live node. */
   async masterOf(key: string): Promise<number> {
+    return (await this.servers(key))[0];
+  }
+
+  /** The master serving `key`'s slot and its replica, once every node agrees it has one. */
+  async masterAndReplicaOf(key: string, timeoutMs = 10_000): Promise<[number, number]> {
+    return poll(`a replica serving ${key}`, async () => {
+      const s = await this.servers(key);
+      return s.length >= 2 ? ([s[0], s[1]] as [number, number]) : undefined;
+    }, timeoutMs);
+  }
+
+  /** The master serving `key`'s slot, then its replicas. */
+  async servers(key: string): Promise<number[]> {
     for (const p of this.procs.children.keys()) {
       try {
         return await withNode(p, async (r) => {
@@ -239,7 +300,7 @@ export class ClusterTopology {
           const ranges = (await r.call('CLUSTER', 'SLOTS')) as Array<[number, number, [string, number, ...unknown[]], ...unknown[]]>;
           const range = ranges.find(([from, to]) => slot >= from && slot <= to);
           if (!range) throw new Error(`slot ${slot} is not served`);
-          return Number(range[2][1]);
+          return (range.slice(2) as Array<[string, number]>).map((n) => Number(n[1]));
         });
       } catch {
         // That node is down or not yet converged: ask another.
@@ -250,6 +311,20 @@ export class ClusterTopology {
 
   async kill(port: number): Promise<void> {
     await this.procs.kill(port);
+  }
+
+  /** Freezes (or thaws) `replica`: writes to `master` meanwhile do not reach it. */
+  async pauseReplica(master: number, replica: number, paused: boolean): Promise<void> {
+    await pauseReplica(this.procs, master, replica, paused);
+  }
+
+  /** Restarts a killed node (it rejoins from its nodes.conf, as a replica of its promoted one); waits until it is in sync. */
+  async revive(port: number, timeoutMs = 30_000): Promise<void> {
+    await this.procs.restart(port);
+    await poll(`${port} in sync as a replica`, () => withNode(port, async (r) => /role:slave[\s\S]*master_link_status:up/.test(await r.info('replication'))), timeoutMs);
+    for (const p of this.procs.children.keys()) {
+      await poll(`cluster_state:ok on ${p}`, () => withNode(p, async (r) => /cluster_state:ok/.test((await r.call('CLUSTER', 'INFO')) as string)), timeoutMs);
+    }
   }
 
   /** Waits until `key`'s slot is served by a live master other than `dead`, and the cluster is ok again. */
