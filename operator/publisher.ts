@@ -61,6 +61,8 @@ export interface PublishResult {
   version: number;
   /** false when the stored body was already this one (nothing written, nothing published). */
   changed: boolean;
+  /** The Redis key written (in Cluster mode with its hash tag). */
+  key: string;
 }
 
 export interface ConfigPublisher extends VendorReportReader {
@@ -130,17 +132,18 @@ export class RedisPublisher implements ConfigPublisher {
   async publish(body: CompiledBody, floor = 0): Promise<PublishResult> {
     await this.whenReady();
     const json = JSON.stringify(body);
+    const key = configKey(body.target, this.cluster);
     const res = (await this.redis.eval(
       PUBLISH_SCRIPT,
       2,
-      configKey(body.target, this.cluster),
+      key,
       VERSION_KEY_PREFIX + hashTag(body.target, this.cluster),
       json.slice(1),
       CONFIG_CHANNEL,
       body.target,
       String(floor),
     )) as [number, number];
-    return { changed: res[0] === 1, version: res[1] };
+    return { changed: res[0] === 1, version: res[1], key };
   }
 
   async remove(target: string, policy: string): Promise<boolean> {

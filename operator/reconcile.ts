@@ -4,7 +4,6 @@
  * the same Redis document and status, so a retry or a resync is always safe.
  */
 import { compile, type CompiledBody } from '../api/compile.js';
-import { configKey } from '../api/config.js';
 import type { TrafficPolicyStatus } from '../api/policy.js';
 import { parsePolicy } from '../api/validate.js';
 import { isStatus, objectKey, type KubeApi, type PolicyObject, type WorkloadKind, type WorkloadObject } from './kube-api.js';
@@ -175,7 +174,7 @@ export class Reconciler {
       policy,
       {
         accepted,
-        programmed: { status: 'True', reason: 'Programmed', message: `config version ${result.version} published to ${configKey(body.target)}` },
+        programmed: { status: 'True', reason: 'Programmed', message: `config version ${result.version} published to ${result.key}` },
       },
       {
         configVersion: result.version,
