@@ -36,6 +36,8 @@ export interface RedisSourceOptions {
 const RETRY_CAP_MS = 500;
 /** A GET that takes this long means a dead link: drop the connection and reconnect. */
 const COMMAND_TIMEOUT_MS = 2000;
+/** Cluster mode: node changes within this window cause one read (ioredis reports a down node every ~100 ms). */
+const NODE_CHANGE_READ_DELAY_MS = 1000;
 
 const retryStrategy = (times: number) => Math.min(50 * times, RETRY_CAP_MS);
 const NODE_OPTIONS: RedisOptions = {
@@ -65,6 +67,9 @@ export class RedisSource {
   private readonly connected: Gauge;
 
   private poll: NodeJS.Timeout | null = null;
+  private nodeChangeRead: NodeJS.Timeout | null = null;
+  /** Cluster mode: the hash slot of our key (constant), once asked. */
+  private slot: number | null = null;
   private reading = false;
   private readAgain = false;
   /** The raw value last handled: a poll that finds the same text does nothing. */
@@ -120,7 +125,7 @@ export class RedisSource {
     if (this.cluster) {
       // A node left or joined (a failover): a message may have been missed while the
       // subscriber moved, and the key may now be served by a promoted replica.
-      for (const ev of ['+node', '-node']) this.cmd.on(ev, () => this.read());
+      for (const ev of ['+node', '-node']) this.cmd.on(ev, () => this.onNodeChange());
     }
     this.sub.on('message', (channel: string, message: string) => {
       if (channel !== CONFIG_CHANNEL || message !== this.key) return;
@@ -137,6 +142,8 @@ export class RedisSource {
     this.closed = true;
     if (this.poll) clearInterval(this.poll);
     this.poll = null;
+    if (this.nodeChangeRead) clearTimeout(this.nodeChangeRead);
+    this.nodeChangeRead = null;
     this.cmd.disconnect();
     this.sub.disconnect();
   }
@@ -158,6 +165,14 @@ export class RedisSource {
     }
     // Anything written while we were away (or before the subscription was live) is read now.
     this.read();
+  }
+
+  private onNodeChange(): void {
+    if (this.nodeChangeRead || this.closed) return;
+    this.nodeChangeRead = setTimeout(() => {
+      this.nodeChangeRead = null;
+      this.read();
+    }, NODE_CHANGE_READ_DELAY_MS);
   }
 
   private onDown(name: 'cmd' | 'sub'): void {
@@ -228,8 +243,8 @@ export class RedisSource {
   }
 
   private async slotOwnerRunId(cluster: Cluster): Promise<string> {
-    const slot = (await cluster.cluster('KEYSLOT', this.redisKey)) as number;
-    const owner = cluster.slots[slot]?.[0];
+    this.slot ??= (await cluster.cluster('KEYSLOT', this.redisKey)) as number;
+    const owner = cluster.slots[this.slot]?.[0];
     const node = cluster.nodes('master').find((n) => `${n.options.host}:${n.options.port}` === owner);
     return node ? runIdOf(await node.info('server')) : '';
   }

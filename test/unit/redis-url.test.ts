@@ -1,4 +1,6 @@
 import fc from 'fast-check';
+import { configKey, hashTag } from '../../api/config.js';
+import { VERSION_KEY_PREFIX } from '../../operator/publisher.js';
 import { connectSpec, MAX_NODES, MAX_URL_LENGTH, parseRedisUrl, redactRedisUrl, RedisUrlError } from '../../lib/redis-url.js';
 
 describe('parseRedisUrl', () => {
@@ -166,5 +168,14 @@ describe('connectSpec', () => {
       ],
       redisOptions: { username: 'u', password: 'p' },
     });
+  });
+});
+
+describe('key names per mode', () => {
+  it('Cluster mode puts the target in a hash tag, so the config key and its version counter share a slot', () => {
+    expect(configKey('talk/chat')).toBe('spillway:config:talk/chat');
+    expect(configKey('talk/chat', true)).toBe('spillway:config:{talk/chat}');
+    expect(VERSION_KEY_PREFIX + hashTag('talk/chat', true)).toBe('spillway:config-version:{talk/chat}');
+    expect(VERSION_KEY_PREFIX + hashTag('talk/chat', false)).toBe('spillway:config-version:talk/chat');
   });
 });
