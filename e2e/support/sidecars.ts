@@ -76,8 +76,9 @@ export class Proc extends SpillwayProcess {
   constructor(
     readonly name: string,
     args: string[],
+    env?: NodeJS.ProcessEnv,
   ) {
-    super(args);
+    super(args, env);
   }
 }
 
@@ -141,7 +142,7 @@ export async function expectBudget(upstream: HoldingUpstream, s: Sidecar, limit:
 }
 
 /** A sidecar process for pod `pod` of `configKey`'s workload, on free ports, its state under `stateRoot`. */
-export async function startSidecar(opts: { pod: string; redis: string; configKey: string; upstreamPort: number; stateRoot: string }): Promise<Sidecar> {
+export async function startSidecar(opts: { pod: string; redis: string; configKey: string; upstreamPort: number; stateRoot: string; env?: NodeJS.ProcessEnv }): Promise<Sidecar> {
   const [listen, admin, egress] = [await freePort(), await freePort(), await freePort()];
   const proc = new Proc(opts.pod, [
     'sidecar',
@@ -154,6 +155,6 @@ export async function startSidecar(opts: { pod: string; redis: string; configKey
     '--admin', String(admin),
     '--egress', String(egress),
     '--state-dir', join(opts.stateRoot, opts.pod),
-  ]);
+  ], opts.env);
   return { proc, pod: opts.pod, listen, admin, egress };
 }

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { configKey, type CompiledConfig } from '../../api/config.js';
 import { dedupKey, RedisDedupStore } from '../../sidecar/egress/dedup.js';
-import { connectEgressRedis, type EgressRedis } from '../../sidecar/egress/redis.js';
+import type { EgressRedis } from '../../sidecar/egress/redis.js';
 import type { KubeDouble } from '../../e2e/kube-double/server.js';
 import { ensureBuilt, installCrdsAndNamespace, Kubectl, startControlPlane, waitFor, waitReadyReplicas } from '../../e2e/support/control-plane.js';
 import { configVersion, expectBudget, HoldingUpstream, Proc, send, startSidecar, Vendor, type Sidecar } from '../../e2e/support/sidecars.js';
@@ -24,6 +24,10 @@ import { freePort } from '../support/ports.js';
 
 export interface Topology {
   url: string;
+  /** TLS: the private CA the operator and sidecar processes must trust. */
+  caFile?: string;
+  /** A client for the test's own reads (trusting that CA). */
+  client(): EgressRedis;
   /** Kills (SIGKILL) the master serving `key`. */
   killMasterOf(key: string): Promise<void>;
   /** Resolves once a replica has been promoted and serves `key` again. */
@@ -75,9 +79,9 @@ spec:
       dedup: { ttlSeconds: 3600, onRedisDown: refuse }
 `;
 
-export function describeFailover(mode: 'Sentinel' | 'Cluster', startTopology: () => Promise<Topology>): void {
-  describe(`Redis ${mode}: operator + two sidecars through a failover`, () => {
-    const ns = `spillway-redis-${mode.toLowerCase()}`;
+export function describeFailover(mode: 'Sentinel' | 'Cluster', tls: boolean, startTopology: () => Promise<Topology>): void {
+  describe(`Redis ${mode}${tls ? ' over TLS' : ''}: operator + two sidecars through a failover`, () => {
+    const ns = `spillway-redis-${mode.toLowerCase()}${tls ? '-tls' : ''}`;
     const target = `${ns}/chat`;
     const cfgKey = configKey(target, mode === 'Cluster');
     let topology: Topology;
@@ -113,7 +117,8 @@ export function describeFailover(mode: 'Sentinel' | 'Cluster', startTopology: ()
       tmp = mkdtempSync(join(tmpdir(), `spillway-redis-${mode.toLowerCase()}-`));
       await ensureBuilt();
       topology = await startTopology();
-      client = connectEgressRedis(topology.url);
+      client = topology.client();
+      const env = topology.caFile ? { NODE_EXTRA_CA_CERTS: topology.caFile } : undefined;
       const cp = await startControlPlane(tmp);
       double = cp.double;
       k = new Kubectl(cp.kubeconfig, join(tmp, 'kube-cache'));
@@ -125,8 +130,8 @@ export function describeFailover(mode: 'Sentinel' | 'Cluster', startTopology: ()
       const upstreamPort = await upstream.start();
       vendor = new Vendor();
       vendorUrl = await vendor.start();
-      operator = new Proc('operator', ['operator', '--kubeconfig', cp.kubeconfig, '--redis', topology.url, '--namespace', ns, '--admin', String(await freePort())]);
-      for (const pod of ['chat-0', 'chat-1']) sidecars.push(await startSidecar({ pod, redis: topology.url, configKey: target, upstreamPort, stateRoot: tmp }));
+      operator = new Proc('operator', ['operator', '--kubeconfig', cp.kubeconfig, '--redis', topology.url, '--namespace', ns, '--admin', String(await freePort())], env);
+      for (const pod of ['chat-0', 'chat-1']) sidecars.push(await startSidecar({ pod, redis: topology.url, configKey: target, upstreamPort, stateRoot: tmp, env }));
       for (const s of sidecars) {
         await waitFor(`${s.pod} admin`, async () => (await fetch(`http://127.0.0.1:${s.admin}/healthz`).catch(() => null))?.status === 200, 20_000);
       }
@@ -248,7 +253,7 @@ export function describeFailover(mode: 'Sentinel' | 'Cluster', startTopology: ()
         promotedAfterMs: promotedAt - killedAt,
         editAppliedAfterPromotionMs: appliedAt - promotedAt,
       };
-      process.stderr.write(`redis ${mode} failover: ${JSON.stringify(report)}\n`);
+      process.stderr.write(`redis ${mode}${tls ? ' TLS' : ''} failover: ${JSON.stringify(report)}\n`);
       expect(delivered.size).toBeGreaterThan(100);
       // Only keys written just before the kill (within the replication lag) may be lost: never
       // one written long before it, nor one written after it (to a live master). The 250 ms

@@ -3,14 +3,15 @@
  * setup (a master, a replica, three Sentinels with quorum 2) and a Cluster (3 masters + 3
  * replicas). Every process listens on 127.0.0.1 on a free port, has its own directory under one
  * temp dir, requires a password (with characters a URL must percent-encode), and is stopped by
- * PID in stop(). Failovers are tuned to take a few seconds.
+ * PID in stop(). Failovers are tuned to take a few seconds. With `tls`, every link (clients,
+ * replication, Sentinels, the cluster bus) is TLS with a private CA made by openssl.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { freePort } from './ports.js';
 
 export const PASSWORD = 'sp:ll/w@y pw';
@@ -36,21 +37,63 @@ async function poll<T>(what: string, fn: () => Promise<T | undefined | null | fa
   }
 }
 
-/** One short-lived connection for a check; never retries. */
-async function withNode<T>(port: number, fn: (r: Redis) => Promise<T>): Promise<T> {
-  const r = new Redis({ host: '127.0.0.1', port, password: PASSWORD, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, connectTimeout: 1000 });
-  r.on('error', () => {});
-  try {
-    await r.connect();
-    return await fn(r);
-  } finally {
-    r.disconnect();
-  }
+/** A private CA and a server certificate for 127.0.0.1 it signed (TLS topologies). */
+export interface TlsFiles {
+  ca: string;
+  cert: string;
+  key: string;
+}
+
+function makeTlsFiles(dir: string): TlsFiles {
+  const f = (name: string) => join(dir, name);
+  const run = (args: string[]) => {
+    const r = spawnSync('openssl', args, { encoding: 'utf8', cwd: dir });
+    if (r.status !== 0) throw new Error(`openssl ${args[0]} failed: ${r.stderr}`);
+  };
+  run(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=spillway test CA', '-keyout', f('ca.key'), '-out', f('ca.crt')]);
+  run(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', f('server.key'), '-out', f('server.csr')]);
+  writeFileSync(f('san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+  run(['x509', '-req', '-in', f('server.csr'), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial', '-days', '1', '-extfile', f('san.ext'), '-out', f('server.crt')]);
+  return { ca: f('ca.crt'), cert: f('server.crt'), key: f('server.key') };
 }
 
 /** The processes of one topology, by port. */
 class Processes {
   readonly dir = mkdtempSync(join(tmpdir(), 'spillway-redis-topology-'));
+  readonly tls: TlsFiles | null;
+
+  constructor(tls: boolean) {
+    this.tls = tls ? makeTlsFiles(this.dir) : null;
+  }
+
+  /** TLS options a client needs to trust the servers (none without TLS). */
+  clientTls(): { tls?: { ca: Buffer } } {
+    return this.tls ? { tls: { ca: readFileSync(this.tls.ca) } } : {};
+  }
+
+  /** Server arguments for TLS on `port` (plain `port` without TLS). */
+  portArgs(port: number): string[] {
+    if (!this.tls) return ['--port', String(port)];
+    return [
+      '--port', '0', '--tls-port', String(port), '--tls-cert-file', this.tls.cert, '--tls-key-file', this.tls.key,
+      '--tls-ca-cert-file', this.tls.ca, '--tls-auth-clients', 'no', '--tls-replication', 'yes',
+    ];
+  }
+
+  /** One short-lived connection for a check; never retries. */
+  async withNode<T>(port: number, fn: (r: Redis) => Promise<T>): Promise<T> {
+    const r = new Redis({
+      host: '127.0.0.1', port, password: PASSWORD, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, connectTimeout: 1000,
+      ...this.clientTls(),
+    });
+    r.on('error', () => {});
+    try {
+      await r.connect();
+      return await fn(r);
+    } finally {
+      r.disconnect();
+    }
+  }
   readonly children = new Map<number, ChildProcess>();
   private readonly commands = new Map<number, { cmd: 'redis-server' | 'redis-sentinel'; args: string[] }>();
 
@@ -60,7 +103,7 @@ class Processes {
     this.children.set(port, child);
     await poll(`${cmd} on ${port}`, async () => {
       if (child.exitCode !== null) throw new Error(`${cmd} exited with ${child.exitCode}`);
-      return withNode(port, async (r) => (await r.ping()) === 'PONG');
+      return this.withNode(port, async (r) => (await r.ping()) === 'PONG');
     }, 10_000);
   }
 
@@ -108,27 +151,51 @@ class Processes {
  */
 async function pauseReplica(procs: Processes, master: number, replica: number, paused: boolean): Promise<void> {
   procs.signal(replica, paused ? 'SIGSTOP' : 'SIGCONT');
-  if (paused) await withNode(master, (r) => r.call('CLIENT', 'KILL', 'TYPE', 'replica'));
+  if (paused) await procs.withNode(master, (r) => r.call('CLIENT', 'KILL', 'TYPE', 'replica'));
 }
 
-const serverArgs = (port: number, dir: string): string[] => [
-  '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--daemonize', 'no',
+const serverArgs = (procs: Processes, port: number, dir: string): string[] => [
+  ...procs.portArgs(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--daemonize', 'no',
   '--requirepass', PASSWORD, '--masterauth', PASSWORD,
 ];
 
 /** A master, one replica and three Sentinels (quorum 2). */
 export class SentinelTopology {
-  private readonly procs = new Processes();
+  private readonly procs: Processes;
   master = 0;
   replica = 0;
   sentinels: number[] = [];
 
-  get url(): string {
-    return `redis+sentinel://${AUTH}${this.sentinels.map((p) => `127.0.0.1:${p}`).join(',')}/${MASTER_NAME}`;
+  private constructor(tls: boolean) {
+    this.procs = new Processes(tls);
   }
 
-  static async start(): Promise<SentinelTopology> {
-    const t = new SentinelTopology();
+  get url(): string {
+    return `${this.procs.tls ? 'rediss' : 'redis'}+sentinel://${AUTH}${this.sentinels.map((p) => `127.0.0.1:${p}`).join(',')}/${MASTER_NAME}`;
+  }
+
+  /** The CA file processes must trust (NODE_EXTRA_CA_CERTS), with TLS. */
+  get caFile(): string | undefined {
+    return this.procs.tls?.ca;
+  }
+
+  /** A client for the test's own checks (trusting the private CA). */
+  client(): Redis {
+    const tls = this.procs.clientTls().tls;
+    const r = new Redis({
+      sentinels: this.sentinels.map((port) => ({ host: '127.0.0.1', port })),
+      name: MASTER_NAME,
+      password: PASSWORD,
+      sentinelPassword: PASSWORD,
+      maxRetriesPerRequest: 1,
+      ...(tls ? { tls, sentinelTLS: tls, enableTLSForSentinelMode: true } : {}),
+    });
+    r.on('error', () => {});
+    return r;
+  }
+
+  static async start(options: { tls?: boolean } = {}): Promise<SentinelTopology> {
+    const t = new SentinelTopology(options.tls ?? false);
     try {
       await t.boot();
     } catch (err) {
@@ -141,9 +208,9 @@ export class SentinelTopology {
   private async boot(): Promise<void> {
     this.master = await freePort();
     this.replica = await freePort();
-    await this.procs.start('redis-server', this.master, serverArgs(this.master, this.procs.nodeDir(this.master)));
-    await this.procs.start('redis-server', this.replica, [...serverArgs(this.replica, this.procs.nodeDir(this.replica)), '--replicaof', '127.0.0.1', String(this.master)]);
-    await poll('the replica in sync', () => withNode(this.replica, async (r) => /master_link_status:up/.test(await r.info('replication'))), 10_000);
+    await this.procs.start('redis-server', this.master, serverArgs(this.procs, this.master, this.procs.nodeDir(this.master)));
+    await this.procs.start('redis-server', this.replica, [...serverArgs(this.procs, this.replica, this.procs.nodeDir(this.replica)), '--replicaof', '127.0.0.1', String(this.master)]);
+    await poll('the replica in sync', () => this.procs.withNode(this.replica, async (r) => /master_link_status:up/.test(await r.info('replication'))), 10_000);
     for (let i = 0; i < 3; i++) {
       const port = await freePort();
       const dir = this.procs.nodeDir(port);
@@ -152,7 +219,17 @@ export class SentinelTopology {
       writeFileSync(
         conf,
         [
-          `port ${port}`,
+          ...(this.procs.tls
+            ? [
+                'port 0',
+                `tls-port ${port}`,
+                `tls-cert-file ${this.procs.tls.cert}`,
+                `tls-key-file ${this.procs.tls.key}`,
+                `tls-ca-cert-file ${this.procs.tls.ca}`,
+                'tls-auth-clients no',
+                'tls-replication yes',
+              ]
+            : [`port ${port}`]),
           'bind 127.0.0.1',
           `dir ${dir}`,
           `requirepass "${PASSWORD}"`,
@@ -170,7 +247,7 @@ export class SentinelTopology {
     // Every Sentinel knows the replica and the two other Sentinels: a failover can be voted.
     for (const s of this.sentinels) {
       await poll(`Sentinel ${s} sees the replica and its peers`, () =>
-        withNode(s, async (r) => {
+        this.procs.withNode(s, async (r) => {
           const replicas = (await r.call('SENTINEL', 'REPLICAS', MASTER_NAME)) as unknown[];
           const peers = (await r.call('SENTINEL', 'SENTINELS', MASTER_NAME)) as unknown[];
           return replicas.length === 1 && peers.length === 2;
@@ -182,7 +259,7 @@ export class SentinelTopology {
 
   /** The master as the Sentinels report it now. */
   async currentMaster(): Promise<number> {
-    return withNode(this.sentinels[0], async (r) => Number(((await r.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', MASTER_NAME)) as string[])[1]));
+    return this.procs.withNode(this.sentinels[0], async (r) => Number(((await r.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', MASTER_NAME)) as string[])[1]));
   }
 
   async killMaster(): Promise<void> {
@@ -197,30 +274,23 @@ export class SentinelTopology {
   /** Waits until the Sentinels have promoted the replica and it answers as a master; the roles swap. */
   async waitPromoted(timeoutMs = 30_000): Promise<void> {
     await poll('the replica promoted', async () => (await this.currentMaster()) === this.replica, timeoutMs);
-    await poll('the new master writable', () => withNode(this.replica, async (r) => /role:master/.test(await r.info('replication'))), timeoutMs);
+    await poll('the new master writable', () => this.procs.withNode(this.replica, async (r) => /role:master/.test(await r.info('replication'))), timeoutMs);
     [this.master, this.replica] = [this.replica, this.master];
   }
 
   /** Restarts the killed old master; the Sentinels make it a replica of the new one. Waits until it is in sync and eligible. */
   async reviveReplica(timeoutMs = 30_000): Promise<void> {
     await this.procs.restart(this.replica);
-    await poll('the old master in sync as a replica', () => withNode(this.replica, async (r) => /master_link_status:up/.test(await r.info('replication'))), timeoutMs);
+    await poll('the old master in sync as a replica', () => this.procs.withNode(this.replica, async (r) => /master_link_status:up/.test(await r.info('replication'))), timeoutMs);
     for (const s of this.sentinels) {
       await poll(`Sentinel ${s} sees the revived replica up`, () =>
-        withNode(s, async (r) => {
+        this.procs.withNode(s, async (r) => {
           const replicas = (await r.call('SENTINEL', 'REPLICAS', MASTER_NAME)) as string[][];
           return replicas.some((f) => f[f.indexOf('port') + 1] === String(this.replica) && !/s_down|disconnected/.test(f[f.indexOf('flags') + 1]));
         }),
         timeoutMs,
       );
     }
-  }
-
-  /** A direct connection to a node (for counting keys). */
-  node(port: number): Redis {
-    const r = new Redis({ host: '127.0.0.1', port, password: PASSWORD, maxRetriesPerRequest: 1 });
-    r.on('error', () => {});
-    return r;
   }
 
   async stop(): Promise<void> {
@@ -230,15 +300,33 @@ export class SentinelTopology {
 
 /** Three masters and three replicas, every slot covered. */
 export class ClusterTopology {
-  private readonly procs = new Processes();
+  private readonly procs: Processes;
   ports: number[] = [];
 
-  get url(): string {
-    return `redis+cluster://${AUTH}${this.ports.slice(0, 3).map((p) => `127.0.0.1:${p}`).join(',')}`;
+  private constructor(tls: boolean) {
+    this.procs = new Processes(tls);
   }
 
-  static async start(): Promise<ClusterTopology> {
-    const t = new ClusterTopology();
+  get url(): string {
+    return `${this.procs.tls ? 'rediss' : 'redis'}+cluster://${AUTH}${this.ports.slice(0, 3).map((p) => `127.0.0.1:${p}`).join(',')}`;
+  }
+
+  /** The CA file processes must trust (NODE_EXTRA_CA_CERTS), with TLS. */
+  get caFile(): string | undefined {
+    return this.procs.tls?.ca;
+  }
+
+  /** A client for the test's own checks (trusting the private CA). */
+  client(): Cluster {
+    const c = new Cluster(this.ports.slice(0, 3).map((port) => ({ host: '127.0.0.1', port })), {
+      redisOptions: { password: PASSWORD, maxRetriesPerRequest: 1, ...this.procs.clientTls() },
+    });
+    c.on('error', () => {});
+    return c;
+  }
+
+  static async start(options: { tls?: boolean } = {}): Promise<ClusterTopology> {
+    const t = new ClusterTopology(options.tls ?? false);
     try {
       await t.boot();
     } catch (err) {
@@ -255,25 +343,29 @@ export class ClusterTopology {
       const bus = await freePort();
       const dir = this.procs.nodeDir(port);
       await this.procs.start('redis-server', port, [
-        ...serverArgs(port, dir),
+        ...serverArgs(this.procs, port, dir),
         '--cluster-enabled', 'yes', '--cluster-port', String(bus), '--cluster-config-file', join(dir, 'nodes.conf'),
         '--cluster-node-timeout', String(NODE_TIMEOUT_MS),
+        ...(this.procs.tls ? ['--tls-cluster', 'yes'] : []),
       ]);
       this.ports.push(port);
     }
     const create = spawnSync(
       'redis-cli',
-      ['--cluster', 'create', ...this.ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '1', '--cluster-yes'],
+      [
+        ...(this.procs.tls ? ['--tls', '--cacert', this.procs.tls.ca] : []),
+        '--cluster', 'create', ...this.ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '1', '--cluster-yes',
+      ],
       { env: { ...process.env, REDISCLI_AUTH: PASSWORD }, encoding: 'utf8', timeout: 60_000 },
     );
     if (create.status !== 0) throw new Error(`redis-cli --cluster create failed: ${create.stdout}${create.stderr}`);
     for (const p of this.ports) {
-      await poll(`cluster_state:ok on ${p}`, () => withNode(p, async (r) => /cluster_state:ok/.test((await r.call('CLUSTER', 'INFO')) as string)), 30_000);
+      await poll(`cluster_state:ok on ${p}`, () => this.procs.withNode(p, async (r) => /cluster_state:ok/.test((await r.call('CLUSTER', 'INFO')) as string)), 30_000);
     }
     // Every replica attached: a failover needs one.
     await poll('3 replicas in sync', async () => {
       let synced = 0;
-      for (const p of this.ports) synced += await withNode(p, async (r) => (/role:slave[\s\S]*master_link_status:up/.test(await r.info('replication')) ? 1 : 0));
+      for (const p of this.ports) synced += await this.procs.withNode(p, async (r) => (/role:slave[\s\S]*master_link_status:up/.test(await r.info('replication')) ? 1 : 0));
       return synced === 3;
     }, 30_000);
   }
@@ -295,7 +387,7 @@ export class ClusterTopology {
   async servers(key: string): Promise<number[]> {
     for (const p of this.procs.children.keys()) {
       try {
-        return await withNode(p, async (r) => {
+        return await this.procs.withNode(p, async (r) => {
           const slot = (await r.call('CLUSTER', 'KEYSLOT', key)) as number;
           const ranges = (await r.call('CLUSTER', 'SLOTS')) as Array<[number, number, [string, number, ...unknown[]], ...unknown[]]>;
           const range = ranges.find(([from, to]) => slot >= from && slot <= to);
@@ -321,9 +413,9 @@ export class ClusterTopology {
   /** Restarts a killed node (it rejoins from its nodes.conf, as a replica of its promoted one); waits until it is in sync. */
   async revive(port: number, timeoutMs = 30_000): Promise<void> {
     await this.procs.restart(port);
-    await poll(`${port} in sync as a replica`, () => withNode(port, async (r) => /role:slave[\s\S]*master_link_status:up/.test(await r.info('replication'))), timeoutMs);
+    await poll(`${port} in sync as a replica`, () => this.procs.withNode(port, async (r) => /role:slave[\s\S]*master_link_status:up/.test(await r.info('replication'))), timeoutMs);
     for (const p of this.procs.children.keys()) {
-      await poll(`cluster_state:ok on ${p}`, () => withNode(p, async (r) => /cluster_state:ok/.test((await r.call('CLUSTER', 'INFO')) as string)), timeoutMs);
+      await poll(`cluster_state:ok on ${p}`, () => this.procs.withNode(p, async (r) => /cluster_state:ok/.test((await r.call('CLUSTER', 'INFO')) as string)), timeoutMs);
     }
   }
 
@@ -332,10 +424,10 @@ export class ClusterTopology {
     const promoted = await poll(`a replica promoted for ${key}`, async () => {
       const m = await this.masterOf(key);
       if (m === dead) return undefined;
-      return withNode(m, async (r) => (/role:master/.test(await r.info('replication')) ? m : undefined));
+      return this.procs.withNode(m, async (r) => (/role:master/.test(await r.info('replication')) ? m : undefined));
     }, timeoutMs);
     for (const p of this.procs.children.keys()) {
-      await poll(`cluster_state:ok on ${p}`, () => withNode(p, async (r) => /cluster_state:ok/.test((await r.call('CLUSTER', 'INFO')) as string)), timeoutMs);
+      await poll(`cluster_state:ok on ${p}`, () => this.procs.withNode(p, async (r) => /cluster_state:ok/.test((await r.call('CLUSTER', 'INFO')) as string)), timeoutMs);
     }
     return promoted;
   }
