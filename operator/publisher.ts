@@ -13,6 +13,7 @@ import { CONFIG_CHANNEL, configKey, hashTag } from '../api/config.js';
 import { connectSpec, parseRedisUrl } from '../lib/redis-url.js';
 import type { CompiledBody } from '../api/compile.js';
 import { vendorHealthKey } from '../api/vendor-health.js';
+import { silentLogger, type Logger } from '../lib/log.js';
 import type { ReportKey, VendorReportReader } from './vendor-health.js';
 
 export const VERSION_KEY_PREFIX = 'spillway:config-version:';
@@ -88,7 +89,7 @@ export class RedisPublisher implements ConfigPublisher {
    * onReady: connected (again), or in Cluster mode the set of nodes changed (a failover under
    * way or done): the caller re-reconciles so anything lost with a failed master is written again.
    */
-  constructor(url: string, options: { onReady?: () => void; log?: (msg: string) => void; connectWaitMs?: number } = {}) {
+  constructor(url: string, options: { onReady?: () => void; log?: Logger; connectWaitMs?: number } = {}) {
     this.connectWaitMs = options.connectWaitMs ?? 1000;
     const spec = connectSpec(parseRedisUrl(url));
     // Fail fast while Redis is down: the reconciler reports RedisUnavailable and backs off.
@@ -99,15 +100,15 @@ export class RedisPublisher implements ConfigPublisher {
       spec.kind === 'cluster'
         ? new Cluster(spec.nodes, { enableOfflineQueue: false, clusterRetryStrategy: retry, redisOptions: { ...commands, ...spec.redisOptions } })
         : new Redis({ ...commands, enableOfflineQueue: false, retryStrategy: retry, ...spec.options });
-    const log = options.log ?? (() => {});
+    const log = options.log ?? silentLogger;
     // One line per outage, not one per reconnect attempt.
     let lastError = '';
     this.redis.on('error', (err: Error) => {
-      if (err.message !== lastError) log(`redis: ${err.message}`);
+      if (err.message !== lastError) log.warn('redis unavailable; retrying', { err });
       lastError = err.message;
     });
     this.redis.on('ready', () => {
-      if (lastError) log('redis: connected again');
+      if (lastError) log.info('redis connected again');
       lastError = '';
       options.onReady?.();
     });
@@ -118,7 +119,7 @@ export class RedisPublisher implements ConfigPublisher {
       let loggedAt = 0;
       this.redis.on('-node', () => {
         if (pending) return;
-        if (Date.now() - loggedAt > 30_000) log('redis: a cluster node left (a failover?); reconciling every policy');
+        if (Date.now() - loggedAt > 30_000) log.info('a redis cluster node left (a failover?); reconciling every policy');
         loggedAt = Date.now();
         pending = setTimeout(() => {
           pending = null;

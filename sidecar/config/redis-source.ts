@@ -17,8 +17,8 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { Gauge, type Registry } from 'prom-client';
 import { CONFIG_CHANNEL, configKey } from '../../api/config.js';
+import type { Logger } from '../../lib/log.js';
 import { connectSpec, parseRedisUrl, type ConnectSpec } from '../../lib/redis-url.js';
-import type { Logger } from '../log.js';
 import type { ConfigStore } from './store.js';
 
 export interface RedisSourceOptions {
@@ -119,7 +119,7 @@ export class RedisSource {
       this.sub.subscribe(CONFIG_CHANNEL).then(
         () => this.onUp('sub'),
         // The connection dropped mid-subscribe: the next 'ready' tries again.
-        (err: unknown) => this.log.warn('subscribe failed; relying on the poll until the next reconnect', { channel: CONFIG_CHANNEL, error: err }),
+        (err: unknown) => this.log.warn('subscribe failed; relying on the poll until the next reconnect', { channel: CONFIG_CHANNEL, err }),
       );
     });
     if (this.cluster) {
@@ -185,7 +185,7 @@ export class RedisSource {
   private onError(name: 'cmd' | 'sub', err: Error): void {
     if (this.closed) return;
     if (!this.outageLogged && !this.isConnected()) this.logOutage(this.everUp ? 'redis connection lost' : 'redis unreachable', err);
-    else this.log.debug('redis error', { connection: name, error: err });
+    else this.log.debug('redis error', { connection: name, err });
   }
 
   private logOutage(msg: string, err: Error | undefined): void {
@@ -196,7 +196,7 @@ export class RedisSource {
       key: this.redisKey,
       version: inForce ? inForce.config.version : null,
       source: inForce ? inForce.source : null,
-      ...(err ? { error: err } : {}),
+      ...(err ? { err } : {}),
     });
   }
 
@@ -215,13 +215,13 @@ export class RedisSource {
       .then(
         ({ raw, runId }) => this.handle(raw, runId, announced),
         (err: unknown) => {
-          this.log.debug('config read failed', { key: this.redisKey, error: err });
+          this.log.debug('config read failed', { key: this.redisKey, err });
           if (err instanceof Error && /timed? ?out/i.test(err.message) && this.cmd.status === 'ready') {
             this.cmd.disconnect(true); // a hung link: reconnect, which reads again
           }
         },
       )
-      .catch((err: unknown) => this.log.error('handling the config read failed', { key: this.redisKey, error: err }))
+      .catch((err: unknown) => this.log.error('handling the config read failed', { key: this.redisKey, err }))
       .finally(() => {
         this.reading = false;
         if (this.readAgain) {

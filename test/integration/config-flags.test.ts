@@ -3,16 +3,17 @@
  * checks the exit code of a bad flag end to end).
  */
 import { hostname } from 'node:os';
-import { parseSidecarFlags, UsageError } from '../../sidecar/config/flags.js';
+import { UsageError } from '../../lib/flags.js';
+import { parseSidecarFlags } from '../../sidecar/config/flags.js';
 import { defaultStateDir } from '../../sidecar/config/state-dir.js';
 
 describe('sidecar flags', () => {
   test('defaults follow the contract', () => {
     expect(parseSidecarFlags([], {})).toEqual({
-      listen: 15001,
+      listen: 17001,
       upstream: 'http://127.0.0.1:8080',
-      egress: 15002,
-      admin: 15090,
+      egress: 17002,
+      admin: 17090,
       host: '0.0.0.0',
       podName: hostname(),
       policy: null,
@@ -62,7 +63,7 @@ describe('sidecar flags', () => {
       configKey: 'talk/other',
     });
     // An empty variable counts as unset.
-    expect(parseSidecarFlags([], { SPILLWAY_LISTEN: '' })?.listen).toBe(15001);
+    expect(parseSidecarFlags([], { SPILLWAY_LISTEN: '' })?.listen).toBe(17001);
   });
 
   test('--help', () => {

@@ -31,6 +31,7 @@ async function run(file: string, args: string[], options: Parameters<typeof exec
 
 interface Stage {
   from: string;
+  platform: string | undefined;
   name: string | undefined;
   lines: string[];
 }
@@ -44,8 +45,8 @@ function parseDockerfile(text: string): Stage[] {
     .filter((l) => l !== '' && !l.startsWith('#'));
   const stages: Stage[] = [];
   for (const line of logical) {
-    const from = /^FROM\s+(\S+)(?:\s+AS\s+(\S+))?$/i.exec(line);
-    if (from) stages.push({ from: from[1], name: from[2], lines: [] });
+    const from = /^FROM\s+(?:--platform=(\S+)\s+)?(\S+)(?:\s+AS\s+(\S+))?$/i.exec(line);
+    if (from) stages.push({ from: from[2], platform: from[1], name: from[3], lines: [] });
     else stages.at(-1)?.lines.push(line);
   }
   return stages;
@@ -82,11 +83,22 @@ const stages = parseDockerfile(dockerfile);
 const [buildStage, runtimeStage] = stages;
 
 describe('Dockerfile', () => {
+  it('runs on a pinned Node LTS release (the one .ci/run also tests, through tools/lts-node.sh)', () => {
+    const version = /^node:(\d+)\.\d+\.\d+-bookworm-slim$/.exec(buildStage.from);
+    expect(version).not.toBeNull();
+    // Even majors are the LTS lines; Node 20 reached end of life on 2026-04-30.
+    const major = Number(version![1]);
+    expect(major % 2).toBe(0);
+    expect(major).toBeGreaterThan(20);
+  });
+
   it('has a build stage and a non-root runtime stage on the same slim Node image', () => {
     expect(stages).toHaveLength(2);
-    expect(buildStage.from).toBe('node:20-bookworm-slim');
     expect(buildStage.name).toBe('build');
-    expect(runtimeStage.from).toBe('node:20-bookworm-slim');
+    expect(runtimeStage.from).toBe(buildStage.from);
+    // A multi-arch build compiles once, natively; only the runtime stage is per target platform.
+    expect(buildStage.platform).toBe('$BUILDPLATFORM');
+    expect(runtimeStage.platform).toBeUndefined();
     expect(runtimeStage.lines).toContain('COPY --from=build /app /app');
     expect(runtimeStage.lines).toContain('USER 65532:65532');
     expect(runtimeStage.lines).toContain('ENTRYPOINT ["spillway"]');
@@ -171,20 +183,35 @@ describe('the image contents, installed the way the Dockerfile installs them', (
     expect(existsSync(join(app, 'node_modules', '@kubernetes', 'client-node'))).toBe(true);
     const top = readdirSync(app).sort();
     expect(top).toEqual(['bin', 'crds', 'dist', 'examples', 'node_modules', 'package-lock.json', 'package.json']);
-    expect(readdirSync(join(app, 'dist')).sort()).toEqual(['api', 'cli.js', 'operator', 'sidecar']);
+    expect(readdirSync(join(app, 'dist')).sort()).toEqual(['api', 'cli.js', 'lib', 'operator', 'sidecar']);
     expect(filesBefore.some((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toBe(false);
   });
 
-  it('spillway --help, found on PATH through the link the runtime stage makes (ENTRYPOINT ["spillway"])', async () => {
-    const link = /^RUN ln -s (\S+) (\S+)$/.exec(runtimeStage.lines.find((l) => l.startsWith('RUN ln -s')) ?? '');
-    expect(link?.slice(1)).toEqual(['/app/bin/spillway.js', '/usr/local/bin/spillway']);
+  it('has no native code: the /app built on one platform serves every platform of a multi-arch image', () => {
+    // Node addons (.node) and node-gyp builds; the bare-* packages' prebuilds are for the Bare
+    // runtime (.bare files) and never loaded by Node.
+    const native = listFiles(join(app, 'node_modules')).filter((f) => /\.node$|(^|\/)binding\.gyp$/.test(f));
+    expect(native).toEqual([]);
+  });
+
+  it('spillway --help, found on PATH through the links the runtime stage makes (ENTRYPOINT ["spillway"]; kubectl-spillway for kubectl)', async () => {
+    const line = runtimeStage.lines.find((l) => l.startsWith('RUN ln -s')) ?? '';
+    const links = [...line.matchAll(/ln -s (\S+) (\S+)/g)].map((m) => [m[1], m[2]]);
+    expect(links).toEqual([
+      ['/app/bin/spillway.js', '/usr/local/bin/spillway'],
+      ['/app/bin/kubectl-spillway', '/usr/local/bin/kubectl-spillway'],
+    ]);
     const binDir = join(work, 'usr-local-bin');
     mkdirSync(binDir, { recursive: true });
     symlinkSync(join(app, 'bin', 'spillway.js'), join(binDir, 'spillway'));
-    const { stdout } = await run('spillway', ['--help'], { cwd: app, env: { ...env(), PATH: `${binDir}:${process.env.PATH}` } });
+    symlinkSync(join(app, 'bin', 'kubectl-spillway'), join(binDir, 'kubectl-spillway'));
+    const path = { ...env(), PATH: `${binDir}:${process.env.PATH}` };
+    const { stdout } = await run('spillway', ['--help'], { cwd: app, env: path });
     expect(stdout).toMatch(/^Usage: spillway <command>/);
     expect(stdout).toMatch(/sidecar/);
     expect(stdout).toMatch(/operator/);
+    const plugin = await run('kubectl-spillway', ['validate', join(app, 'examples', 'chat-policy.yaml')], { cwd: app, env: path });
+    expect(plugin.stdout).toMatch(/TrafficPolicy talk\/chat: valid$/m);
   });
 
   it('spillway operator --help', async () => {
