@@ -171,7 +171,7 @@ export class Reconciler {
     this.deps.vendorHealth?.published(key, body);
     if (result.changed) {
       this.deps.onPublished?.();
-      this.deps.log?.info('config published', { key, target: configKey(body.target), version: result.version });
+      this.deps.log?.info('config published', { key, target: result.key, version: result.version });
     }
     const routes = this.statusRoutes(key, body, prev);
     await this.writeStatus(
