@@ -60,7 +60,7 @@ export const policy = fc.record({
   spec: fc.record(
     {
       targetRef: fc.record({ kind: fc.constantFrom('Deployment', 'StatefulSet'), name: label }, { requiredKeys: ['name'] }),
-      loadLevels: fc.record({ thresholds: fc.constantFrom([0.7, 0.85, 0.95], [0.5, 0.6, 1]), holdSeconds: fc.integer({ min: 0, max: 3600 }) }, { requiredKeys: [] }),
+      loadLevels: fc.record({ thresholds: fc.constantFrom<number[]>([0.7, 0.85, 0.95], [0.5, 0.6, 1]), holdSeconds: fc.integer({ min: 0, max: 3600 }) }, { requiredKeys: [] }),
       classes: fc.array(cls, { maxLength: 6 }),
       defaultClass: fc.record(classFields, { requiredKeys: ['concurrency'] }),
       routes: fc.array(route, { maxLength: 3 }),
