@@ -36,6 +36,8 @@ export function parseRequestLine(line: string): Result<{ method: string; target:
   const [, method, target] = m;
   if (!METHODS.includes(method)) return { ok: false, error: `--request: unknown method ${JSON.stringify(method)} (upper case, e.g. GET, POST)` };
   if (!target.startsWith('/')) return { ok: false, error: `--request: the target must start with "/", got ${JSON.stringify(target)}` };
+  // What an HTTP/1.1 request line carries: visible ASCII only (non-ASCII is percent-encoded).
+  if (!/^[\x21-\x7e]+$/.test(target)) return { ok: false, error: `--request: the target holds characters a request line cannot carry (percent-encode them): ${JSON.stringify(target)}` };
   if (target.length > MAX_TARGET) return { ok: false, error: `--request: the target is longer than ${MAX_TARGET} characters` };
   return { ok: true, value: { method, target } };
 }

@@ -68,7 +68,7 @@ async function main(): Promise<number> {
       return 2;
     }
     const spec = loaded.value.spec;
-    policy = { ...loaded.value, path: resolve(values.policy) };
+    policy = { ...loaded.value, path: values.policy === '-' ? '-' : resolve(values.policy) };
     const unfit = wanted.flatMap((n) => (SCENARIOS[n].policyNeeds?.(spec) ?? []).map((need) => `  ${n}: ${need}`));
     if (unfit.length > 0) {
       process.stderr.write(`--policy: ${values.policy} cannot drive ${unfit.length === 1 ? 'this scenario' : 'these scenarios'}:\n${unfit.join('\n')}\n`);

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { compile } from '../../api/compile.js';
 import type { TrafficPolicy, TrafficPolicySpec, TrafficPolicySpecInput } from '../../api/policy.js';
 import { validateManifests } from '../../api/validate.js';
-import { readFailure, readManifestFile } from '../../lib/manifest-file.js';
+import { readFailure, readManifestBytes } from '../../lib/manifest-file.js';
 import { Classifier } from '../../sidecar/classifier.js';
 import type { RequestClass } from '../loadgen/index.js';
 
@@ -23,17 +23,17 @@ export interface UserPolicy {
 
 /** The policy in FILE, or every reason it cannot be used (read failure, count, field problems). */
 export function loadUserPolicy(file: string): { ok: true; value: UserPolicy } | { ok: false; problems: string[] } {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = readManifestFile(file);
+    bytes = readManifestBytes(file);
   } catch (err) {
     return { ok: false, problems: [`${file}: cannot read: ${readFailure(err)}`] };
   }
-  const policies = validateManifests(text).filter((v) => !v.skipped);
+  const policies = validateManifests(bytes.toString('utf8')).filter((v) => !v.skipped);
   if (policies.length !== 1) return { ok: false, problems: [`${file}: ${policies.length === 0 ? 'no TrafficPolicy found' : `${policies.length} TrafficPolicies: a scenario takes one`}`] };
   const [v] = policies;
   if (v.policy === undefined) return { ok: false, problems: [`${file}: document ${v.index}: ${v.what}: invalid`, ...v.problems.map((p) => `  ${p}`)] };
-  return { ok: true, value: { path: file, sha256: createHash('sha256').update(text).digest('hex'), spec: v.policy.spec } };
+  return { ok: true, value: { path: file, sha256: createHash('sha256').update(bytes).digest('hex'), spec: v.policy.spec } };
 }
 
 /** The class (and its spec field) a request of the workload falls into under spec, by the sidecar's classifier. */

@@ -107,6 +107,8 @@ describe('request and header parsing', () => {
     expect(parseRequestLine('post /login')).toMatchObject({ ok: false, error: expect.stringContaining('unknown method') });
     expect(parseRequestLine('GET http://x/login')).toMatchObject({ ok: false, error: expect.stringContaining('must start with "/"') });
     expect(parseRequestLine('/login')).toMatchObject({ ok: false });
+    expect(parseRequestLine('GET /lo\u0001gin')).toMatchObject({ ok: false, error: expect.stringContaining('percent-encode') });
+    expect(parseRequestLine('GET /café')).toMatchObject({ ok: false });
     expect(parseRequestLine(`GET /${'a'.repeat(9000)}`)).toMatchObject({ ok: false, error: expect.stringContaining('longer than') });
   });
 
@@ -116,6 +118,9 @@ describe('request and header parsing', () => {
     expect(parseHeaders(['no colon'])).toMatchObject({ ok: false });
     expect(parseHeaders(['bad name: x'])).toMatchObject({ ok: false });
     expect(parseHeaders(['x: a\nb'])).toMatchObject({ ok: false });
+    // A hostile name is only a name: no prototype is touched.
+    const proto = parseHeaders(['__proto__: x', 'constructor: y']);
+    expect(proto.ok && Object.entries(proto.value)).toEqual([['__proto__', 'x'], ['constructor', 'y']]);
     expect(parseHeaders(Array.from({ length: 101 }, (_, i) => `h${i}: v`))).toMatchObject({ ok: false, error: expect.stringContaining('more than 100') });
   });
 });
