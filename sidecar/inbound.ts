@@ -4,33 +4,19 @@
  * refuse) → proxy with the class timeout → release the slot exactly once. See
  * docs/sidecar-data-plane.md.
  */
-import { Agent, createServer, request, type ClientRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import type { Duplex } from 'node:stream';
 import type { Registry } from 'prom-client';
 import { effectiveLimit, podSlot } from '../api/compile.js';
 import type { CompiledConfig } from '../api/config.js';
-import {
-  ClassRuntime,
-  O_ABORTED,
-  O_CAPACITY,
-  O_ERROR,
-  O_LOAD_LEVEL,
-  O_QUEUE_TIMEOUT,
-  O_SUCCESS,
-  O_TIMEOUT,
-  O_UPSTREAM_ERROR,
-  type ClassSettings,
-  type TimedRequest,
-} from './class-runtime.js';
+import { ClassRuntime, O_CAPACITY, O_LOAD_LEVEL, type ClassSettings } from './class-runtime.js';
 import { Classifier } from './classifier.js';
 import type { DataPlane, DataPlaneState } from './contracts.js';
-import type { DeadlineEntry } from './deadline-list.js';
+import type { RequestHead } from './http1/head.js';
+import { DEFAULT_LIMITS, Http1Server, type RequestHandler, type ServerConn, type ServerLimits } from './http1/server.js';
+import { UpstreamPool } from './http1/upstream.js';
+import { InboundExchange, refuse, type ExchangeHost } from './inbound-exchange.js';
 import { InboundMetrics } from './inbound-metrics.js';
-import type { Waiter } from './limiter.js';
 import { LoadLevel } from './load-level.js';
-import { clientResponseHeaders, upstreamRequestHeaders } from './proxy-headers.js';
-import { Sessions, UpgradeExchange, type UpgradeHost } from './websocket.js';
+import { Sessions } from './websocket.js';
 
 export interface InboundOptions {
   /** 0 in tests. */
@@ -45,6 +31,10 @@ export interface InboundOptions {
   registry: Registry;
   /** Keep-alive pool bound to the upstream (default 1024). */
   maxUpstreamSockets?: number;
+  /** Request head limits and client timeouts (defaults: DEFAULT_LIMITS). */
+  limits?: Partial<ServerLimits>;
+  /** Connecting to the upstream may take this long before the request gets 502 (default 5000). */
+  connectTimeoutMs?: number;
   /** ms clock, injectable; default performance.now. */
   now?: () => number;
 }
@@ -62,13 +52,15 @@ const UNCONFIGURED: ClassSettings = {
 const SAMPLE_INTERVAL_MS = 100;
 /** close(): how long in-flight requests may take to finish before connections are cut. */
 const DRAIN_MS = 10_000;
+/** Pooled upstream connections idle longer than this are closed: below Node's default keep-alive timeout (5 s), so the race is rare. */
+const UPSTREAM_IDLE_MS = 4_000;
 
-export class Inbound implements DataPlane, UpgradeHost {
+export class Inbound implements DataPlane, RequestHandler, ExchangeHost {
   readonly port: number;
-  readonly upstreamHost: string;
-  readonly upstreamPort: number;
   readonly sessions = new Sessions();
-  readonly agent: Agent;
+  readonly pool: UpstreamPool;
+  /** Host sent for an HTTP/1.0 request that named none. */
+  readonly defaultHost: string;
   readonly now: () => number;
   /** Current load level: read on every request, written only by the sampler. */
   level = 0;
@@ -86,23 +78,24 @@ export class Inbound implements DataPlane, UpgradeHost {
   private warming = false;
   private readonly sampler: NodeJS.Timeout;
 
-  private constructor(
-    private readonly server: Server,
-    opts: InboundOptions,
-  ) {
+  private readonly server: Http1Server;
+
+  private constructor(opts: InboundOptions) {
     const up = new URL(opts.upstream);
     if (up.protocol !== 'http:') throw new Error(`upstream must be an http:// URL, got ${opts.upstream}`);
-    this.upstreamHost = up.hostname.replace(/^\[(.*)\]$/, '$1');
-    this.upstreamPort = up.port === '' ? 80 : Number(up.port);
     this.now = opts.now ?? performance.now.bind(performance);
     this.startedAt = this.now();
     this.maxUpstreamSockets = opts.maxUpstreamSockets ?? 1024;
-    this.agent = new Agent({
-      keepAlive: true,
+    this.defaultHost = up.host;
+    this.pool = new UpstreamPool({
+      host: up.hostname.replace(/^\[(.*)\]$/, '$1'),
+      port: up.port === '' ? 80 : Number(up.port),
       maxSockets: this.maxUpstreamSockets,
-      maxFreeSockets: this.maxUpstreamSockets,
-      scheduling: 'lifo',
+      connectTimeoutMs: opts.connectTimeoutMs ?? 5_000,
+      idleTimeoutMs: UPSTREAM_IDLE_MS,
+      now: this.now,
     });
+    this.server = new Http1Server(this, { ...DEFAULT_LIMITS, ...opts.limits }, this.now);
     this.podName = opts.podName;
     this.metrics = new InboundMetrics(opts.registry, {
       classes: () => this.classes,
@@ -112,9 +105,7 @@ export class Inbound implements DataPlane, UpgradeHost {
     });
     this.unconfigured = this.newRuntime(UNCONFIGURED, Infinity);
     this.classes = [this.unconfigured];
-    this.port = (server.address() as AddressInfo).port;
-    server.on('request', this.onRequest);
-    server.on('upgrade', this.onUpgrade);
+    this.port = 0;
     this.sampler = setInterval(this.sample, SAMPLE_INTERVAL_MS);
     this.sampler.unref();
   }
@@ -123,15 +114,15 @@ export class Inbound implements DataPlane, UpgradeHost {
   private readonly maxUpstreamSockets: number;
 
   static async start(opts: InboundOptions): Promise<Inbound> {
-    const server = createServer({ noDelay: true });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(opts.port, opts.host ?? '0.0.0.0', () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    return new Inbound(server, opts);
+    const inbound = new Inbound(opts);
+    try {
+      await inbound.server.listen(opts.port, opts.host ?? '0.0.0.0');
+    } catch (e) {
+      inbound.dispose();
+      throw e;
+    }
+    (inbound as { port: number }).port = inbound.server.port;
+    return inbound;
   }
 
   apply(config: CompiledConfig): void {
@@ -153,7 +144,7 @@ export class Inbound implements DataPlane, UpgradeHost {
     }
     // The budgets are the real bound on upstream concurrency; the pool must not be smaller than
     // their sum, or requests of one class (held long-polls) would wait in the Agent and block all.
-    this.agent.maxSockets = Math.max(this.maxUpstreamSockets, next.reduce((sum, c) => sum + c.baseLimit, 0));
+    this.pool.maxSockets = Math.max(this.maxUpstreamSockets, next.reduce((sum, c) => sum + c.baseLimit, 0));
     this.levels.configure(config.loadLevels);
     this.classifier = new Classifier(config.classes);
     this.classes = next;
@@ -165,7 +156,7 @@ export class Inbound implements DataPlane, UpgradeHost {
     this.classifier = null;
     this.classes = [this.unconfigured];
     this.warming = false;
-    this.agent.maxSockets = this.maxUpstreamSockets;
+    this.pool.maxSockets = this.maxUpstreamSockets;
     this.levels.reset();
     this.level = 0;
     this.utilisation = 0;
@@ -196,16 +187,20 @@ export class Inbound implements DataPlane, UpgradeHost {
   /** Stops accepting, lets in-flight and queued requests finish (up to DRAIN_MS), then closes sessions and connections. */
   async close(): Promise<void> {
     clearInterval(this.sampler);
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    this.server.closeIdleConnections();
+    const closed = this.server.stopAccepting();
     const deadline = Date.now() + DRAIN_MS;
     while (this.pending() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     this.sessions.closeAll();
-    this.server.closeAllConnections();
-    this.agent.destroy();
+    this.server.destroyAll();
+    this.dispose();
+    await closed;
+  }
+
+  private dispose(): void {
+    clearInterval(this.sampler);
+    this.pool.destroy();
     for (const rt of this.runtimes.values()) rt.dispose();
     this.unconfigured.dispose();
-    await closed;
   }
 
   private pending(): number {
@@ -214,43 +209,29 @@ export class Inbound implements DataPlane, UpgradeHost {
     return n;
   }
 
-  private classOf(req: IncomingMessage, websocket: boolean): ClassRuntime {
+  private classOf(head: RequestHead): ClassRuntime {
     const classifier = this.classifier;
     if (classifier === null) return this.unconfigured;
     const classes = this.classes;
-    const i = classifier.classify(req.method ?? 'GET', req.url ?? '/', req.headers, websocket);
+    const i = classifier.classify(head.method, head.target, head, head.upgrade);
     return i < classes.length ? classes[i] : classes[classes.length - 1];
   }
 
-  private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
-    const cls = this.classOf(req, false);
+  /** The pipeline: classify → shed by load level → permit, queue or refuse → forward (InboundExchange). */
+  request(conn: ServerConn, head: RequestHead): void {
+    const cls = this.classOf(head);
     if (this.level >= cls.shedAtLevel) {
       cls.counts[O_LOAD_LEVEL]++;
-      cls.responses.reject(req, res, 'load-level', this.level);
+      refuse(conn, head, cls, 'load-level', this.level);
     } else if (cls.limiter.tryAcquire()) {
-      new HttpExchange(this, req, res, cls).forward();
+      new InboundExchange(this, conn, head, cls).forward();
     } else if (cls.limiter.queued < cls.limiter.queueSize) {
-      cls.limiter.enqueue(new HttpExchange(this, req, res, cls));
+      cls.limiter.enqueue(new InboundExchange(this, conn, head, cls));
     } else {
       cls.counts[O_CAPACITY]++;
-      cls.responses.reject(req, res, 'capacity', this.level);
+      refuse(conn, head, cls, 'capacity', this.level);
     }
-  };
-
-  private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    const cls = this.classOf(req, true);
-    if (this.level >= cls.shedAtLevel) {
-      cls.counts[O_LOAD_LEVEL]++;
-      cls.responses.rejectUpgrade(socket, 'load-level', this.level);
-    } else if (cls.limiter.tryAcquire()) {
-      new UpgradeExchange(this, req, socket, head, cls).admitted();
-    } else if (cls.limiter.queued < cls.limiter.queueSize) {
-      cls.limiter.enqueue(new UpgradeExchange(this, req, socket, head, cls));
-    } else {
-      cls.counts[O_CAPACITY]++;
-      cls.responses.rejectUpgrade(socket, 'capacity', this.level);
-    }
-  };
+  }
 
   /** Off the hot path: utilisation, load level, warm-up limits, pruning drained classes. */
   private readonly sample = (): void => {
@@ -290,135 +271,4 @@ export class Inbound implements DataPlane, UpgradeHost {
 /** Slow start: a share of the limit, never below 1. */
 function scaled(limit: number, factor: number): number {
   return factor >= 1 ? limit : Math.max(1, Math.ceil(limit * factor));
-}
-
-const QUEUED = 0;
-const ACTIVE = 1;
-const DONE = 2;
-
-const kExchange = Symbol('spillway.exchange');
-type Tagged<T> = T & { [kExchange]: HttpExchange };
-
-/**
- * One proxied HTTP request. Its listeners are shared module functions that find the exchange
- * through a symbol on the emitter, so a request allocates no closures. finish() is the only
- * place a slot is released, and it runs at most once.
- */
-class HttpExchange implements Waiter, TimedRequest {
-  dlPrev: DeadlineEntry | null = null;
-  dlNext: DeadlineEntry | null = null;
-  dlOwner: object | null = null;
-  deadline = 0;
-  state = QUEUED;
-  status = 0;
-  upReq: ClientRequest | null = null;
-  private readonly start: number;
-
-  constructor(
-    private readonly inbound: Inbound,
-    readonly req: IncomingMessage,
-    readonly res: ServerResponse,
-    readonly cls: ClassRuntime,
-  ) {
-    this.start = inbound.now();
-    (res as Tagged<ServerResponse>)[kExchange] = this;
-    res.on('close', onResponseClose);
-  }
-
-  /** A queued request got its slot. */
-  admitted(): void {
-    this.forward();
-  }
-
-  /** Called with the slot already taken. */
-  forward(): void {
-    this.state = ACTIVE;
-    const cls = this.cls;
-    if (cls.timeoutMs > 0) cls.timeouts.push(this, this.inbound.now() + cls.timeoutMs);
-    const req = this.req;
-    const inbound = this.inbound;
-    const upReq = request({
-      host: inbound.upstreamHost,
-      port: inbound.upstreamPort,
-      method: req.method,
-      path: req.url,
-      headers: upstreamRequestHeaders(req.rawHeaders, req.socket.remoteAddress, null),
-      agent: inbound.agent,
-    });
-    (upReq as Tagged<ClientRequest>)[kExchange] = this;
-    upReq.on('response', onUpstreamResponse);
-    upReq.on('error', onUpstreamError);
-    this.upReq = upReq;
-    const h = req.headers;
-    if (h['content-length'] === undefined && h['transfer-encoding'] === undefined) upReq.end();
-    else req.pipe(upReq);
-  }
-
-  queueTimedOut(): void {
-    this.state = DONE;
-    this.cls.counts[O_QUEUE_TIMEOUT]++;
-    this.cls.responses.reject(this.req, this.res, 'queue-timeout', this.inbound.level);
-  }
-
-  upstreamTimedOut(): void {
-    if (this.state !== ACTIVE) return;
-    this.finish(O_TIMEOUT);
-    this.upReq?.destroy();
-    if (this.res.headersSent) this.res.destroy();
-    else this.cls.responses.upstreamTimeout(this.req, this.res);
-  }
-
-  responded(upRes: IncomingMessage): void {
-    if (this.state !== ACTIVE) {
-      upRes.resume();
-      return;
-    }
-    const status = upRes.statusCode ?? 502;
-    this.status = status;
-    this.res.writeHead(status, upRes.statusMessage, clientResponseHeaders(upRes.rawHeaders));
-    (upRes as Tagged<IncomingMessage>)[kExchange] = this;
-    upRes.on('close', onUpstreamResponseClose);
-    upRes.pipe(this.res);
-  }
-
-  upstreamFailed(): void {
-    if (this.state !== ACTIVE) return;
-    this.finish(O_UPSTREAM_ERROR);
-    this.upReq?.destroy();
-    if (this.res.headersSent) this.res.destroy();
-    else this.cls.responses.upstreamError(this.req, this.res);
-  }
-
-  clientClosed(): void {
-    if (this.state === QUEUED) {
-      this.cls.limiter.cancel(this);
-      this.state = DONE;
-      this.cls.counts[O_ABORTED]++;
-    } else if (this.state === ACTIVE) {
-      if (this.res.writableFinished) this.finish(this.status >= 500 ? O_ERROR : O_SUCCESS);
-      else {
-        this.finish(O_ABORTED);
-        this.upReq?.destroy();
-      }
-    }
-  }
-
-  private finish(outcome: number): void {
-    this.state = DONE;
-    this.cls.ended(this, outcome, this.inbound.now() - this.start);
-  }
-}
-
-function onResponseClose(this: Tagged<ServerResponse>): void {
-  this[kExchange].clientClosed();
-}
-function onUpstreamResponse(this: Tagged<ClientRequest>, upRes: IncomingMessage): void {
-  this[kExchange].responded(upRes);
-}
-function onUpstreamError(this: Tagged<ClientRequest>): void {
-  this[kExchange].upstreamFailed();
-}
-/** The upstream response ended early (upstream died mid-body): the client cannot get it whole. */
-function onUpstreamResponseClose(this: Tagged<IncomingMessage>): void {
-  if (!this.complete) this[kExchange].upstreamFailed();
 }

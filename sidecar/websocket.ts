@@ -1,159 +1,11 @@
 /**
- * WebSocket (and any HTTP/1.1 Upgrade) pass-through. The upgrade request is classified and
- * admitted like any request and holds its class slot only during the handshake; once the
- * upstream answers 101 the two sockets are piped, the slot is released, and the session is
- * counted. Sessions hold no reference to any config, so shedding and config changes never cut
- * them; only close() does.
+ * WebSocket (and any HTTP/1.1 Upgrade) sessions. The upgrade request is classified and admitted
+ * like any request (sidecar/inbound-exchange.ts) and holds its class permit only during the
+ * handshake; once the upstream answers 101 the two raw sockets are relayed here, the permit is
+ * released, and the session is counted. Sessions hold no reference to any config, so shedding
+ * and config changes never cut them; only close() does.
  */
-import { request, type ClientRequest, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { O_ABORTED, O_ERROR, O_QUEUE_TIMEOUT, O_SUCCESS, O_TIMEOUT, O_UPSTREAM_ERROR, type ClassRuntime, type TimedRequest } from './class-runtime.js';
-import type { DeadlineEntry } from './deadline-list.js';
-import type { Waiter } from './limiter.js';
-import { plainResponseHead, switchingProtocolsHead, upstreamRequestHeaders } from './proxy-headers.js';
-
-/** What an upgrade needs from the inbound server. */
-export interface UpgradeHost {
-  readonly upstreamHost: string;
-  readonly upstreamPort: number;
-  readonly sessions: Sessions;
-  now(): number;
-  loadLevel(): number;
-}
-
-const QUEUED = 0;
-const ACTIVE = 1;
-const DONE = 2;
-
-const kUpgrade = Symbol('spillway.upgrade');
-type Tagged<T> = T & { [kUpgrade]: UpgradeExchange };
-
-export class UpgradeExchange implements Waiter, TimedRequest {
-  dlPrev: DeadlineEntry | null = null;
-  dlNext: DeadlineEntry | null = null;
-  dlOwner: object | null = null;
-  deadline = 0;
-  private state = QUEUED;
-  private upReq: ClientRequest | null = null;
-  private readonly start: number;
-
-  constructor(
-    private readonly host: UpgradeHost,
-    private readonly req: IncomingMessage,
-    private readonly socket: Duplex,
-    private readonly head: Buffer,
-    private readonly cls: ClassRuntime,
-  ) {
-    this.start = host.now();
-    (socket as Tagged<Duplex>)[kUpgrade] = this;
-    socket.on('close', onClientClose);
-    socket.on('error', ignoreError);
-  }
-
-  admitted(): void {
-    this.state = ACTIVE;
-    const cls = this.cls;
-    if (cls.timeoutMs > 0) cls.timeouts.push(this, this.host.now() + cls.timeoutMs);
-    const req = this.req;
-    const upReq = request({
-      host: this.host.upstreamHost,
-      port: this.host.upstreamPort,
-      method: req.method,
-      path: req.url,
-      headers: upstreamRequestHeaders(req.rawHeaders, req.socket.remoteAddress, String(req.headers.upgrade ?? 'websocket')),
-      // Not the pooled agent: a session must never occupy a keep-alive pool slot.
-      agent: false,
-    });
-    (upReq as Tagged<ClientRequest>)[kUpgrade] = this;
-    upReq.on('upgrade', onUpstreamUpgrade);
-    upReq.on('response', onUpstreamResponse);
-    upReq.on('error', onUpstreamError);
-    this.upReq = upReq;
-    upReq.end();
-  }
-
-  queueTimedOut(): void {
-    this.state = DONE;
-    this.cls.counts[O_QUEUE_TIMEOUT]++;
-    this.cls.responses.rejectUpgrade(this.socket, 'queue-timeout', this.host.loadLevel());
-  }
-
-  upstreamTimedOut(): void {
-    if (this.state !== ACTIVE) return;
-    this.finish(O_TIMEOUT);
-    this.upReq?.destroy();
-    this.cls.responses.upstreamTimeoutUpgrade(this.socket);
-  }
-
-  clientClosed(): void {
-    if (this.state === QUEUED) {
-      this.cls.limiter.cancel(this);
-      this.state = DONE;
-      this.cls.counts[O_ABORTED]++;
-    } else if (this.state === ACTIVE) {
-      this.finish(O_ABORTED);
-      this.upReq?.destroy();
-    }
-  }
-
-  upgraded(upRes: IncomingMessage, upSocket: Duplex, upHead: Buffer): void {
-    if (this.state !== ACTIVE || this.socket.destroyed) {
-      upSocket.destroy();
-      return;
-    }
-    this.finish(O_SUCCESS);
-    const socket = this.socket;
-    // A session lives for hours: let the handshake's objects (request, exchange) be collected.
-    socket.removeListener('close', onClientClose);
-    delete (socket as Partial<Tagged<Duplex>>)[kUpgrade];
-    if (this.upReq) delete (this.upReq as Partial<Tagged<ClientRequest>>)[kUpgrade];
-    this.upReq = null;
-    socket.write(switchingProtocolsHead(upRes.statusMessage ?? '', upRes.rawHeaders));
-    if (upHead.length > 0) socket.write(upHead);
-    if (this.head.length > 0) upSocket.write(this.head);
-    this.host.sessions.open(socket, upSocket);
-  }
-
-  /** The upstream refused the upgrade with a plain response: relay it and close. */
-  refused(upRes: IncomingMessage): void {
-    if (this.state !== ACTIVE) {
-      upRes.resume();
-      return;
-    }
-    const status = upRes.statusCode ?? 502;
-    this.finish(status >= 500 ? O_ERROR : O_SUCCESS);
-    this.socket.write(plainResponseHead(status, upRes.statusMessage ?? '', upRes.rawHeaders));
-    upRes.pipe(this.socket);
-  }
-
-  upstreamFailed(): void {
-    if (this.state !== ACTIVE) return;
-    this.finish(O_UPSTREAM_ERROR);
-    this.cls.responses.upstreamErrorUpgrade(this.socket);
-  }
-
-  private finish(outcome: number): void {
-    this.state = DONE;
-    this.cls.ended(this, outcome, this.host.now() - this.start);
-  }
-}
-
-function onClientClose(this: Tagged<Duplex>): void {
-  this[kUpgrade].clientClosed();
-}
-// After a 101 the request is detached from its exchange: late events find no tag and are ignored.
-function onUpstreamUpgrade(this: Tagged<ClientRequest>, res: IncomingMessage, socket: Duplex, head: Buffer): void {
-  this[kUpgrade].upgraded(res, socket, head);
-}
-function onUpstreamResponse(this: Partial<Tagged<ClientRequest>>, res: IncomingMessage): void {
-  this[kUpgrade]?.refused(res);
-}
-function onUpstreamError(this: Partial<Tagged<ClientRequest>>): void {
-  this[kUpgrade]?.upstreamFailed();
-}
-function ignoreError(): void {
-  // Socket errors end in 'close', which is handled.
-}
 
 const kSession = Symbol('spillway.session');
 const kPeer = Symbol('spillway.peer');
@@ -219,4 +71,7 @@ function onSessionEnd(this: SessionSide): void {
 function onSessionSideClose(this: SessionSide): void {
   const s = this[kSession];
   s.owner.ended(s);
+}
+function ignoreError(): void {
+  // Socket errors end in 'close', which is handled.
 }
