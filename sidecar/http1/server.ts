@@ -328,14 +328,17 @@ export class ServerConn implements DeadlineEntry {
   /** A request the engine refuses before any exchange exists: one write, then close. */
   private refuse(status: number): void {
     this.buf = null;
-    this.server.refused[status] = (this.server.refused[status] ?? 0) + 1;
     this.socket.write(REFUSALS[status]);
     this.end();
   }
 
   headTimedOut(): void {
     if (this.state !== R_HEAD) return;
-    this.server.refused[408] = (this.server.refused[408] ?? 0) + 1;
+    // A connection that sent nothing is just closed; a head that stopped half-way gets 408.
+    if (this.buf === null) {
+      this.socket.destroy();
+      return;
+    }
     this.socket.write(REFUSALS[408]);
     this.end();
   }
@@ -390,8 +393,6 @@ export class Http1Server {
   readonly headList: DeadlineList<ServerConn>;
   /** Connections with nothing in progress (idle timeout). */
   readonly idleList: DeadlineList<ServerConn>;
-  /** Requests the engine refused itself, by status (read by the metrics). */
-  readonly refused: Record<number, number> = {};
   private readonly net: Server;
 
   constructor(
