@@ -17,6 +17,7 @@ import { createKafkaDeferrer, type KafkaDeferrer } from './egress/defer.js';
 import { drainerGroupId } from './egress/defer-record.js';
 import { Egress } from './egress/index.js';
 import { Inbound } from './inbound.js';
+import type { ServerLimits } from './http1/server.js';
 import { createLogger, type Logger } from './log.js';
 
 /** Backstop after SIGTERM: Inbound.close() itself gives in-flight requests 10 s, then cuts them. */
@@ -87,6 +88,7 @@ export async function startSidecar(options: SidecarOptions, log: Logger): Promis
     upstream: options.upstream,
     podName: options.podName,
     registry,
+    limits: engineLimits(options),
   });
   const deferrer = options.kafka.length > 0 ? startDeferrer(options, registry, log) : null;
   // Loopback only, whatever --host says: the app reaches it in the pod's network namespace, and
@@ -267,4 +269,14 @@ function redactUrl(s: string): string {
   const u = new URL(s);
   if (u.password) u.password = '***';
   return u.toString();
+}
+
+/** The engine limits the flags set (the others keep the engine's defaults). */
+function engineLimits(o: SidecarOptions): Partial<ServerLimits> {
+  const limits: Partial<ServerLimits> = {};
+  if (o.maxHeaderBytes !== undefined) limits.maxHeadBytes = o.maxHeaderBytes;
+  if (o.maxHeaderCount !== undefined) limits.maxHeaderCount = o.maxHeaderCount;
+  if (o.headerTimeoutMs !== undefined) limits.headerTimeoutMs = o.headerTimeoutMs;
+  if (o.idleTimeoutMs !== undefined) limits.idleTimeoutMs = o.idleTimeoutMs;
+  return limits;
 }
