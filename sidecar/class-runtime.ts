@@ -5,27 +5,13 @@
  * removed from the config drains because its requests still hold this object.
  */
 import type { CompiledClass } from '../api/config.js';
-import { DeadlineList, type DeadlineEntry } from './deadline-list.js';
+import type { AccessLog } from './admission/access-log.js';
+import { INBOUND_REFUSALS, type InboundRefusal } from './admission/outcomes.js';
+import type { Budget, Permit } from './admission/permit.js';
+import { Refusals } from './admission/refusals.js';
+import { DeadlineList } from './deadline-list.js';
 import { Limiter } from './limiter.js';
 import type { DurationCounts } from './inbound-metrics.js';
-import { ClassResponses } from './reject.js';
-
-/** Outcome label values of spillway_requests_total, indexed by the constants below. */
-export const OUTCOMES = ['success', 'error', 'upstream-error', 'timeout', 'aborted', 'capacity', 'load-level', 'queue-timeout'] as const;
-export type Outcome = (typeof OUTCOMES)[number];
-export const O_SUCCESS = 0;
-export const O_ERROR = 1;
-export const O_UPSTREAM_ERROR = 2;
-export const O_TIMEOUT = 3;
-export const O_ABORTED = 4;
-export const O_CAPACITY = 5;
-export const O_LOAD_LEVEL = 6;
-export const O_QUEUE_TIMEOUT = 7;
-
-/** What the in-flight timeout list calls when a request's class timeoutMs has passed. */
-export interface TimedRequest extends DeadlineEntry {
-  upstreamTimedOut(): void;
-}
 
 /** The fields of a compiled class the data plane enforces. */
 export type ClassSettings = Pick<
@@ -33,39 +19,37 @@ export type ClassSettings = Pick<
   'name' | 'priority' | 'queue' | 'shedAtLevel' | 'timeoutMs' | 'rejectStatus' | 'affectsLoadLevel'
 >;
 
-export class ClassRuntime {
+export class ClassRuntime implements Budget {
   readonly name: string;
   priority = 0;
   /** Per-pod limit before warm-up scaling. */
   baseLimit = 1;
-  /** Refused with load-level while the level is ≥ this; Infinity: never. */
   shedAtLevel = Infinity;
-  /** Upstream timeout in ms; 0: none. */
   timeoutMs = 0;
   affectsLoadLevel = true;
-  rejectStatus = 503;
   readonly limiter: Limiter;
-  /** In-flight requests with a timeout, oldest first. */
-  readonly timeouts: DeadlineList<TimedRequest>;
-  responses: ClassResponses;
+  readonly timeouts: DeadlineList<Permit>;
+  refusals: Refusals<InboundRefusal>;
   /** Counts by outcome (OUTCOMES index); cumulative for the process, read by the metrics. */
-  readonly counts: Float64Array;
+  readonly outcomes: Float64Array;
   readonly duration: DurationCounts;
+  readonly now: () => number;
 
   constructor(
     settings: ClassSettings,
     limit: number,
     now: () => number,
-    counts: Float64Array,
+    outcomes: Float64Array,
     duration: DurationCounts,
+    private readonly accessLog: AccessLog | null = null,
   ) {
     this.name = settings.name;
+    this.now = now;
     this.limiter = new Limiter({ limit, queueSize: settings.queue.size, queueTimeoutMs: settings.queue.timeoutMs }, now);
-    this.timeouts = new DeadlineList<TimedRequest>(now, expireRequest);
-    this.counts = counts;
+    this.timeouts = new DeadlineList<Permit>(now, expirePermit);
+    this.outcomes = outcomes;
     this.duration = duration;
-    this.rejectStatus = settings.rejectStatus;
-    this.responses = new ClassResponses(settings.name, settings.rejectStatus);
+    this.refusals = new Refusals(settings.name, settings.rejectStatus, INBOUND_REFUSALS, this.accessLog);
     this.update(settings, limit, limit);
   }
 
@@ -76,17 +60,13 @@ export class ClassRuntime {
     this.shedAtLevel = settings.shedAtLevel ?? Infinity;
     this.timeoutMs = settings.timeoutMs ?? 0;
     this.affectsLoadLevel = settings.affectsLoadLevel;
-    if (settings.rejectStatus !== this.rejectStatus) {
-      this.rejectStatus = settings.rejectStatus;
-      this.responses = new ClassResponses(settings.name, settings.rejectStatus);
+    if (settings.rejectStatus !== this.refusals.rejectStatus) {
+      this.refusals = new Refusals(settings.name, settings.rejectStatus, INBOUND_REFUSALS, this.accessLog);
     }
     this.limiter.update({ limit, queueSize: settings.queue.size, queueTimeoutMs: settings.queue.timeoutMs });
   }
 
-  /** A request of the class ended: counts its outcome and duration and gives its slot back. */
-  ended(r: TimedRequest, outcome: number, durationMs: number): void {
-    this.counts[outcome]++;
-    this.timeouts.remove(r);
+  released(_p: Permit, durationMs: number): void {
     this.duration.observe(durationMs / 1000);
     this.limiter.release();
   }
@@ -97,6 +77,6 @@ export class ClassRuntime {
   }
 }
 
-function expireRequest(r: TimedRequest): void {
-  r.upstreamTimedOut();
+function expirePermit(p: Permit): void {
+  p.upstreamTimedOut();
 }

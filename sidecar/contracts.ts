@@ -4,16 +4,6 @@
  */
 import type { CompiledConfig } from '../api/config.js';
 
-/** Why a request was refused; the `x-spillway-reason` header and the `outcome` label. */
-export type RejectReason =
-  | 'capacity'
-  | 'load-level'
-  | 'queue-timeout'
-  | 'warming-up'
-  | 'dedup-unavailable'
-  | 'defer-unavailable'
-  | 'vendor-unavailable';
-
 export interface ClassState {
   name: string;
   priority: number;

@@ -1,19 +1,19 @@
 /**
- * One request through the inbound pipeline after classification: it waits for its class
- * permit (or is refused), is forwarded on the engine's upstream pool, and its response relayed
- * with back-pressure both ways; an upgrade becomes a raw session after the 101. finish() is the
- * only place the permit is released, and it runs at most once. One object per request, no
- * closures: the engine calls its methods (Exchange, UpstreamUser, Waiter, TimedRequest).
+ * One request through the inbound pipeline after classification, holding its class permit
+ * (admission/permit.ts): forwarded on the engine's upstream pool once admitted, its response
+ * relayed with back-pressure both ways; an upgrade becomes a raw session after the 101.
+ * end(outcome) is the only release of the slot. One object per request, no closures: the engine
+ * calls its methods (Exchange, UpstreamUser; the limiter and the timeout list call Permit's).
  */
 import type { Socket } from 'node:net';
-import { O_ABORTED, O_ERROR, O_QUEUE_TIMEOUT, O_SUCCESS, O_TIMEOUT, O_UPSTREAM_ERROR, type ClassRuntime, type TimedRequest } from './class-runtime.js';
-import type { DeadlineEntry } from './deadline-list.js';
+import { O_ABORTED, O_ERROR, O_SUCCESS, O_UPSTREAM_ERROR, outcomeName, type InboundRefusal, type OutcomeCode } from './admission/outcomes.js';
+import { Permit } from './admission/permit.js';
+import type { AccessLog } from './admission/access-log.js';
+import type { ClassRuntime } from './class-runtime.js';
 import { BODY_CHUNKED, BODY_CLOSE, BODY_NONE, type RequestHead, type ResponseHead } from './http1/head.js';
 import { clientResponseHead, switchingProtocolsHead, upstreamRequestHead } from './http1/rewrite.js';
 import { REFUSALS, type Exchange, type ServerConn } from './http1/server.js';
 import type { UpstreamConn, UpstreamPool, UpstreamUser } from './http1/upstream.js';
-import type { Waiter } from './limiter.js';
-import type { InboundRejectReason } from './reject.js';
 import type { Sessions } from './websocket.js';
 
 /** What an exchange needs from the inbound data plane. */
@@ -21,24 +21,16 @@ export interface ExchangeHost {
   readonly pool: UpstreamPool;
   readonly sessions: Sessions;
   readonly defaultHost: string;
+  /** The access log when it writes end lines, else null. */
+  readonly endLog: AccessLog | null;
   /** Current load level (sent upstream as x-spillway-load-level and used for Retry-After). */
   level: number;
-  now(): number;
 }
-
-const QUEUED = 0;
-const ACTIVE = 1;
-const DONE = 2;
 
 const CONNECTION_CLOSE = 'connection: close\r\n';
 const CONNECTION_KEEP_ALIVE = 'connection: keep-alive\r\n';
 
-export class InboundExchange implements Exchange, UpstreamUser, Waiter, TimedRequest {
-  dlPrev: DeadlineEntry | null = null;
-  dlNext: DeadlineEntry | null = null;
-  dlOwner: object | null = null;
-  deadline = 0;
-  private state = QUEUED;
+export class InboundExchange extends Permit<ClassRuntime> implements Exchange, UpstreamUser {
   private up: UpstreamConn | null = null;
   /** Waiting in the pool's queue for a connection. */
   private waitingForConn = false;
@@ -48,31 +40,22 @@ export class InboundExchange implements Exchange, UpstreamUser, Waiter, TimedReq
   private retried = false;
   private dechunk = false;
   private upHead: Buffer | null = null;
-  private readonly start: number;
 
   constructor(
     private readonly host: ExchangeHost,
     private readonly conn: ServerConn,
     private readonly head: RequestHead,
-    readonly cls: ClassRuntime,
+    cls: ClassRuntime,
   ) {
-    this.start = host.now();
+    super(cls);
     conn.bind(this);
   }
 
-  /** A queued request got its permit. */
-  admitted(): void {
-    this.forward();
-  }
-
-  /** Called with the permit taken. */
-  forward(): void {
-    this.state = ACTIVE;
-    const cls = this.cls;
+  /** Holds a slot: send the request upstream (an upgrade on a connection of its own). */
+  protected forward(): void {
     const host = this.host;
-    if (cls.timeoutMs > 0) cls.timeouts.push(this, host.now() + cls.timeoutMs);
     const head = this.head;
-    this.upHead = upstreamRequestHead(head, { clientAddress: this.conn.remoteAddress, className: cls.name, loadLevel: host.level, defaultHost: host.defaultHost });
+    this.upHead = upstreamRequestHead(head, { clientAddress: this.conn.remoteAddress, className: this.budget.name, loadLevel: host.level, defaultHost: host.defaultHost });
     // An HTTP/1.0 client cannot read chunked framing: it gets the data, delimited by close.
     this.dechunk = head.minor === 0;
     const up = head.upgrade ? host.pool.dedicated(this) : host.pool.acquire(this);
@@ -82,7 +65,7 @@ export class InboundExchange implements Exchange, UpstreamUser, Waiter, TimedReq
 
   upstreamReady(conn: UpstreamConn): void {
     this.waitingForConn = false;
-    if (this.state !== ACTIVE) {
+    if (!this.active) {
       conn.pool.release(conn, true);
       return;
     }
@@ -117,8 +100,7 @@ export class InboundExchange implements Exchange, UpstreamUser, Waiter, TimedReq
   }
 
   requestBodyInvalid(): void {
-    if (this.state !== ACTIVE) return;
-    this.finish(O_ABORTED);
+    if (!this.end(O_ABORTED)) return;
     this.dropUpstream();
     if (this.responding) this.conn.destroy();
     else this.conn.respond(REFUSALS[400], true);
@@ -133,7 +115,7 @@ export class InboundExchange implements Exchange, UpstreamUser, Waiter, TimedReq
     const conn = this.conn;
     this.status = r.status;
     this.responding = true;
-    // The client connection survives a body delimited by close only if it is re-framed; it is not: close after.
+    // A body delimited by close (or de-chunked for HTTP/1.0) is not re-framed: the client connection closes after it.
     const toClient = this.dechunk && r.bodyKind === BODY_CHUNKED ? BODY_CLOSE : r.bodyKind;
     if (toClient === BODY_CLOSE || this.head.upgrade) conn.closeAfter = true;
     const keep = conn.keepAliveAfterResponse();
@@ -155,38 +137,32 @@ export class InboundExchange implements Exchange, UpstreamUser, Waiter, TimedReq
 
   upstreamEnd(): void {
     this.up = null;
-    if (this.state !== ACTIVE) return;
-    this.finish(this.status >= 500 ? O_ERROR : O_SUCCESS);
-    this.conn.responseEnd();
+    if (this.end(this.status >= 500 ? O_ERROR : O_SUCCESS)) this.conn.responseEnd();
   }
 
   upstreamFailed(retryable: boolean): void {
     this.up = null;
-    if (this.state !== ACTIVE) return;
+    if (!this.active) return;
     // The keep-alive race: the app closed an idle connection as we reused it. Sending again is
     // safe only if nothing of the request can have been acted on twice: an idempotent method, no body.
     if (retryable && !this.retried && this.head.bodyKind === BODY_NONE && IDEMPOTENT.has(this.head.method)) {
       this.retried = true;
-      const up = this.host.pool.acquire(this, true) as UpstreamConn;
-      this.send(up);
+      this.send(this.host.pool.acquire(this, true) as UpstreamConn);
       return;
     }
-    this.finish(O_UPSTREAM_ERROR);
-    if (this.responding) this.conn.destroy();
-    else {
-      const close = !this.conn.keepAliveAfterResponse();
-      this.conn.respond(this.cls.responses.upstreamError(close), close);
-    }
+    this.end(O_UPSTREAM_ERROR);
+    this.fail('upstream-error');
   }
 
   upstreamUpgraded(r: ResponseHead, socket: Socket, rest: Buffer): void {
     this.up = null;
     const conn = this.conn;
-    if (this.state !== ACTIVE || conn.socket.destroyed) {
+    if (!this.active || conn.socket.destroyed) {
       socket.destroy();
       return;
     }
-    this.finish(O_SUCCESS);
+    this.status = 101;
+    this.end(O_SUCCESS);
     const client = conn.socket;
     const early = conn.detach();
     client.cork();
@@ -197,32 +173,30 @@ export class InboundExchange implements Exchange, UpstreamUser, Waiter, TimedReq
     this.host.sessions.open(client, socket);
   }
 
-  queueTimedOut(): void {
-    this.state = DONE;
-    this.cls.counts[O_QUEUE_TIMEOUT]++;
-    refuse(this.conn, this.head, this.cls, 'queue-timeout', this.host.level);
+  protected refuseQueueTimeout(): void {
+    refuse(this.conn, this.head, this.budget, 'queue-timeout', this.host.level);
   }
 
-  upstreamTimedOut(): void {
-    if (this.state !== ACTIVE) return;
-    this.finish(O_TIMEOUT);
+  protected timedOut(): void {
     this.dropUpstream();
-    if (this.responding) this.conn.destroy();
-    else {
-      const close = !this.conn.keepAliveAfterResponse();
-      this.conn.respond(this.cls.responses.upstreamTimeout(close), close);
-    }
+    this.fail('upstream-timeout');
   }
 
   clientClosed(): void {
-    if (this.state === QUEUED) {
-      this.cls.limiter.cancel(this);
-      this.state = DONE;
-      this.cls.counts[O_ABORTED]++;
-    } else if (this.state === ACTIVE) {
-      this.finish(O_ABORTED);
-      this.dropUpstream();
-    }
+    if (!this.clientLeft()) return;
+    this.end(O_ABORTED);
+    this.dropUpstream();
+  }
+
+  protected override ended(outcome: OutcomeCode): void {
+    const log = this.host.endLog;
+    if (log !== null) log.ended(this.budget.name, outcomeName(outcome), this.status, this.head.method, this.head.target, this.host.level, this.budget.now() - this.start);
+  }
+
+  /** After end(): the refusal if nothing was answered yet, else the client connection is cut. */
+  private fail(reason: InboundRefusal): void {
+    if (this.responding) this.conn.destroy();
+    else refuse(this.conn, this.head, this.budget, reason, this.host.level);
   }
 
   private dropUpstream(): void {
@@ -234,17 +208,17 @@ export class InboundExchange implements Exchange, UpstreamUser, Waiter, TimedReq
     this.up = null;
     if (up !== null) up.abort();
   }
-
-  private finish(outcome: number): void {
-    this.state = DONE;
-    this.cls.ended(this, outcome, this.host.now() - this.start);
-  }
 }
 
-/** A refusal in one write of preassembled bytes; the connection stays open when the request body is read or cheap to discard (an upgrade's never does). */
-export function refuse(conn: ServerConn, head: RequestHead, cls: ClassRuntime, reason: InboundRejectReason, level: number): void {
+/**
+ * A refusal in one write of the class's preassembled bytes; the connection stays open when the
+ * request body is read or cheap to discard (an upgrade's never does).
+ */
+export function refuse(conn: ServerConn, head: RequestHead, cls: ClassRuntime, reason: InboundRefusal, level: number): void {
   const close = head.upgrade || !conn.keepAliveAfterResponse();
-  conn.respond(cls.responses.refusal(reason, level, close), close);
+  const refusals = cls.refusals;
+  refusals.note(reason, head.method, head.target, level);
+  conn.respond(refusals.bytes(reason, level, close), close);
 }
 
 /** RFC 9110 §9.2.2. */

@@ -5,7 +5,8 @@
  * a label hash and validates labels on every call.
  */
 import { Counter, Gauge, type Metric, type MetricValue, type Registry } from 'prom-client';
-import { OUTCOMES, type ClassRuntime } from './class-runtime.js';
+import { OUTCOMES } from './admission/outcomes.js';
+import type { ClassRuntime } from './class-runtime.js';
 
 export interface InboundMetricsSource {
   /** The classes in force (or the unconfigured pass-through class). */

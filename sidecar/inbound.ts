@@ -1,13 +1,17 @@
 /**
  * The inbound proxy: every request to the pod passes here on its way to the app container.
- * Pipeline per request: classify → shed by load level → take a class slot (or queue, or
- * refuse) → proxy with the class timeout → release the slot exactly once. See
- * docs/sidecar-data-plane.md.
+ * Pipeline per request, top to bottom in request(): the engine parses it (http1/) → classify →
+ * load level → permit, queue or refuse (admission/permit.ts, refusals from
+ * admission/refusals.ts) → forward with the class timeout (inbound-exchange.ts) → end(outcome),
+ * the only release of the slot. See docs/sidecar-data-plane.md.
  */
 import type { Registry } from 'prom-client';
 import { effectiveLimit, podSlot } from '../api/compile.js';
 import type { CompiledConfig } from '../api/config.js';
-import { ClassRuntime, O_CAPACITY, O_LOAD_LEVEL, type ClassSettings } from './class-runtime.js';
+import type { AccessLog } from './admission/access-log.js';
+import { admissionRefusal } from './admission/outcomes.js';
+import { admit, GRANTED, QUEUE } from './admission/permit.js';
+import { ClassRuntime, type ClassSettings } from './class-runtime.js';
 import { Classifier } from './classifier.js';
 import type { DataPlane, DataPlaneState } from './contracts.js';
 import type { RequestHead } from './http1/head.js';
@@ -37,6 +41,8 @@ export interface InboundOptions {
   connectTimeoutMs?: number;
   /** ms clock, injectable; default performance.now. */
   now?: () => number;
+  /** `--access-log refusals|all`; absent: off. */
+  accessLog?: AccessLog;
 }
 
 /** The class everything belongs to before a config is applied: unlimited pass-through. */
@@ -62,6 +68,9 @@ export class Inbound implements DataPlane, RequestHandler, ExchangeHost {
   /** Host sent for an HTTP/1.0 request that named none. */
   readonly defaultHost: string;
   readonly now: () => number;
+  /** Refusal lines go through the class refusal tables; this is for end lines (mode `all`), else null. */
+  readonly endLog: AccessLog | null;
+  private readonly accessLog: AccessLog | null;
   /** Current load level: read on every request, written only by the sampler. */
   level = 0;
   private utilisation = 0;
@@ -97,6 +106,8 @@ export class Inbound implements DataPlane, RequestHandler, ExchangeHost {
     });
     this.server = new Http1Server(this, { ...DEFAULT_LIMITS, ...opts.limits }, this.now);
     this.podName = opts.podName;
+    this.accessLog = opts.accessLog ?? null;
+    this.endLog = this.accessLog !== null && this.accessLog.ends ? this.accessLog : null;
     this.metrics = new InboundMetrics(opts.registry, {
       classes: () => this.classes,
       loadLevel: () => this.level,
@@ -217,20 +228,13 @@ export class Inbound implements DataPlane, RequestHandler, ExchangeHost {
     return i < classes.length ? classes[i] : classes[classes.length - 1];
   }
 
-  /** The pipeline: classify → shed by load level → permit, queue or refuse → forward (InboundExchange). */
+  /** The pipeline, for a head the engine parsed: classify → load level → permit, queue or refuse → forward (InboundExchange). */
   request(conn: ServerConn, head: RequestHead): void {
     const cls = this.classOf(head);
-    if (this.level >= cls.shedAtLevel) {
-      cls.counts[O_LOAD_LEVEL]++;
-      refuse(conn, head, cls, 'load-level', this.level);
-    } else if (cls.limiter.tryAcquire()) {
-      new InboundExchange(this, conn, head, cls).forward();
-    } else if (cls.limiter.queued < cls.limiter.queueSize) {
-      cls.limiter.enqueue(new InboundExchange(this, conn, head, cls));
-    } else {
-      cls.counts[O_CAPACITY]++;
-      refuse(conn, head, cls, 'capacity', this.level);
-    }
+    const d = admit(cls, this.level);
+    if (d === GRANTED) new InboundExchange(this, conn, head, cls).admitted();
+    else if (d === QUEUE) cls.limiter.enqueue(new InboundExchange(this, conn, head, cls));
+    else refuse(conn, head, cls, admissionRefusal(d), this.level);
   }
 
   /** Off the hot path: utilisation, load level, warm-up limits, pruning drained classes. */
@@ -264,7 +268,7 @@ export class Inbound implements DataPlane, RequestHandler, ExchangeHost {
   }
 
   private newRuntime(settings: ClassSettings, limit: number): ClassRuntime {
-    return new ClassRuntime(settings, limit, this.now, this.metrics.countsFor(settings.name), this.metrics.durationFor(settings.name));
+    return new ClassRuntime(settings, limit, this.now, this.metrics.countsFor(settings.name), this.metrics.durationFor(settings.name), this.accessLog);
   }
 }
 

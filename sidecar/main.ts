@@ -7,6 +7,7 @@
 import { access, constants } from 'node:fs/promises';
 import type { CompiledConfig } from '../api/config.js';
 import { collectDefaultMetrics, Registry } from 'prom-client';
+import { AccessLog } from './admission/access-log.js';
 import { startAdmin, type AdminServer } from './admin.js';
 import { FileSource } from './config/file-source.js';
 import { parseSidecarFlags, SIDECAR_USAGE, UsageError, type SidecarOptions } from './config/flags.js';
@@ -82,6 +83,8 @@ export async function startSidecar(options: SidecarOptions, log: Logger): Promis
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 
+  const accessLog = options.accessLog === 'off' ? null : new AccessLog({ mode: options.accessLog, logger: log.child({ part: 'access' }) });
+  accessLog?.start();
   const inbound = await Inbound.start({
     port: options.listen,
     host: options.host,
@@ -89,6 +92,7 @@ export async function startSidecar(options: SidecarOptions, log: Logger): Promis
     podName: options.podName,
     registry,
     limits: engineLimits(options),
+    accessLog: accessLog ?? undefined,
   });
   const deferrer = options.kafka.length > 0 ? startDeferrer(options, registry, log) : null;
   // Loopback only, whatever --host says: the app reaches it in the pod's network namespace, and
@@ -102,6 +106,7 @@ export async function startSidecar(options: SidecarOptions, log: Logger): Promis
     configKey: options.configKey ?? undefined,
     deferrer: deferrer ?? undefined,
     loadLevel: () => inbound.loadLevel(),
+    accessLog: accessLog ?? undefined,
   });
   // Everything that enforces a config; the deferrer last, so it only hears of a config that
   // the others took (the store rolls a refused config back on the targets before it).
@@ -193,6 +198,7 @@ export async function startSidecar(options: SidecarOptions, log: Logger): Promis
         log.warn('kafka close timed out', { timeoutMs: KAFKA_CLOSE_TIMEOUT_MS });
       }
       await stateDir?.flush();
+      accessLog?.stop();
       await admin.close();
       log.info('stopped');
     },

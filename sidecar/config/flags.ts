@@ -4,6 +4,7 @@
  */
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
+import { ACCESS_LOG_MODES, isAccessLogMode, type AccessLogMode } from '../admission/access-log.js';
 import { isLogLevel, LOG_LEVELS, type LogLevel } from '../log.js';
 import { defaultStateDir } from './state-dir.js';
 
@@ -23,6 +24,8 @@ export interface SidecarOptions {
   stateDir: string;
   pollIntervalMs: number;
   logLevel: LogLevel;
+  /** The sampled access log: off, refused requests only, or every request. */
+  accessLog: AccessLogMode;
   /** Seconds without any config after which /readyz answers 200 anyway (0: never). */
   readyWithoutConfigAfterS: number;
   /** Inbound engine limits; undefined: the engine's default (sidecar/http1/server.ts DEFAULT_LIMITS). */
@@ -56,6 +59,7 @@ const FLAGS: Record<string, FlagSpec> = {
   'max-header-count': { env: 'SPILLWAY_MAX_HEADER_COUNT', def: '100', help: 'most field lines in an inbound request head; beyond: 431' },
   'header-timeout-ms': { env: 'SPILLWAY_HEADER_TIMEOUT_MS', def: '10000', help: "time from a request head's first byte to its end; beyond: 408 and close" },
   'idle-timeout-ms': { env: 'SPILLWAY_IDLE_TIMEOUT_MS', def: '5000', help: 'an inbound keep-alive connection with no request in progress is closed after this' },
+  'access-log': { env: 'SPILLWAY_ACCESS_LOG', def: 'off', help: `${ACCESS_LOG_MODES.join(' | ')}: sampled log of refused (or all) requests` },
   'ready-without-config-after': {
     env: 'SPILLWAY_READY_WITHOUT_CONFIG_AFTER',
     def: '0',
@@ -116,6 +120,9 @@ export function parseSidecarFlags(argv: string[], env: NodeJS.ProcessEnv = proce
   const logLevel = get('log-level') ?? 'info';
   if (!isLogLevel(logLevel)) throw new UsageError(`--log-level: "${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`);
 
+  const accessLog = get('access-log') ?? FLAGS['access-log'].def;
+  if (!isAccessLogMode(accessLog)) throw new UsageError(`--access-log: "${accessLog}" is not one of ${ACCESS_LOG_MODES.join(', ')}`);
+
   return {
     listen: port('--listen', get('listen') ?? FLAGS.listen.def),
     upstream: url('--upstream', get('upstream') ?? FLAGS.upstream.def, ['http:']),
@@ -130,6 +137,7 @@ export function parseSidecarFlags(argv: string[], env: NodeJS.ProcessEnv = proce
     stateDir: get('state-dir') ?? FLAGS['state-dir'].def,
     pollIntervalMs: integer('--poll-interval-ms', get('poll-interval-ms') ?? FLAGS['poll-interval-ms'].def, 100, 3_600_000),
     logLevel,
+    accessLog,
     readyWithoutConfigAfterS: integer('--ready-without-config-after', get('ready-without-config-after') ?? FLAGS['ready-without-config-after'].def, 0, 86_400),
     maxHeaderBytes: optionalInteger('--max-header-bytes', get('max-header-bytes'), 1024, 1024 * 1024),
     maxHeaderCount: optionalInteger('--max-header-count', get('max-header-count'), 8, 10_000),

@@ -1,9 +1,10 @@
 /**
  * The egress's Prometheus metrics (names from the design brief, plus the egress's own). What
- * changes on every send (attempt outcomes, sends in flight) is kept in plain numbers that
+ * changes on every send (attempt outcomes, refusals, sends in flight) is kept in plain numbers that
  * prom-client reads at scrape time: a prom-client inc() hashes its labels on every call.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { EGRESS_REFUSALS } from '../admission/outcomes.js';
 import { ATTEMPT_OUTCOMES } from './outcome.js';
 
 export interface EgressMetricsSource {
@@ -20,11 +21,13 @@ export class EgressMetrics {
   readonly failovers: Counter<'route' | 'from' | 'to'>;
   readonly dedupSuppressed: Counter<'route'>;
   readonly dedupBypassed: Counter<'route'>;
-  readonly rejected: Counter<'route' | 'reason'>;
+  /** Refusal counts per route, indexed like EGRESS_REFUSALS; kept for the process's life. */
+  private readonly rejected = new Map<string, Float64Array>();
 
   constructor(registry: Registry, source: EgressMetricsSource) {
     const registers = [registry];
     const attempts = this.attempts;
+    const rejected = this.rejected;
     new Counter({
       name: 'spillway_vendor_requests_total',
       help: 'Egress attempts per vendor by outcome (success, failure, caller, timeout, refused, error).',
@@ -74,11 +77,17 @@ export class EgressMetrics {
       labelNames: ['route'],
       registers,
     });
-    this.rejected = new Counter({
+    new Counter({
       name: 'spillway_egress_rejected_total',
       help: 'Egress sends refused by the sidecar, by reason.',
       labelNames: ['route', 'reason'],
       registers,
+      collect() {
+        this.reset();
+        for (const [route, counts] of rejected) {
+          for (let i = 0; i < EGRESS_REFUSALS.length; i++) if (counts[i] > 0) this.labels(route, EGRESS_REFUSALS[i]).inc(counts[i]);
+        }
+      },
     });
     new Gauge({
       name: 'spillway_egress_inflight',
@@ -101,6 +110,16 @@ export class EgressMetrics {
       this.attempts.set(k, a);
     }
     return a.counts;
+  }
+
+  /** A route's refusal counts, indexed like EGRESS_REFUSALS, to be incremented in place. */
+  rejectedCounts(route: string): Float64Array {
+    let c = this.rejected.get(route);
+    if (!c) {
+      c = new Float64Array(EGRESS_REFUSALS.length);
+      this.rejected.set(route, c);
+    }
+    return c;
   }
 
   showActive(route: string, vendors: readonly string[], active: string): void {

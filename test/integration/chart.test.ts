@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments, parse, stringify } from 'yaml';
 import { parseFlags } from '../../operator/main.js';
-import { REJECT_REASONS } from '../../sidecar/reject.js';
+import { ADMISSION_REFUSALS } from '../../sidecar/admission/outcomes.js';
 import { helm, REPO_ROOT } from '../support/helm.js';
 
 const CHART = join(REPO_ROOT, 'charts', 'spillway');
@@ -357,7 +357,7 @@ describe('helm chart charts/spillway', () => {
   it("the shed rate counts exactly the sidecar's refusal reasons", () => {
     const [so] = ofKind(render('keda-values.yaml'), 'ScaledObject');
     const outcomes = /outcome=~"([^"]+)"/.exec(so.spec.triggers[1].metadata.query)?.[1];
-    expect(outcomes?.split('|').sort()).toEqual([...REJECT_REASONS].sort());
+    expect(outcomes?.split('|').sort()).toEqual([...ADMISSION_REFUSALS].sort());
   });
 
   it('autoscaling.keda renders a ScaledObject with Prometheus triggers', () => {

@@ -22,6 +22,7 @@ describe('sidecar flags', () => {
       stateDir: defaultStateDir(),
       pollIntervalMs: 10_000,
       logLevel: 'info',
+      accessLog: 'off',
       readyWithoutConfigAfterS: 0,
     });
   });
@@ -39,6 +40,7 @@ describe('sidecar flags', () => {
       SPILLWAY_STATE_DIR: '/var/lib/spillway',
       POD_NAME: 'chat-0',
       SPILLWAY_LOG_LEVEL: 'debug',
+      SPILLWAY_ACCESS_LOG: 'refusals',
       SPILLWAY_READY_WITHOUT_CONFIG_AFTER: '60',
     };
     expect(parseSidecarFlags([], env)).toMatchObject({
@@ -53,8 +55,10 @@ describe('sidecar flags', () => {
       stateDir: '/var/lib/spillway',
       podName: 'chat-0',
       logLevel: 'debug',
+      accessLog: 'refusals',
       readyWithoutConfigAfterS: 60,
     });
+    expect(parseSidecarFlags(['--access-log', 'all'], env)?.accessLog).toBe('all');
     expect(parseSidecarFlags(['--listen', '17001', '--pod-name=chat-1', '--config-key', 'talk/other', '--ready-without-config-after', '5'], env)).toMatchObject({
       listen: 17001,
       readyWithoutConfigAfterS: 5,
@@ -83,6 +87,7 @@ describe('sidecar flags', () => {
     [['--upstream', 'ftp://app'], /--upstream/],
     [['--kafka', 'broker'], /--kafka: "broker" is not host:port/],
     [['--log-level', 'loud'], /--log-level/],
+    [['--access-log', 'some'], /--access-log: "some" is not one of off, refusals, all/],
     [['--poll-interval-ms', '5'], /--poll-interval-ms/],
     [['--ready-without-config-after=-1'], /--ready-without-config-after: "-1" is not an integer in 0..86400/],
     [['--ready-without-config-after', '1.5'], /--ready-without-config-after/],

@@ -174,7 +174,7 @@ describe('egress routes', () => {
       expect(r.headers['x-spillway-class']).toBe('push');
       expect(r.headers['x-spillway-reason']).toBe('capacity');
       expect(Number(r.headers['retry-after'])).toBeGreaterThanOrEqual(1);
-      expect(JSON.parse(r.body)).toEqual({ error: 'refused', class: 'push', reason: 'capacity' });
+      expect(JSON.parse(r.body)).toEqual({ error: 'overloaded', class: 'push', reason: 'capacity' });
       expect(r.ms).toBeLessThan(400); // failed fast, not queued behind the slow vendor
     }
     expect(egress.state().routes[0]).toMatchObject({ inflight: 0, limit: 2 });

@@ -1,5 +1,5 @@
 import { clientResponseHeaders, upstreamRequestHeaders } from '../../sidecar/proxy-headers.js';
-import { retryAfterSeconds } from '../../sidecar/reject.js';
+import { retryAfterSeconds } from '../../sidecar/admission/refusals.js';
 
 const pairs = (a: string[]) => Array.from({ length: a.length / 2 }, (_, i) => `${a[2 * i]}: ${a[2 * i + 1]}`);
 

@@ -1,0 +1,216 @@
+/**
+ * The egress server: `http://127.0.0.1:<port>/<route>/<path>` goes to the route's active
+ * vendor. Pipeline per send, top to bottom in onRequest: route (the first path segment) → load
+ * level → the route's permit (admission core), or defer, or refuse from the refusal table →
+ * forward (forward.ts: dedup, body, failover) → end(outcome). Also the replay path the deferral
+ * drainer sends deferred sends through (replay.ts).
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Registry } from 'prom-client';
+import type { Redis } from 'ioredis';
+import type { CompiledConfig, CompiledRoute } from '../../api/config.js';
+import type { AccessLog } from '../admission/access-log.js';
+import { O_LOAD_LEVEL } from '../admission/outcomes.js';
+import { admit, GRANTED } from '../admission/permit.js';
+import { refuse, sendJson } from './admission.js';
+import type { EgressContext } from './context.js';
+import type { DeferredSend, Deferrer, ReplayOutcome } from './contracts.js';
+import { MemoryDedupStore, RedisDedupStore, type DedupStore } from './dedup.js';
+import { deferShed } from './defer-shed.js';
+import { SendExchange } from './forward.js';
+import { HealthReporter } from './health-report.js';
+import { EgressMetrics } from './metrics.js';
+import { connectEgressRedis, waitReady } from './redis.js';
+import { replay } from './replay.js';
+import { EgressRoute } from './route.js';
+import { VendorTarget } from './vendor-client.js';
+
+export interface EgressOptions {
+  port: number;
+  host?: string;
+  registry: Registry;
+  podName: string;
+  /** Dedup claims and vendor-health reports; absent: standalone, dedup within this pod only. */
+  redisUrl?: string;
+  /** `<namespace>/<target>`, for the vendor-health report keys. */
+  configKey?: string;
+  /**
+   * Absent: no deferral; shed sends are refused. Given: its drainer is started with replay().
+   * The caller still owns it: it passes it the routes on each config apply, and closes it.
+   */
+  deferrer?: Deferrer;
+  /** The inbound plane's load level (0..3). */
+  loadLevel: () => number;
+  now?: () => number;
+  /** `--access-log refusals|all`; absent: off. */
+  accessLog?: AccessLog;
+}
+
+export interface EgressVendorState {
+  name: string;
+  ok: number;
+  fail: number;
+  successRate: number | null;
+}
+
+export interface EgressRouteState {
+  name: string;
+  activeVendor: string;
+  inflight: number;
+  limit: number | null;
+  shedAtLevel: number | null;
+  vendors: EgressVendorState[];
+}
+
+export interface EgressState {
+  routes: EgressRouteState[];
+}
+
+export class Egress implements EgressContext {
+  private routes = new Map<string, EgressRoute>();
+  private targets = new Map<string, VendorTarget>();
+  readonly metrics: EgressMetrics;
+  readonly dedup: DedupStore;
+  readonly endLog: AccessLog | null;
+  private readonly accessLog: AccessLog | null;
+  private readonly redis: Redis | null;
+  private readonly reporter: HealthReporter | null;
+  readonly now: () => number;
+  private readonly loadLevel: () => number;
+  private readonly server: Server;
+
+  private constructor(private readonly o: EgressOptions) {
+    this.now = o.now ?? Date.now;
+    this.loadLevel = o.loadLevel;
+    this.accessLog = o.accessLog ?? null;
+    this.endLog = this.accessLog !== null && this.accessLog.ends ? this.accessLog : null;
+    this.metrics = new EgressMetrics(o.registry, {
+      forEachRate: (fn) => this.forEachRate(fn),
+      forEachInflight: (fn) => {
+        for (const r of this.routes.values()) fn(r.name, r.limiter.inflight);
+      },
+    });
+    this.redis = o.redisUrl ? connectEgressRedis(o.redisUrl) : null;
+    this.dedup = this.redis ? new RedisDedupStore(this.redis) : new MemoryDedupStore(this.now);
+    this.reporter =
+      this.redis && o.configKey ? new HealthReporter(this.redis, o.configKey, o.podName, () => this.routes.values(), this.now) : null;
+    this.server = createServer((req, res) => this.onRequest(req, res));
+  }
+
+  static async start(o: EgressOptions): Promise<Egress> {
+    const e = new Egress(o);
+    if (e.redis) await waitReady(e.redis, 1000);
+    await new Promise<void>((resolve, rejectListen) => {
+      e.server.once('error', rejectListen);
+      e.server.listen(o.port, o.host ?? '127.0.0.1', () => resolve());
+    });
+    e.reporter?.start();
+    o.deferrer?.startDrainer(
+      (s) => e.replay(s),
+      () => e.loadLevel() === 0,
+    );
+    return e;
+  }
+
+  get port(): number {
+    const a = this.server.address();
+    return typeof a === 'object' && a ? a.port : this.o.port;
+  }
+
+  /** New sends use the new routes at once; sends in flight finish on what they started with. */
+  apply(config: CompiledConfig): void {
+    this.applyRoutes(config.routes);
+  }
+
+  /** No routes (the config was withdrawn). */
+  clear(): void {
+    this.applyRoutes([]);
+  }
+
+  state(): EgressState {
+    const t = this.now();
+    return {
+      routes: [...this.routes.values()].map((r) => ({
+        name: r.name,
+        activeVendor: r.failover.activeName,
+        inflight: r.limiter.inflight,
+        limit: r.compiled.limit,
+        shedAtLevel: r.compiled.shedAtLevel,
+        vendors: r.vendorNames.map((name, i) => ({ name, ...r.failover.counts(i, t), successRate: r.failover.rate(i, t) })),
+      })),
+    };
+  }
+
+  /** Sends a deferred send again (see replay.ts). */
+  replay(send: DeferredSend): Promise<ReplayOutcome> {
+    return replay(this, this.routes.get(send.route), send);
+  }
+
+  async close(): Promise<void> {
+    this.reporter?.stop();
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeAllConnections();
+    await closed;
+    for (const tg of this.targets.values()) tg.destroy();
+    if (this.redis) this.redis.disconnect();
+  }
+
+  private applyRoutes(routes: readonly CompiledRoute[]): void {
+    const t = this.now();
+    const next = new Map<string, EgressRoute>();
+    const usedTargets = new Map<string, VendorTarget>();
+    const target = (v: CompiledRoute['vendors'][number]): VendorTarget => {
+      const k = `${v.name} ${v.url} ${v.timeoutMs}`;
+      let tg = usedTargets.get(k) ?? this.targets.get(k);
+      if (!tg) tg = new VendorTarget(v, this.now);
+      usedTargets.set(k, tg);
+      return tg;
+    };
+    for (const c of routes) {
+      const old = this.routes.get(c.name);
+      const r = old && old.sameShape(c) ? old : new EgressRoute(c, this.metrics, this.now, this.accessLog);
+      r.update(c, target, t);
+      this.metrics.showActive(r.name, r.vendorNames, r.failover.activeName);
+      next.set(c.name, r);
+    }
+    for (const [name, r] of this.routes) {
+      if (next.get(name) !== r) this.metrics.forgetRoute(name, r.vendorNames);
+    }
+    // Pools no route uses any more: closed once their sends in flight have ended.
+    for (const [k, tg] of this.targets) if (!usedTargets.has(k)) tg.retire();
+    this.routes = next;
+    this.targets = usedTargets;
+  }
+
+  private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const url = req.url ?? '/';
+    let end = url.indexOf('/', 1);
+    const q = url.indexOf('?');
+    if (end < 0 || (q >= 0 && q < end)) end = q < 0 ? url.length : q;
+    const route = this.routes.get(url.slice(1, end));
+    if (!route) {
+      sendJson(res, 404, {}, '{"error":"unknown route"}');
+      return;
+    }
+    const rest = url.slice(end);
+    const path = rest === '' || rest[0] === '?' ? '/' + rest : rest;
+    const level = this.loadLevel();
+    const d = admit(route, level);
+    if (d === GRANTED) {
+      new SendExchange(this, route, req, res, path, level).admitted();
+      return;
+    }
+    // Routes have no queue: anything but a permit is a refusal (load level or capacity).
+    const deferrer = this.o.deferrer;
+    if (route.compiled.defer && deferrer) {
+      deferShed(this, deferrer, route, req, res, path, level).catch(() => refuse(route, 'defer-unavailable', req, res, level));
+    } else {
+      refuse(route, d === O_LOAD_LEVEL ? 'load-level' : 'capacity', req, res, level);
+    }
+  }
+
+  private forEachRate(fn: (route: string, vendor: string, rate: number | null) => void): void {
+    const t = this.now();
+    for (const r of this.routes.values()) r.vendorNames.forEach((v, i) => fn(r.name, v, r.failover.rate(i, t)));
+  }
+}
