@@ -399,6 +399,7 @@ export class ResponseHead extends Head {
     this.status = status;
     pos += 3;
     if (b[pos] === SP) pos++;
+    else if (b[pos] !== CR) return 502;
     this.reasonStart = pos;
     while (b[pos] !== CR) {
       if (FIELD_VALUE[b[pos]] !== 1) return 502;
