@@ -157,6 +157,20 @@ const accepted: Case[] = [
   { name: 'garbage from the app: 502', send: [`${GET}\r\n`], app: [fwd(GET)], reply: ['HTTP/1.1 2OO OK\r\n\r\n'], client: 'HTTP/1.1 502 Bad Gateway\r\n' },
   { name: 'app response with Content-Length and Transfer-Encoding: 502', send: [`${GET}\r\n`], app: [fwd(GET)], reply: ['HTTP/1.1 200 OK\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n'], client: 'HTTP/1.1 502 Bad Gateway\r\n' },
   { name: 'app response with two Content-Lengths: 502', send: [`${GET}\r\n`], app: [fwd(GET)], reply: ['HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-length: 2\r\n\r\nok'], client: 'HTTP/1.1 502 Bad Gateway\r\n' },
+  {
+    name: 'keep-alive race: a GET that dies unanswered on a reused connection is sent again on a fresh one',
+    send: ['GET /1 HTTP/1.1\r\nhost: a\r\n\r\n', { await: 'ok' }, 'GET /2 HTTP/1.1\r\nhost: a\r\n\r\n'],
+    app: [fwd('GET /1 HTTP/1.1\r\nhost: a\r\n'), fwd('GET /2 HTTP/1.1\r\nhost: a\r\n'), fwd('GET /2 HTTP/1.1\r\nhost: a\r\n')],
+    reply: [OK, { data: '', destroy: true }, OK],
+    client: OK + OK,
+  },
+  {
+    name: 'keep-alive race: a POST with a body is not sent twice: 502',
+    send: ['GET /1 HTTP/1.1\r\nhost: a\r\n\r\n', { await: 'ok' }, 'POST /2 HTTP/1.1\r\nhost: a\r\ncontent-length: 1\r\n\r\nx'],
+    app: [fwd('GET /1 HTTP/1.1\r\nhost: a\r\n'), fwd('POST /2 HTTP/1.1\r\nhost: a\r\ncontent-length: 1\r\n') + 'x'],
+    reply: [OK, { data: '', destroy: true }],
+    client: OK + 'HTTP/1.1 502 Bad Gateway\r\n',
+  },
   { name: 'app dies mid-body: the client connection is cut', send: [`${GET}\r\n`], app: [fwd(GET)], reply: [{ data: 'HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc', destroy: true }], client: 'HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc', closes: true, cut: true },
   { name: 'app sends a bad chunk mid-body: the client connection is cut', send: [`${GET}\r\n`], app: [fwd(GET)], reply: ['HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nab\r\nzz\r\n'], client: 'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nab\r\n', closes: true, cut: true },
 ];
@@ -283,7 +297,10 @@ describe('HTTP/1.1 conformance (raw bytes through the sidecar)', () => {
     const appSteps = (c.app ?? []).map((s) => s.replace('127.0.0.1:APP', `127.0.0.1:${app.port}`));
     expect(app.received).toBe(appSteps.join(''));
     if (c.cut) expect(want.startsWith(client.got)).toBe(true);
-    else if (want.endsWith('Bad Gateway\r\n')) expect(client.got.startsWith(want)).toBe(true);
+    else if (want.endsWith('Bad Gateway\r\n')) {
+      expect(client.got.startsWith(want)).toBe(true);
+      expect(client.got).toContain('"reason":"upstream-error"');
+    }
     else expect(client.got).toBe(want);
     if (!c.closes && !want.includes(' 502 ')) expect(client.closed).toBe(false);
     client.destroy();
