@@ -323,6 +323,8 @@ export class ServerConn implements DeadlineEntry {
     this.closeAfter = true;
     this.state = R_DONE;
     if (ex !== null) ex.requestBodyInvalid();
+    // The exchange answered 400 and ended the connection, or cut it; if it could do neither, cut it here.
+    if (this.state < R_CLOSED) this.socket.destroy();
   }
 
   /** A request the engine refuses before any exchange exists: one write, then close. */
