@@ -284,5 +284,6 @@ function engineLimits(o: SidecarOptions): Partial<ServerLimits> {
   if (o.maxHeaderCount !== undefined) limits.maxHeaderCount = o.maxHeaderCount;
   if (o.headerTimeoutMs !== undefined) limits.headerTimeoutMs = o.headerTimeoutMs;
   if (o.idleTimeoutMs !== undefined) limits.idleTimeoutMs = o.idleTimeoutMs;
+  if (o.bodyTimeoutMs !== undefined) limits.bodyTimeoutMs = o.bodyTimeoutMs;
   return limits;
 }

@@ -33,6 +33,7 @@ export interface SidecarOptions {
   maxHeaderCount?: number;
   headerTimeoutMs?: number;
   idleTimeoutMs?: number;
+  bodyTimeoutMs?: number;
 }
 
 interface FlagSpec {
@@ -59,6 +60,7 @@ const FLAGS: Record<string, FlagSpec> = {
   'max-header-count': { env: 'SPILLWAY_MAX_HEADER_COUNT', def: '100', help: 'most field lines in an inbound request head; beyond: 431' },
   'header-timeout-ms': { env: 'SPILLWAY_HEADER_TIMEOUT_MS', def: '10000', help: "time from a request head's first byte to its end; beyond: 408 and close" },
   'idle-timeout-ms': { env: 'SPILLWAY_IDLE_TIMEOUT_MS', def: '5000', help: 'an inbound keep-alive connection with no request in progress is closed after this' },
+  'body-timeout-ms': { env: 'SPILLWAY_BODY_TIMEOUT_MS', def: '300000', help: 'time from the end of a request head to the end of its body; beyond: the connection is cut' },
   'access-log': { env: 'SPILLWAY_ACCESS_LOG', def: 'off', help: `${ACCESS_LOG_MODES.join(' | ')}: sampled log of refused (or all) requests` },
   'ready-without-config-after': {
     env: 'SPILLWAY_READY_WITHOUT_CONFIG_AFTER',
@@ -143,6 +145,7 @@ export function parseSidecarFlags(argv: string[], env: NodeJS.ProcessEnv = proce
     maxHeaderCount: optionalInteger('--max-header-count', get('max-header-count'), 8, 10_000),
     headerTimeoutMs: optionalInteger('--header-timeout-ms', get('header-timeout-ms'), 100, 600_000),
     idleTimeoutMs: optionalInteger('--idle-timeout-ms', get('idle-timeout-ms'), 100, 3_600_000),
+    bodyTimeoutMs: optionalInteger('--body-timeout-ms', get('body-timeout-ms'), 1000, 3_600_000),
   };
 }
 

@@ -4,7 +4,9 @@
  * looked at until the current response is written, so answers can never be reordered. Request
  * bodies are handed to the exchange as they arrive, never buffered whole, with back-pressure
  * both ways. Timeouts: the head must arrive within headerTimeoutMs of its first byte (else 408
- * and close: slowloris), and an idle keep-alive connection is closed after idleTimeoutMs.
+ * and close: slowloris), the body within bodyTimeoutMs of the head (else the connection is cut:
+ * a trickled body would hold a class permit for ever), and an idle keep-alive connection is
+ * closed after idleTimeoutMs.
  * One ServerConn per connection; socket listeners are shared module functions.
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
@@ -21,9 +23,11 @@ export interface ServerLimits {
   headerTimeoutMs: number;
   /** A keep-alive connection with no request in progress is closed after this. */
   idleTimeoutMs: number;
+  /** From the end of a head to the end of its body; beyond: the connection is cut (node:http's requestTimeout did this). */
+  bodyTimeoutMs: number;
 }
 
-export const DEFAULT_LIMITS: ServerLimits = { maxHeadBytes: 16 * 1024, maxHeaderCount: 100, headerTimeoutMs: 10_000, idleTimeoutMs: 5_000 };
+export const DEFAULT_LIMITS: ServerLimits = { maxHeadBytes: 16 * 1024, maxHeaderCount: 100, headerTimeoutMs: 10_000, idleTimeoutMs: 5_000, bodyTimeoutMs: 300_000 };
 
 /** A refused or answered request's remaining body up to this size is read and discarded so the connection stays usable. */
 export const DRAIN_LIMIT = 64 * 1024;
@@ -170,8 +174,7 @@ export class ServerConn implements DeadlineEntry {
     this.state = R_CLOSED;
     this.buf = null;
     this.socket.end();
-    this.server.idleList.remove(this);
-    this.server.headList.remove(this);
+    this.server.untime(this);
     this.server.idleList.push(this, this.server.now() + this.server.limits.idleTimeoutMs);
     if (this.paused) this.socket.resume();
   }
@@ -269,7 +272,7 @@ export class ServerConn implements DeadlineEntry {
       this.refuse(code);
       return false;
     }
-    server.headList.remove(this);
+    server.untime(this);
     this.buf = end === b.length ? null : b.subarray(end);
     this.head = head;
     this.bodyKind = head.bodyKind;
@@ -278,6 +281,7 @@ export class ServerConn implements DeadlineEntry {
     if (!head.keepAlive) this.closeAfter = true;
     if (head.bodyKind === BODY_CHUNKED) this.chunked.reset(null);
     this.state = head.bodyKind === BODY_NONE ? R_DONE : R_BODY;
+    if (this.state === R_BODY) server.bodyList.push(this, server.now() + server.limits.bodyTimeoutMs);
     server.handler.request(this, head);
     return true;
   }
@@ -308,6 +312,7 @@ export class ServerConn implements DeadlineEntry {
     const more = ex.requestBody(end === b.length ? b : b.subarray(0, end));
     if (complete && this.state === R_BODY) {
       this.state = R_DONE;
+      this.server.untime(this);
       ex.requestBodyEnd();
     }
     if (!more && this.state < R_CLOSED) {
@@ -322,6 +327,7 @@ export class ServerConn implements DeadlineEntry {
     const ex = this.exchange;
     this.closeAfter = true;
     this.state = R_DONE;
+    this.server.untime(this);
     if (ex !== null) ex.requestBodyInvalid();
     // The exchange answered 400 and ended the connection, or cut it; if it could do neither, cut it here.
     if (this.state < R_CLOSED) this.socket.destroy();
@@ -343,6 +349,11 @@ export class ServerConn implements DeadlineEntry {
     }
     this.socket.write(REFUSALS[408]);
     this.end();
+  }
+
+  /** The body did not arrive in time: cut (the exchange hears clientClosed and ends aborted). */
+  bodyTimedOut(): void {
+    if (this.state === R_BODY || this.state === R_DISCARD) this.socket.destroy();
   }
 
   idleTimedOut(): void {
@@ -395,6 +406,8 @@ export class Http1Server {
   readonly headList: DeadlineList<ServerConn>;
   /** Connections with nothing in progress (idle timeout). */
   readonly idleList: DeadlineList<ServerConn>;
+  /** Connections reading a request body (body timeout). */
+  readonly bodyList: DeadlineList<ServerConn>;
   private readonly net: Server;
 
   constructor(
@@ -404,6 +417,7 @@ export class Http1Server {
   ) {
     this.headList = new DeadlineList<ServerConn>(now, headExpired);
     this.idleList = new DeadlineList<ServerConn>(now, idleExpired);
+    this.bodyList = new DeadlineList<ServerConn>(now, bodyExpired);
     this.net = createServer({ noDelay: true }, this.accept);
   }
 
@@ -421,18 +435,22 @@ export class Http1Server {
     });
   }
 
+  /** Takes a connection off whichever timeout list it is on (at most one). */
+  untime(c: ServerConn): void {
+    const list = c.dlOwner as DeadlineList<ServerConn> | null;
+    if (list !== null) list.remove(c);
+  }
+
   /** A connection starts waiting for a head: `idle` when no byte of it is here yet. */
   waitForHead(c: ServerConn, idle: boolean): void {
-    this.idleList.remove(c);
-    this.headList.remove(c);
+    this.untime(c);
     if (idle) this.idleList.push(c, this.now() + this.limits.idleTimeoutMs);
     else this.headList.push(c, this.now() + this.limits.headerTimeoutMs);
   }
 
   forget(c: ServerConn): void {
     this.conns.delete(c);
-    this.idleList.remove(c);
-    this.headList.remove(c);
+    this.untime(c);
   }
 
   /** Stops accepting; idle connections close now, busy ones after their current response. */
@@ -448,6 +466,7 @@ export class Http1Server {
     for (const c of this.conns) c.destroy();
     this.headList.dispose();
     this.idleList.dispose();
+    this.bodyList.dispose();
   }
 
   private readonly accept = (socket: Socket): void => {
@@ -464,4 +483,7 @@ function headExpired(c: ServerConn): void {
 }
 function idleExpired(c: ServerConn): void {
   c.idleTimedOut();
+}
+function bodyExpired(c: ServerConn): void {
+  c.bodyTimedOut();
 }

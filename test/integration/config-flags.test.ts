@@ -96,6 +96,7 @@ describe('sidecar flags', () => {
     [['--max-header-count', '0'], /--max-header-count/],
     [['--header-timeout-ms', '10s'], /--header-timeout-ms/],
     [['--idle-timeout-ms', '-5'], /--idle-timeout-ms/],
+    [['--body-timeout-ms', '10'], /--body-timeout-ms: "10" is not an integer in 1000..3600000/],
     [['--nope'], /Unknown option '--nope'/],
     [['extra'], /positional/i],
   ])('%j is a usage error', (argv, message) => {

@@ -262,7 +262,7 @@ describe('HTTP/1.1 conformance (raw bytes through the sidecar)', () => {
 
   beforeAll(async () => {
     app = await RawApp.start();
-    ({ inbound, registry } = await startInbound(app.url, { limits: { headerTimeoutMs: 300 } }));
+    ({ inbound, registry } = await startInbound(app.url, { limits: { headerTimeoutMs: 300, bodyTimeoutMs: 300 } }));
   });
   afterAll(async () => {
     await inbound.close();
@@ -327,6 +327,16 @@ describe('HTTP/1.1 conformance (raw bytes through the sidecar)', () => {
     await until(() => app.closedByPeer > 0, 'the app connection to be cut');
     await until(() => inbound.state().classes.every((x) => x.inflight === 0), 'the slot back');
     expect(app.received).toBe(c.app![0]);
+  });
+
+  it('a body that does not arrive within the body timeout: the connection is cut, the app request too, the slot freed', async () => {
+    const c: Case = { name: 'trickle', send: [HEAD_OF('content-length: 10\r\n') + 'ab'], app: [fwd('POST / HTTP/1.1\r\nhost: a\r\ncontent-length: 10\r\n') + 'ab'] };
+    const client = await run(c);
+    await until(() => client.closed, 'the connection to be cut');
+    await until(() => app.closedByPeer > 0, 'the app connection to be cut');
+    await until(() => inbound.state().classes.every((x) => x.inflight === 0), 'the slot back');
+    expect(app.received).toBe(c.app![0]);
+    expect(client.got).toBe('');
   });
 
   it('a refusal keeps the connection when the body is small, and drains it', async () => {
