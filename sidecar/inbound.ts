@@ -155,7 +155,7 @@ export class Inbound implements DataPlane, RequestHandler, ExchangeHost {
     }
     // The budgets are the real bound on upstream concurrency; the pool must not be smaller than
     // their sum, or requests of one class (held long-polls) would wait in the Agent and block all.
-    this.pool.maxSockets = Math.max(this.maxUpstreamSockets, next.reduce((sum, c) => sum + c.baseLimit, 0));
+    this.pool.setMaxSockets(Math.max(this.maxUpstreamSockets, next.reduce((sum, c) => sum + c.baseLimit, 0)));
     this.levels.configure(config.loadLevels);
     this.classifier = new Classifier(config.classes);
     this.classes = next;
@@ -167,7 +167,7 @@ export class Inbound implements DataPlane, RequestHandler, ExchangeHost {
     this.classifier = null;
     this.classes = [this.unconfigured];
     this.warming = false;
-    this.pool.maxSockets = this.maxUpstreamSockets;
+    this.pool.setMaxSockets(this.maxUpstreamSockets);
     this.levels.reset();
     this.level = 0;
     this.utilisation = 0;

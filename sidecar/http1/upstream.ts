@@ -296,7 +296,7 @@ function ignore(): void {
 }
 
 export class UpstreamPool {
-  maxSockets: number;
+  private maxSockets: number;
   /** Open pooled connections (connecting, busy and idle). */
   open = 0;
   private readonly idleConns: UpstreamConn[] = [];
@@ -312,8 +312,13 @@ export class UpstreamPool {
     this.idleList = new DeadlineList<UpstreamConn>(opts.now, idleExpired);
   }
 
-  get idleCount(): number {
-    return this.idleConns.length;
+  /** A new bound (a config's budgets changed); waiters get the room a larger one makes. */
+  setMaxSockets(n: number): void {
+    this.maxSockets = n;
+    while (this.open < n && this.waiters.length > 0 && !this.closing) {
+      const next = this.waiters.shift() as UpstreamUser;
+      next.upstreamReady(this.connectFor(next, true));
+    }
   }
 
   /**
