@@ -386,4 +386,3 @@ export const TrafficPolicy = z.object({
   status: z.unknown().optional(),
 });
 export type TrafficPolicy = z.infer<typeof TrafficPolicy>;
-export type TrafficPolicyInput = z.input<typeof TrafficPolicy>;

@@ -11,6 +11,7 @@ import type { CompiledConfig } from '../api/config.js';
 import type { KubeDouble } from './kube-double/server.js';
 import { deleteNamespace, ensureBuilt, installCrdsAndNamespace, Kubectl, REAL_CLUSTER, startControlPlane, waitFor, waitReadyReplicas, type RunResult } from './support/control-plane.js';
 import { SpillwayProcess } from './support/spillway-process.js';
+import { parseLogLines } from '../test/support/log.js';
 import { RedisServer } from '../test/support/redis.js';
 import { freePort } from '../test/support/ports.js';
 
@@ -105,7 +106,7 @@ describe(`spillway operator end to end (${REAL_CLUSTER ? 'real cluster' : 'API-s
 
   beforeAll(async () => {
     tmp = mkdtempSync(join(tmpdir(), 'spillway-op-e2e-'));
-    await ensureBuilt(['dist/operator/main.js'], ['operator', 'api']);
+    await ensureBuilt(['dist/operator/main.js'], ['operator', 'api', 'lib']);
     redis = await RedisServer.start();
     client = new Redis(redis.url, { maxRetriesPerRequest: 1, retryStrategy: () => 100 });
     client.on('error', () => {});
@@ -147,6 +148,11 @@ describe(`spillway operator end to end (${REAL_CLUSTER ? 'real cluster' : 'API-s
     expect(p.status?.conditions?.find((c) => c.type === 'Accepted')).toMatchObject({ status: 'True', reason: 'Accepted' });
     const events = JSON.parse(await mustKubectl(['get', 'events', '-n', NS, '-o', 'json'])) as { items: Array<{ reason: string; involvedObject: { name: string } }> };
     expect(events.items.filter((e) => e.involvedObject.name === 'chat').map((e) => e.reason)).toEqual(expect.arrayContaining(['Accepted', 'Programmed']));
+
+    // Its output is JSON log lines only (parseLogLines throws on any other), reconcile lines with the policy's key.
+    const lines = parseLogLines(operators[0].log);
+    expect(lines.find((l) => l.msg === 'operator started')).toMatchObject({ level: 'info', component: 'operator', namespaces: [NS] });
+    expect(lines.find((l) => l.msg === 'config published')).toMatchObject({ level: 'info', component: 'operator.reconcile', key: `${NS}/chat`, version: doc.version });
   }, 60_000);
 
   it('re-divides Cluster budgets when the Deployment scales 2 → 4', async () => {
@@ -171,6 +177,14 @@ describe(`spillway operator end to end (${REAL_CLUSTER ? 'real cluster' : 'API-s
       return x?.status === 'False' ? x : undefined;
     }, 20_000);
     expect(c.reason).toBe('RedisUnavailable');
+    // The failed reconcile is a warning naming the policy, with the error's stack and its cause.
+    const failed = parseLogLines(operators[0].log).find((l) => l.msg === 'reconcile failed; retrying with backoff');
+    expect(failed).toMatchObject({
+      level: 'warn',
+      component: 'operator.reconcile',
+      key: `${NS}/chat`,
+      err: { type: 'RetryableError', message: expect.stringMatching(/^Redis unavailable/), stack: expect.stringMatching(/\n\s+at /), cause: { message: expect.any(String) } },
+    });
     await redis.start();
     const doc = await waitFor('caught up', async () => {
       const d = await stored('chat');

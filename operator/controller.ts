@@ -3,6 +3,7 @@
  * changes enqueue the policy (and the others naming the same target, for conflicts); a change
  * of a workload's ready replicas enqueues the policies that target it.
  */
+import { silentLogger, type Logger } from '../lib/log.js';
 import { systemClock, type Clock } from './clock.js';
 import { Informer } from './informer.js';
 import { objectKey, type KubeApi, type PolicyObject, type WorkloadKind, type WorkloadObject } from './kube-api.js';
@@ -31,7 +32,7 @@ export interface ControllerOptions {
   /** How often the leader aggregates the sidecars' vendor reports (default 5 s; 0: never). */
   vendorHealthIntervalMs?: number;
   clock?: Clock;
-  log?: (msg: string) => void;
+  log?: Logger;
 }
 
 /** The work queue's `name` label on the workqueue_* metrics. */
@@ -47,7 +48,8 @@ export class Controller {
   private readonly reconciler: Reconciler;
   readonly vendorHealth: VendorHealthTracker | undefined;
   private readonly clock: Clock;
-  private readonly log: (msg: string) => void;
+  private readonly log: Logger;
+  private readonly reconcileLog: Logger;
   private workersRunning: Promise<void>[] = [];
   private resyncTimer: unknown = null;
   private syncTimer: unknown = null;
@@ -56,10 +58,11 @@ export class Controller {
 
   constructor(private readonly opts: ControllerOptions) {
     this.clock = opts.clock ?? systemClock;
-    this.log = opts.log ?? (() => {});
+    this.log = opts.log ?? silentLogger;
+    this.reconcileLog = this.log.child({ component: 'reconcile' });
     this.queue = new WorkQueue({ clock: this.clock, metrics: opts.metrics.workQueues.forQueue(WORK_QUEUE_NAME, this.clock) });
     const namespaces: (string | undefined)[] = opts.namespaces?.length ? opts.namespaces : [undefined];
-    const informerOpts = { clock: this.clock, log: this.log };
+    const informerOpts = { clock: this.clock, log: this.log.child({ component: 'informer' }) };
     for (const ns of namespaces) {
       const policies = new Informer(`trafficpolicies${ns ? ` in ${ns}` : ''}`, opts.kube.policies, ns, informerOpts);
       policies.addHandlers({
@@ -90,7 +93,7 @@ export class Controller {
             reader: opts.publisher,
             intervalMs: opts.vendorHealthIntervalMs,
             clock: this.clock,
-            log: this.log,
+            log: this.log.child({ component: 'vendor-health' }),
             onChange: (key) => this.queue.add(key),
           });
     this.reconciler = new Reconciler({
@@ -100,7 +103,7 @@ export class Controller {
       getWorkload: (kind, ns, name) => (this.workloads[kind].get(ns) ?? this.workloads[kind].get(undefined))?.get(ns, name),
       policiesForTarget: (t) => this.policiesForTarget(t),
       canWrite: opts.canWrite,
-      log: this.log,
+      log: this.reconcileLog,
       onPublished: () => opts.metrics.publishedTotal.inc(),
       vendorHealth: this.vendorHealth,
       onVendorFailover: (route) => opts.metrics.vendorFailovers.inc({ route }),
@@ -228,7 +231,7 @@ export class Controller {
         .checkMarker()
         .then((missing) => {
           if (!missing) return;
-          this.log('Redis holds no marker (new or emptied): republishing every policy');
+          this.log.warn('Redis holds no marker (new or emptied): republishing every policy');
           this.enqueueAll();
         })
         // Redis away: RedisUnavailable is reported by the reconciles; check again next time.
@@ -253,7 +256,7 @@ export class Controller {
         } else {
           m.reconcileErrors.inc();
           m.reconcileTotal.inc({ result: 'error' });
-          this.log(`reconcile ${key} failed (retry ${this.queue.numRequeues(key) + 1}): ${err instanceof Error ? err.message : String(err)}`);
+          this.reconcileLog.warn('reconcile failed; retrying with backoff', { key, retry: this.queue.numRequeues(key) + 1, err });
           this.queue.addRateLimited(key);
         }
       } finally {

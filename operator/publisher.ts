@@ -9,6 +9,7 @@ import { Redis } from 'ioredis';
 import { CONFIG_CHANNEL, configKey } from '../api/config.js';
 import type { CompiledBody } from '../api/compile.js';
 import { vendorHealthKey } from '../api/vendor-health.js';
+import { silentLogger, type Logger } from '../lib/log.js';
 import type { ReportKey, VendorReportReader } from './vendor-health.js';
 
 export const VERSION_KEY_PREFIX = 'spillway:config-version:';
@@ -74,7 +75,7 @@ export class RedisPublisher implements ConfigPublisher {
 
   private readonly connectWaitMs: number;
 
-  constructor(url: string, options: { onReady?: () => void; log?: (msg: string) => void; connectWaitMs?: number } = {}) {
+  constructor(url: string, options: { onReady?: () => void; log?: Logger; connectWaitMs?: number } = {}) {
     this.connectWaitMs = options.connectWaitMs ?? 1000;
     this.redis = new Redis(url, {
       // Fail fast while Redis is down: the reconciler reports RedisUnavailable and backs off.
@@ -83,15 +84,15 @@ export class RedisPublisher implements ConfigPublisher {
       commandTimeout: 5000,
       retryStrategy: (times) => Math.min(2000, 50 * 2 ** Math.min(times, 6)),
     });
-    const log = options.log ?? (() => {});
+    const log = options.log ?? silentLogger;
     // One line per outage, not one per reconnect attempt.
     let lastError = '';
     this.redis.on('error', (err: Error) => {
-      if (err.message !== lastError) log(`redis: ${err.message}`);
+      if (err.message !== lastError) log.warn('redis unavailable; retrying', { err });
       lastError = err.message;
     });
     this.redis.on('ready', () => {
-      if (lastError) log('redis: connected again');
+      if (lastError) log.info('redis connected again');
       lastError = '';
       options.onReady?.();
     });

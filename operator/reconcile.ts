@@ -7,6 +7,7 @@ import { compile, type CompiledBody } from '../api/compile.js';
 import { configKey } from '../api/config.js';
 import type { TrafficPolicyStatus } from '../api/policy.js';
 import { parsePolicy } from '../api/validate.js';
+import type { Logger } from '../lib/log.js';
 import { isStatus, objectKey, type KubeApi, type PolicyObject, type WorkloadKind, type WorkloadObject } from './kube-api.js';
 import type { ConfigPublisher } from './publisher.js';
 import { ACCEPTED, PROGRAMMED, setCondition, statusEqual, statusEvents, type ConditionInput, type StatusEvent } from './status.js';
@@ -53,7 +54,7 @@ export interface ReconcilerDeps {
   /** False once leadership is lost: no write may happen after that. */
   canWrite?: () => boolean;
   now?: () => Date;
-  log?: (msg: string) => void;
+  log?: Logger;
   onPublished?: () => void;
   /** The cluster-wide vendor choices (absent: routes are left to each sidecar). */
   vendorHealth?: VendorHealthTracker;
@@ -165,11 +166,14 @@ export class Reconciler {
       await this.writeStatus(policy, { accepted, programmed: { status: 'False', reason: 'RedisUnavailable', message } }, {
         readyReplicas: workload.readyReplicas,
       });
-      throw new RetryableError(message);
+      throw new RetryableError(message, { cause: err });
     }
     this.published.set(key, body.target);
     this.deps.vendorHealth?.published(key, body);
-    if (result.changed) this.deps.onPublished?.();
+    if (result.changed) {
+      this.deps.onPublished?.();
+      this.deps.log?.info('config published', { key, target: configKey(body.target), version: result.version });
+    }
     const routes = this.statusRoutes(key, body, prev);
     await this.writeStatus(
       policy,
@@ -208,7 +212,7 @@ export class Reconciler {
       if (!from || !r.activeVendor || from === r.activeVendor) continue;
       this.deps.onVendorFailover?.(r.name);
       const message = failoverMessage(r, from, r.activeVendor, this.deps.vendorHealth?.health(key, r.name));
-      this.deps.log?.(`policy ${key}: ${message}`);
+      this.deps.log?.info('vendor failover', { key, route: r.name, from, to: r.activeVendor, detail: message });
       const h = this.deps.vendorHealth?.health(key, r.name);
       out.push({ type: h?.reason === 'recovered' || h?.reason === 'pin' ? 'Normal' : 'Warning', reason: 'VendorFailover', message });
     }
@@ -236,7 +240,7 @@ export class Reconciler {
       finalizers.filter((f) => f !== FINALIZER),
       policy.metadata.resourceVersion ?? '',
     );
-    this.deps.log?.(`policy ${key} deleted: config removed`);
+    this.deps.log?.info('policy deleted: config removed', { key });
     return 'deleted';
   }
 
@@ -283,7 +287,7 @@ export class Reconciler {
     try {
       await this.deps.kube.createEvent({ namespace: policy.metadata.namespace, policy, ...e });
     } catch (err) {
-      this.deps.log?.(`event ${e.reason} for ${objectKey(policy.metadata)} not recorded: ${err instanceof Error ? err.message : String(err)}`);
+      this.deps.log?.warn('event not recorded', { key: objectKey(policy.metadata), reason: e.reason, err });
     }
   }
 

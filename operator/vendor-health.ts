@@ -10,6 +10,7 @@ import type { CompiledRoute } from '../api/config.js';
 import type { TrafficPolicyStatus } from '../api/policy.js';
 import { aggregateRoute, type RouteHealth } from '../api/vendor-health.js';
 import { systemClock, type Clock } from './clock.js';
+import type { Logger } from '../lib/log.js';
 
 export type StatusRoute = NonNullable<TrafficPolicyStatus['routes']>[number];
 
@@ -32,7 +33,7 @@ export interface VendorHealthOptions {
   onChange(policyKey: string): void;
   intervalMs?: number;
   clock?: Clock;
-  log?: (msg: string) => void;
+  log?: Logger;
 }
 
 interface Tracked {
@@ -112,11 +113,11 @@ export class VendorHealthTracker {
     let reports: Array<Record<string, string>>;
     try {
       reports = await this.opts.reader.readVendorReports(keys);
-      if (this.lastError) this.opts.log?.('vendor health: reading reports again');
+      if (this.lastError) this.opts.log?.info('reading vendor reports again');
       this.lastError = '';
     } catch (err) {
       const msg = err instanceof Error ? err.message : String(err);
-      if (msg !== this.lastError) this.opts.log?.(`vendor health: cannot read reports: ${msg}`);
+      if (msg !== this.lastError) this.opts.log?.warn('cannot read vendor reports; retrying next round', { err });
       this.lastError = msg;
       return;
     }

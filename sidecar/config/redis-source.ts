@@ -11,7 +11,7 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { Gauge, type Registry } from 'prom-client';
 import { CONFIG_CHANNEL, configKey } from '../../api/config.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../../lib/log.js';
 import type { ConfigStore } from './store.js';
 
 export interface RedisSourceOptions {
@@ -98,7 +98,7 @@ export class RedisSource {
       this.sub.subscribe(CONFIG_CHANNEL).then(
         () => this.onUp('sub'),
         // The connection dropped mid-subscribe: the next 'ready' tries again.
-        (err: unknown) => this.log.warn('subscribe failed; relying on the poll until the next reconnect', { channel: CONFIG_CHANNEL, error: err }),
+        (err: unknown) => this.log.warn('subscribe failed; relying on the poll until the next reconnect', { channel: CONFIG_CHANNEL, err }),
       );
     });
     this.sub.on('message', (channel: string, message: string) => {
@@ -149,7 +149,7 @@ export class RedisSource {
   private onError(name: 'cmd' | 'sub', err: Error): void {
     if (this.closed) return;
     if (!this.outageLogged && !this.isConnected()) this.logOutage(this.everUp ? 'redis connection lost' : 'redis unreachable', err);
-    else this.log.debug('redis error', { connection: name, error: err });
+    else this.log.debug('redis error', { connection: name, err });
   }
 
   private logOutage(msg: string, err: Error | undefined): void {
@@ -160,7 +160,7 @@ export class RedisSource {
       key: this.redisKey,
       version: inForce ? inForce.config.version : null,
       source: inForce ? inForce.source : null,
-      ...(err ? { error: err } : {}),
+      ...(err ? { err } : {}),
     });
   }
 
@@ -179,13 +179,13 @@ export class RedisSource {
       .then(
         ({ raw, runId }) => this.handle(raw, runId, announced),
         (err: unknown) => {
-          this.log.debug('config read failed', { key: this.redisKey, error: err });
+          this.log.debug('config read failed', { key: this.redisKey, err });
           if (err instanceof Error && /timed? ?out/i.test(err.message) && this.cmd.status === 'ready') {
             this.cmd.disconnect(true); // a hung link: reconnect, which reads again
           }
         },
       )
-      .catch((err: unknown) => this.log.error('handling the config read failed', { key: this.redisKey, error: err }))
+      .catch((err: unknown) => this.log.error('handling the config read failed', { key: this.redisKey, err }))
       .finally(() => {
         this.reading = false;
         if (this.readAgain) {

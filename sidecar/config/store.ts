@@ -11,7 +11,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { CompiledConfig } from '../../api/config.js';
 import { parseConfig } from '../../api/validate.js';
 import type { ConfigSourceKind, DataPlane, EffectiveConfig } from '../contracts.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../../lib/log.js';
 
 /** What receives the config in force: the inbound data plane, the egress, the deferrer's routes. */
 export type ConfigTarget = Pick<DataPlane, 'apply' | 'clear'>;
@@ -93,15 +93,10 @@ export class ConfigStore {
     return { source: c.source, version: c.config.version, policy: c.config.policy, appliedAt: c.appliedAt.toISOString(), config: c.config };
   }
 
-  /** Highest remote version accepted so far (-1: none). */
-  highestRemoteVersion(): number {
-    return this.highestRemote;
-  }
-
   /** A document a source could not even turn into a config (bad YAML, bad JSON, bad policy). */
   reject(source: ConfigSourceKind, error: string): void {
     this.rejected.inc({ source });
-    this.log.warn('config rejected; the config in force is unchanged', { source, error, inForce: this.inForce() });
+    this.log.warn('config rejected; the config in force is unchanged', { source, reason: error, inForce: this.inForce() });
   }
 
   /** A compiled config from the --policy file; the file source numbers versions locally. */
@@ -201,7 +196,7 @@ export class ConfigStore {
         else t.clear();
       } catch (err) {
         // It enforced `previous` a moment ago; if it cannot any more, say so loudly.
-        this.log.error('rolling a target back to the config in force failed', { version: previous?.version ?? null, error: err });
+        this.log.error('rolling a target back to the config in force failed', { version: previous?.version ?? null, err });
       }
     }
   }

@@ -117,7 +117,7 @@ export function createDrainer(deps: DrainerDeps): Drainer {
     try {
       outcome = await deps.replay(send);
     } catch (err) {
-      deps.log.warn('replay of a deferred send threw; re-queued', { route: topicRoute, error: String(err) });
+      deps.log.warn('replay of a deferred send threw; re-queued', { route: topicRoute, err });
       outcome = 'retry';
     }
     deps.metrics.drained(topicRoute, outcome);

@@ -4,7 +4,8 @@
 import { Registry } from 'prom-client';
 import { startAdmin, type AdminServer } from '../../sidecar/admin.js';
 import { ConfigStore } from '../../sidecar/config/store.js';
-import { captureLog, FakeDataPlane, remoteConfig } from './config-fakes.js';
+import { captureLog } from '../support/log.js';
+import { FakeDataPlane, remoteConfig } from './config-fakes.js';
 
 describe('admin server', () => {
   let admin: AdminServer;

@@ -16,7 +16,8 @@ import { RedisSource } from '../../sidecar/config/redis-source.js';
 import { StateDir } from '../../sidecar/config/state-dir.js';
 import { ConfigStore } from '../../sidecar/config/store.js';
 import { RedisServer } from '../support/redis.js';
-import { captureLog, FakeDataPlane, limitOf, metricValue, policyYaml, remoteConfig, sleep, waitFor } from './config-fakes.js';
+import { captureLog } from '../support/log.js';
+import { FakeDataPlane, limitOf, metricValue, policyYaml, remoteConfig, sleep, waitFor } from './config-fakes.js';
 
 const KEY = 'talk/chat';
 const REDIS_KEY = configKey(KEY);
@@ -134,7 +135,7 @@ describe('redis config source', () => {
     await rejections(2);
     await publish(JSON.stringify({ ...remoteConfig(3), target: 'talk/other' }));
     await rejections(3);
-    const errors = s.captured.find('config rejected').map((l) => String(l.error));
+    const errors = s.captured.find('config rejected').map((l) => String(l.reason));
     expect(errors[0]).toContain('classes');
     expect(errors[1]).toMatch(/^not JSON/);
     expect(errors[2]).toContain('target');

@@ -1,4 +1,4 @@
-import { createLogger } from '../../sidecar/log.js';
+import { createLogger } from '../../lib/log.js';
 import { EGRESS_REFUSALS, INBOUND_REFUSALS, REFUSAL_REASONS } from '../../sidecar/admission/outcomes.js';
 import { AccessLog } from '../../sidecar/admission/access-log.js';
 import { MAX_RETRY_AFTER, REFUSAL_TABLE, Refusals, refusalBody } from '../../sidecar/admission/refusals.js';
