@@ -231,6 +231,51 @@ describe(`spillway operator end to end (${REAL_CLUSTER ? 'real cluster' : 'API-s
     await mustKubectl(['delete', 'trafficpolicy', 'chat-dup', '-n', NS]);
   }, 60_000);
 
+  it('a ready pod of the target without the sidecar (the webhook unreachable) is reported, and cleared when it goes', async () => {
+    // A target of its own with no replicas: on a real cluster the `chat` pods (no webhook here) are unprotected too.
+    await mustKubectl(['apply', '-f', '-'], deployment('bare', 0));
+    await waitReadyReplicas(k, NS, 'bare', 0);
+    await mustKubectl(['apply', '-f', '-'], policy('bare', 'bare', 40));
+    const protectedCond = async () => (await getPolicy('bare')).status?.conditions?.find((c) => c.type === 'Protected');
+    await waitFor('Protected=True', async () => (await protectedCond())?.status === 'True', 20_000);
+
+    // Created directly, as if the injection webhook had been unreachable: no `spillway` container.
+    // It matches the Deployment's selector but lacks pod-template-hash, so no ReplicaSet adopts it.
+    await mustKubectl(['apply', '-f', '-'], `
+apiVersion: v1
+kind: Pod
+metadata: { name: bare-unprotected, namespace: ${NS}, labels: { app: bare } }
+spec:
+  terminationGracePeriodSeconds: 0
+  containers: [{ name: app, image: registry.k8s.io/pause:3.10 }]
+`);
+    if (REAL_CLUSTER) {
+      await mustKubectl(['wait', '--for=condition=Ready', 'pod/bare-unprotected', '-n', NS, '--timeout=120s']);
+    } else {
+      // No kubelet in the double: report the pod ready through the status subresource, as a kubelet would.
+      await mustKubectl(['patch', 'pod', 'bare-unprotected', '-n', NS, '--subresource=status', '--type=merge', '-p', '{"status":{"phase":"Running","conditions":[{"type":"Ready","status":"True"}]}}']);
+    }
+    const c = await waitFor('Protected=False', async () => {
+      const x = await protectedCond();
+      return x?.status === 'False' ? x : undefined;
+    }, 20_000);
+    expect(c.reason).toBe('UnprotectedPods');
+    expect(c.message).toContain('bare-unprotected');
+    expect((await getPolicy('bare')).status).toMatchObject({ unprotectedReplicas: 1 });
+    const events = JSON.parse(await mustKubectl(['get', 'events', '-n', NS, '-o', 'json'])) as { items: Array<{ type: string; reason: string; message: string; involvedObject: { name: string } }> };
+    expect(events.items.filter((e) => e.involvedObject.name === 'bare' && e.reason === 'UnprotectedPods')).toEqual([
+      expect.objectContaining({ type: 'Warning', message: expect.stringContaining('bare-unprotected') }),
+    ]);
+    const metrics = await (await fetch(`http://127.0.0.1:${operators[0].adminPort}/metrics`)).text();
+    expect(metrics).toContain(`spillway_operator_unprotected_replicas{policy_namespace="${NS}",policy="bare"} 1`);
+
+    await mustKubectl(['delete', 'pod', 'bare-unprotected', '-n', NS, '--wait=false']);
+    await waitFor('Protected=True again', async () => (await protectedCond())?.status === 'True', REAL_CLUSTER ? 60_000 : 20_000);
+    expect((await getPolicy('bare')).status).toMatchObject({ unprotectedReplicas: 0 });
+    await mustKubectl(['delete', 'trafficpolicy', 'bare', '-n', NS, '--timeout=30s']);
+    await mustKubectl(['delete', 'deployment', 'bare', '-n', NS]);
+  }, 240_000);
+
   it('deleting the policy removes its key (the finalizer runs first)', async () => {
     await mustKubectl(['delete', 'trafficpolicy', 'chat', '-n', NS, '--timeout=30s']);
     await waitFor('key removed', async () => (await stored('chat')) === null);

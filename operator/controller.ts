@@ -1,14 +1,16 @@
 /**
  * Wires informers, the target→policies index, the work queue and the reconciler: policy
  * changes enqueue the policy (and the others naming the same target, for conflicts); a change
- * of a workload's ready replicas enqueues the policies that target it.
+ * of a workload's ready replicas or selector enqueues the policies that target it, and so does
+ * a pod of it turning ready, gaining or losing the sidecar, or coming and going (protection).
  */
 import { silentLogger, type Logger } from '../lib/log.js';
 import { systemClock, type Clock } from './clock.js';
 import { Informer } from './informer.js';
-import { objectKey, type KubeApi, type PolicyObject, type WorkloadKind, type WorkloadObject } from './kube-api.js';
+import { objectKey, type KubeApi, type PodObject, type PolicyObject, type WorkloadKind, type WorkloadObject } from './kube-api.js';
 import type { OperatorMetrics } from './metrics.js';
 import type { ConfigPublisher } from './publisher.js';
+import { protectionChanged, selectorMatches } from './protection.js';
 import { FINALIZER, NotLeaderError, Reconciler, targetIndexKey, targetOf, type TargetRef } from './reconcile.js';
 import { VendorHealthTracker } from './vendor-health.js';
 import { WorkQueue } from './workqueue.js';
@@ -44,6 +46,9 @@ export class Controller {
   readonly queue: WorkQueue;
   private readonly policyInformers: Informer<PolicyObject>[] = [];
   private readonly workloads: Record<WorkloadKind, WorkloadInformers> = { Deployment: new Map(), StatefulSet: new Map() };
+  private readonly podInformers: Informer<PodObject>[] = [];
+  /** namespace → pod name → pod: a reconcile looks at one namespace's pods. */
+  private readonly podsByNamespace = new Map<string, Map<string, PodObject>>();
   private readonly index = new Map<string, Set<string>>();
   private readonly reconciler: Reconciler;
   readonly vendorHealth: VendorHealthTracker | undefined;
@@ -79,12 +84,19 @@ export class Controller {
         inf.addHandlers({
           onAdd: (w) => this.workloadChanged(w),
           onUpdate: (a, b) => {
-            if (a.readyReplicas !== b.readyReplicas) this.workloadChanged(b);
+            if (a.readyReplicas !== b.readyReplicas || JSON.stringify(a.selector) !== JSON.stringify(b.selector)) this.workloadChanged(b);
           },
           onDelete: (w) => this.workloadChanged(w),
         });
         this.workloads[kind].set(ns, inf);
       }
+      const pods = new Informer(`pods${ns ? ` in ${ns}` : ''}`, opts.kube.pods, ns, informerOpts);
+      pods.addHandlers({
+        onAdd: (p) => this.podChanged(undefined, p),
+        onUpdate: (a, b) => this.podChanged(a, b),
+        onDelete: (p) => this.podChanged(p, undefined),
+      });
+      this.podInformers.push(pods);
     }
     this.vendorHealth =
       opts.vendorHealthIntervalMs === 0
@@ -95,18 +107,26 @@ export class Controller {
             clock: this.clock,
             log: this.log.child({ component: 'vendor-health' }),
             onChange: (key) => this.queue.add(key),
+            onRejected: (reason) => opts.metrics.vendorReportsRejected.inc({ reason }),
           });
     this.reconciler = new Reconciler({
       kube: opts.kube,
       publisher: opts.publisher,
       getPolicy: (ns, name) => this.policyInformer(ns)?.get(ns, name),
-      getWorkload: (kind, ns, name) => (this.workloads[kind].get(ns) ?? this.workloads[kind].get(undefined))?.get(ns, name),
+      getWorkload: (kind, ns, name) => this.workloadInformer(kind, ns)?.get(ns, name),
       policiesForTarget: (t) => this.policiesForTarget(t),
       canWrite: opts.canWrite,
       log: this.reconcileLog,
       onPublished: () => opts.metrics.publishedTotal.inc(),
       vendorHealth: this.vendorHealth,
       onVendorFailover: (route) => opts.metrics.vendorFailovers.inc({ route }),
+      podsIn: (ns) => this.podsByNamespace.get(ns)?.values() ?? [],
+      onProtection: (key, unprotected) => {
+        // policy_namespace: Prometheus sets `namespace` to the operator's own on scrape.
+        const [ns, policy] = key.split('/') as [string, string];
+        if (unprotected === undefined) opts.metrics.unprotectedReplicas.remove({ policy_namespace: ns, policy });
+        else opts.metrics.unprotectedReplicas.set({ policy_namespace: ns, policy }, unprotected);
+      },
     });
   }
 
@@ -157,8 +177,8 @@ export class Controller {
     this.workersRunning = [];
   }
 
-  private allInformers(): Array<Informer<PolicyObject> | Informer<WorkloadObject>> {
-    return [...this.policyInformers, ...this.workloads.Deployment.values(), ...this.workloads.StatefulSet.values()];
+  private allInformers(): Array<Informer<PolicyObject> | Informer<WorkloadObject> | Informer<PodObject>> {
+    return [...this.policyInformers, ...this.workloads.Deployment.values(), ...this.workloads.StatefulSet.values(), ...this.podInformers];
   }
 
   private policyInformer(ns: string): Informer<PolicyObject> | undefined {
@@ -212,6 +232,34 @@ export class Controller {
   private workloadChanged(w: WorkloadObject): void {
     const keys = this.index.get(targetIndexKey({ namespace: w.metadata.namespace, kind: w.kind, name: w.metadata.name }));
     for (const key of keys ?? []) this.queue.add(key);
+  }
+
+  /** Keeps the namespace index; enqueues the policies whose target selects the pod (before or after). */
+  private podChanged(old: PodObject | undefined, cur: PodObject | undefined): void {
+    const pod = (cur ?? old) as PodObject;
+    const ns = pod.metadata.namespace;
+    let inNs = this.podsByNamespace.get(ns);
+    if (cur) {
+      if (!inNs) this.podsByNamespace.set(ns, (inNs = new Map()));
+      inNs.set(pod.metadata.name, cur);
+    } else if (inNs) {
+      inNs.delete(pod.metadata.name);
+      if (inNs.size === 0) this.podsByNamespace.delete(ns);
+    }
+    // Most pod updates (status heartbeats, IPs) cannot change anyone's protection.
+    if (!protectionChanged(old, cur)) return;
+    for (const [targetKey, keys] of this.index) {
+      if (keys.size === 0 || !targetKey.startsWith(`${ns}/`)) continue;
+      const [, kind, name] = targetKey.split('/') as [string, WorkloadKind, string];
+      const selector = this.workloadInformer(kind, ns)?.get(ns, name)?.selector;
+      if (!selector) continue;
+      if (!(old && selectorMatches(selector, old.labels)) && !(cur && selectorMatches(selector, cur.labels))) continue;
+      for (const key of keys) this.queue.add(key);
+    }
+  }
+
+  private workloadInformer(kind: WorkloadKind, ns: string): Informer<WorkloadObject> | undefined {
+    return this.workloads[kind].get(ns) ?? this.workloads[kind].get(undefined);
   }
 
   private scheduleResync(): void {

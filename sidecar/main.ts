@@ -85,7 +85,7 @@ export async function startSidecar(options: SidecarOptions, log: Logger): Promis
   const registry = new Registry();
   registerProcessMetrics(registry, 'sidecar');
 
-  const accessLog = options.accessLog === 'off' ? null : new AccessLog({ mode: options.accessLog, logger: log.child({ part: 'access' }) });
+  const accessLog = options.accessLog === 'off' ? null : new AccessLog({ mode: options.accessLog, logger: log.child({ component: 'access' }) });
   accessLog?.start();
   const inbound = await Inbound.start({
     port: options.listen,

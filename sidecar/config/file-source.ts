@@ -146,7 +146,7 @@ export class FileSource {
     this.lastText = text;
     const r = compilePolicyYaml(text);
     if (!r.ok) {
-      this.store.reject('file', r.error);
+      this.store.reject('file', 'invalid', r.error);
       return;
     }
     if (this.store.offerFile({ ...r.config, version: this.version + 1 })) this.version++;

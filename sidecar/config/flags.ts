@@ -5,7 +5,7 @@
 import { hostname } from 'node:os';
 import { flagUsage, integer, isK8sName, list, oneOf, parseFlagTable, port, url, UsageError, type FlagTable } from '../../lib/flags.js';
 import { LOG_LEVELS, type LogLevel } from '../../lib/log.js';
-import { ACCESS_LOG_MODES, isAccessLogMode, type AccessLogMode } from '../admission/access-log.js';
+import { ACCESS_LOG_MODES, type AccessLogMode } from '../admission/access-log.js';
 import { defaultStateDir } from './state-dir.js';
 
 export interface SidecarOptions {
@@ -97,8 +97,7 @@ export function parseSidecarFlags(argv: string[], env: NodeJS.ProcessEnv = proce
 
   const logLevel = oneOf('--log-level', get('log-level') ?? FLAGS['log-level'].def, LOG_LEVELS);
 
-  const accessLog = get('access-log') ?? FLAGS['access-log'].def;
-  if (!isAccessLogMode(accessLog)) throw new UsageError(`--access-log: "${accessLog}" is not one of ${ACCESS_LOG_MODES.join(', ')}`);
+  const accessLog: AccessLogMode = oneOf('--access-log', get('access-log') ?? FLAGS['access-log'].def, ACCESS_LOG_MODES);
 
   return {
     listen: port('--listen', get('listen') ?? FLAGS.listen.def),

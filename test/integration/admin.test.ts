@@ -85,7 +85,7 @@ describe('admin server', () => {
     expect(res.type).toContain('text/plain');
     expect(res.text).toContain('spillway_config_version 4');
     expect(res.text).toContain('spillway_config_applied_total{source="redis"} 1');
-    expect(res.text).toContain('spillway_config_rejected_total{source="redis"} 1');
+    expect(res.text).toMatch(/spillway_config_rejected_total\{source="redis",reason="[a-z-]+"\} 1/);
   });
 
   describe('--ready-without-config-after', () => {

@@ -101,6 +101,8 @@ const WATCH_RULES = [
   'apps deployments watch',
   'apps statefulsets list',
   'apps statefulsets watch',
+  'core pods list',
+  'core pods watch',
   'core events create',
 ].sort();
 const LEASE_RULES = ['coordination.k8s.io leases create', 'coordination.k8s.io leases get [spillway-operator]', 'coordination.k8s.io leases update [spillway-operator]'];
