@@ -8,6 +8,8 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { CompiledMatch } from '../api/config.js';
+import { ascii } from './http1/chars.js';
+import { Head } from './http1/head.js';
 
 interface Matcher {
   method: string | null;
@@ -16,6 +18,9 @@ interface Matcher {
   /** [lower-cased name, exact value] pairs. */
   headers: ReadonlyArray<readonly [string, string]>;
   headersPresent: readonly string[];
+  /** The same names as lower-case bytes, for a raw request head. */
+  headerBytes: readonly Uint8Array[];
+  presentBytes: readonly Uint8Array[];
   query: ReadonlyArray<readonly [string, string]>;
   websocket: boolean | null;
 }
@@ -33,8 +38,11 @@ export class Classifier {
     this.usesPath = all.some((m) => m.path !== null || m.pathPrefix !== null);
   }
 
-  /** Index of the class the request belongs to; classes.length if none matches (no default). */
-  classify(method: string, url: string, headers: IncomingHttpHeaders, websocket: boolean): number {
+  /**
+   * Index of the class the request belongs to; classes.length if none matches (no default).
+   * `headers`: the engine's raw request head (the data path), or a header object.
+   */
+  classify(method: string, url: string, headers: Head | IncomingHttpHeaders, websocket: boolean): number {
     const q = url.indexOf('?');
     const path = this.usesPath && q >= 0 ? url.slice(0, q) : url;
     let query: Query | null = null;
@@ -48,8 +56,8 @@ export class Classifier {
         if (m.websocket !== null && m.websocket !== websocket) continue;
         if (m.path !== null && m.path !== path) continue;
         if (m.pathPrefix !== null && !path.startsWith(m.pathPrefix)) continue;
-        if (m.headers.length > 0 && !headersEqual(m.headers, headers)) continue;
-        if (m.headersPresent.length > 0 && !headersPresent(m.headersPresent, headers)) continue;
+        if (m.headers.length > 0 && !(headers instanceof Head ? rawHeadersEqual(m, headers) : headersEqual(m.headers, headers))) continue;
+        if (m.headersPresent.length > 0 && !(headers instanceof Head ? rawHeadersPresent(m, headers) : headersPresent(m.headersPresent, headers))) continue;
         if (m.query.length > 0) {
           if (query === null) query = parseQuery(url, q);
           if (!queryEqual(m.query, query)) continue;
@@ -138,12 +146,16 @@ function firstMiss(
 }
 
 function compileMatcher(m: CompiledMatch): Matcher {
+  const headers = Object.entries(m.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v] as const);
+  const headersPresent = (m.headersPresent ?? []).map((h) => h.toLowerCase());
   return {
     method: m.method ?? null,
     path: m.path ?? null,
     pathPrefix: m.pathPrefix ?? null,
-    headers: Object.entries(m.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v] as const),
-    headersPresent: (m.headersPresent ?? []).map((h) => h.toLowerCase()),
+    headers,
+    headersPresent,
+    headerBytes: headers.map(([k]) => ascii(k)),
+    presentBytes: headersPresent.map(ascii),
     query: Object.entries(m.query ?? {}),
     websocket: m.websocket ?? null,
   };
@@ -156,6 +168,17 @@ function headersEqual(want: ReadonlyArray<readonly [string, string]>, headers: I
     if (Array.isArray(v) && v.includes(want[i][1])) continue;
     return false;
   }
+  return true;
+}
+
+/** On a raw head: any field of the name with exactly the value (a repeated field matches on any of its lines). */
+function rawHeadersEqual(m: Matcher, head: Head): boolean {
+  for (let i = 0; i < m.headers.length; i++) if (!head.hasValue(m.headerBytes[i], m.headers[i][1])) return false;
+  return true;
+}
+
+function rawHeadersPresent(m: Matcher, head: Head): boolean {
+  for (let i = 0; i < m.presentBytes.length; i++) if (!head.has(m.presentBytes[i])) return false;
   return true;
 }
 
