@@ -12,7 +12,8 @@ import { effectiveLimit, podSlot } from '../api/compile.js';
 import type { CompiledConfig } from '../api/config.js';
 import type { AccessLog } from './admission/access-log.js';
 import { admissionRefusal, O_ABORTED, O_ERROR, O_SUCCESS, O_UPSTREAM_ERROR, outcomeName, type OutcomeCode } from './admission/outcomes.js';
-import { admit, GRANTED, Permit, QUEUE } from './admission/permit.js';
+import { BorrowPool } from './admission/borrow-pool.js';
+import { admit, GRANTED, PASS, Permit, QUEUE } from './admission/permit.js';
 import { ClassRuntime, type ClassSettings } from './class-runtime.js';
 import { Classifier } from './classifier.js';
 import type { DataPlane, DataPlaneState } from './contracts.js';
@@ -147,9 +148,17 @@ export class Inbound implements DataPlane, UpgradeHost {
       }
       next.push(rt);
     }
+    // Borrowing: one lending pool over the classes in force when any of them borrows; classes
+    // that are draining keep their slots to themselves.
+    for (const rt of this.runtimes.values()) rt.limiter.pool = null;
+    if (next.some((c) => c.limiter.borrowMax > 0)) new BorrowPool(next.map((c) => ({ limiter: c.limiter, priority: c.priority }))).attach();
     // The budgets are the real bound on upstream concurrency; the pool must not be smaller than
     // their sum, or requests of one class (held long-polls) would wait in the Agent and block all.
-    this.agent.maxSockets = Math.max(this.maxUpstreamSockets, next.reduce((sum, c) => sum + c.baseLimit, 0));
+    // (Borrowing never exceeds the sum; an adaptive limit may grow to its maxLimit.)
+    this.agent.maxSockets = Math.max(
+      this.maxUpstreamSockets,
+      next.reduce((sum, c) => sum + (c.adaptive !== null ? c.adaptive.maxLimit : c.baseLimit), 0),
+    );
     this.levels.configure(config.loadLevels);
     this.classifier = new Classifier(config.classes);
     this.classes = next;
@@ -181,6 +190,9 @@ export class Inbound implements DataPlane, UpgradeHost {
         queued: c.limiter.queued,
         queueSize: c.limiter.queueSize,
         shedAtLevel: c.shedAtLevel === Infinity ? null : c.shedAtLevel,
+        borrowed: c.limiter.borrowed,
+        mode: c.shadow ? 'Shadow' : 'Enforce',
+        flows: c.limiter.fair === null ? null : c.limiter.fair.size,
       })),
     };
   }
@@ -220,17 +232,21 @@ export class Inbound implements DataPlane, UpgradeHost {
 
   private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const cls = this.classOf(req, false);
+    if (cls.limiter.fair !== null) cls.limiter.fair.key = flowKey(cls, req);
     const d = admit(cls, this.level);
     if (d === GRANTED) new HttpExchange(this, req, res, cls).admitted();
     else if (d === QUEUE) cls.limiter.enqueue(new HttpExchange(this, req, res, cls));
+    else if (d === PASS) new HttpExchange(this, req, res, cls).pass();
     else cls.refusals.send(admissionRefusal(d), req, res, this.level);
   };
 
   private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     const cls = this.classOf(req, true);
+    if (cls.limiter.fair !== null) cls.limiter.fair.key = flowKey(cls, req);
     const d = admit(cls, this.level);
     if (d === GRANTED) new UpgradeExchange(this, req, socket, head, cls).admitted();
     else if (d === QUEUE) cls.limiter.enqueue(new UpgradeExchange(this, req, socket, head, cls));
+    else if (d === PASS) new UpgradeExchange(this, req, socket, head, cls).pass();
     else cls.refusals.sendRaw(admissionRefusal(d), req, socket, this.level);
   };
 
@@ -272,8 +288,17 @@ export class Inbound implements DataPlane, UpgradeHost {
       this.metrics.countsFor(settings.name),
       this.metrics.durationFor(settings.name),
       this.accessLog,
+      this.metrics.shadowCountsFor(settings.name),
     );
   }
+}
+
+/** Fairness: the flow a request belongs to (the class's header, first value; or the client address). */
+function flowKey(cls: ClassRuntime, req: IncomingMessage): string {
+  const h = cls.flowHeader;
+  if (h === null) return req.socket.remoteAddress ?? '';
+  const v = req.headers[h];
+  return v === undefined ? '' : typeof v === 'string' ? v : (v[0] ?? '');
 }
 
 /** Slow start: a share of the limit, never below 1. */
@@ -324,8 +349,8 @@ class HttpExchange extends Permit<ClassRuntime> {
     else req.pipe(upReq);
   }
 
-  protected refuseQueueTimeout(): void {
-    this.budget.refusals.send('queue-timeout', this.req, this.res, this.inbound.level);
+  protected refuseQueued(reason: 'queue-timeout' | 'capacity'): void {
+    this.budget.refusals.send(reason, this.req, this.res, this.inbound.level);
   }
 
   protected timedOut(): void {

@@ -62,8 +62,8 @@ export class UpgradeExchange extends Permit<ClassRuntime> {
     upReq.end();
   }
 
-  protected refuseQueueTimeout(): void {
-    this.budget.refusals.sendRaw('queue-timeout', this.req, this.socket, this.host.loadLevel());
+  protected refuseQueued(reason: 'queue-timeout' | 'capacity'): void {
+    this.budget.refusals.sendRaw(reason, this.req, this.socket, this.host.loadLevel());
   }
 
   protected timedOut(): void {
