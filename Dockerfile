@@ -10,6 +10,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json cli.ts ./
 COPY api/ api/
+COPY lib/ lib/
 COPY sidecar/ sidecar/
 COPY operator/ operator/
 COPY bin/ bin/
@@ -31,7 +32,8 @@ RUN groupadd --gid 65532 spillway \
  && mkdir -p /var/lib/spillway \
  && chown 65532:65532 /var/lib/spillway
 COPY --from=build /app /app
-RUN ln -s /app/bin/spillway.js /usr/local/bin/spillway
+RUN ln -s /app/bin/spillway.js /usr/local/bin/spillway \
+ && ln -s /app/bin/kubectl-spillway /usr/local/bin/kubectl-spillway
 # The sidecar persists its last good config here: mount a volume (an emptyDir) so the root FS
 # can stay read-only. Nothing else in the image is written at run time.
 ENV NODE_ENV=production \
@@ -40,6 +42,6 @@ VOLUME ["/var/lib/spillway"]
 WORKDIR /app
 USER 65532:65532
 # sidecar: inbound, egress, admin; operator: admin (webhook 9443 when enabled)
-EXPOSE 15001 15002 15090 15091
+EXPOSE 17001 17002 17090 17091
 ENTRYPOINT ["spillway"]
 CMD ["--help"]

@@ -1,17 +1,29 @@
 /**
- * `spillway <command>`: one binary, two processes. Each command module exports
- * `main(argv): Promise<void>` and owns its own flags.
+ * `spillway <command>`: one binary, two processes and the commands that read policies. Each
+ * command module exports `main(argv, name): Promise<void>` and owns its own flags. Installed
+ * as `kubectl-spillway` too, it is a kubectl plugin: `kubectl spillway status -A`.
  */
-const USAGE = `Usage: spillway <command> [flags]
+import { basename } from 'node:path';
+
+/** How the user called us: kubectl runs the plugin as kubectl-spillway. */
+const NAME = basename(process.argv[1] ?? '') === 'kubectl-spillway' ? 'kubectl spillway' : 'spillway';
+
+const USAGE = `Usage: ${NAME} <command> [flags]
 
 Commands:
-  sidecar    the load-shedding proxy in front of a pod (spillway sidecar --help)
-  operator   the TrafficPolicy controller (spillway operator --help)
+  status     TrafficPolicies with their conditions, config version, pod limits and vendors (${NAME} status --help)
+  validate   check TrafficPolicy files as the API server and the operator would (${NAME} validate --help)
+  sidecar    the load-shedding proxy in front of a pod (${NAME} sidecar --help)
+  operator   the TrafficPolicy controller (${NAME} operator --help)
 `;
 
 async function run(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   switch (command) {
+    case 'status':
+      return (await import('./operator/status-command.js')).main(rest, NAME);
+    case 'validate':
+      return (await import('./operator/validate-command.js')).main(rest, NAME);
     case 'sidecar':
       return (await import('./sidecar/main.js')).main(rest);
     case 'operator':
@@ -23,12 +35,12 @@ async function run(argv: string[]): Promise<void> {
       process.stdout.write(USAGE);
       return;
     default:
-      process.stderr.write(`spillway: unknown command "${command}"\n\n${USAGE}`);
+      process.stderr.write(`${NAME}: unknown command "${command}"\n\n${USAGE}`);
       process.exitCode = 2;
   }
 }
 
 run(process.argv.slice(2)).catch((err: unknown) => {
-  process.stderr.write(`spillway: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.stderr.write(`${NAME}: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(1);
 });

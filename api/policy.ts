@@ -31,16 +31,16 @@ export const Match = z
     path: httpPath.optional().describe('Exact path to match (without the query string).'),
     pathPrefix: httpPath.optional().describe('Path prefix to match; "/" matches every path.'),
     headers: z
-      .record(z.string().min(1).max(256), z.string().max(4096))
+      .record(z.string().min(1).max(256), z.string().max(4096).describe('The exact value the header must have.'))
       .optional()
       .describe('Header values that must all be equal (names case-insensitive, values exact).'),
     headersPresent: z
-      .array(z.string().min(1).max(256))
+      .array(z.string().min(1).max(256).describe('A header name (case-insensitive).'))
       .max(32)
       .optional()
       .describe('Headers that must all be present, whatever their value.'),
     query: z
-      .record(z.string().min(1).max(256), z.string().max(4096))
+      .record(z.string().min(1).max(256), z.string().max(4096).describe('The exact value the query parameter must have.'))
       .optional()
       .describe('Query parameters that must all be equal (e.g. socket.io long polling: {transport: polling}).'),
     websocket: z
@@ -192,7 +192,7 @@ export const DefaultClassSpec = z
 export const LoadLevels = z
   .strictObject({
     thresholds: z
-      .array(z.number().gt(0).lte(1))
+      .array(z.number().gt(0).lte(1).describe('A utilisation above 0 and at most 1.'))
       .length(3)
       .default([0.7, 0.85, 0.95])
       .describe('Pod utilisation (in-flight over limits) at which levels 1, 2 and 3 begin; ascending.'),
@@ -263,7 +263,7 @@ export const Route = z
     dedup: Dedup.optional(),
     defer: Defer.optional(),
     concurrency: z
-      .strictObject({ limit: z.number().int().min(1).max(1_000_000) })
+      .strictObject({ limit: z.number().int().min(1).max(1_000_000).describe('Sends in flight at once per pod.') })
       .optional()
       .describe('Sends in flight at once per pod on this route; beyond it sends are shed (or deferred).'),
     shedAtLevel: z.number().int().min(1).max(3).optional().describe('Shed (or defer) sends while the load level is at or above this.'),
@@ -287,8 +287,8 @@ export type Route = z.infer<typeof Route>;
 
 export const TargetRef = z
   .strictObject({
-    kind: z.enum(['Deployment', 'StatefulSet']).default('Deployment'),
-    name: z.string().min(1).max(253),
+    kind: z.enum(['Deployment', 'StatefulSet']).default('Deployment').describe('Kind of the workload.'),
+    name: z.string().min(1).max(253).describe("Name of the workload, in the policy's namespace."),
   })
   .describe('The workload this policy protects, in the same namespace.');
 
@@ -334,36 +334,93 @@ export const TrafficPolicySpec = z
 export type TrafficPolicySpec = z.infer<typeof TrafficPolicySpec>;
 export type TrafficPolicySpecInput = z.input<typeof TrafficPolicySpec>;
 
-export const Condition = z.object({
-  type: z.string(),
-  status: z.enum(['True', 'False', 'Unknown']),
-  reason: z.string(),
-  message: z.string(),
-  lastTransitionTime: z.string(),
-  observedGeneration: z.number().int().optional(),
-});
+/** The limits of metav1.Condition (k8s.io/apimachinery/pkg/apis/meta/v1), as its CRD schemas carry them. */
+export const CONDITION_TYPE_MAX = 316;
+export const CONDITION_REASON_MAX = 1024;
+export const CONDITION_MESSAGE_MAX = 32_768;
+
+/** A condition as metav1.Condition: the same fields, formats, lengths and patterns. */
+export const Condition = z
+  .object({
+    type: z
+      .string()
+      .max(CONDITION_TYPE_MAX)
+      .regex(/^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$/)
+      .describe('Type of condition in CamelCase: Accepted (the policy is valid and wins its target) or Programmed (its config is published).'),
+    status: z.enum(['True', 'False', 'Unknown']).describe('Status of the condition: True, False or Unknown.'),
+    observedGeneration: z
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .describe("The policy's metadata.generation this condition was set from; older than the current generation means it is out of date."),
+    lastTransitionTime: z.iso.datetime().describe('When the condition last changed from one status to another.'),
+    reason: z
+      .string()
+      .min(1)
+      .max(CONDITION_REASON_MAX)
+      .regex(/^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$/)
+      .describe('Why the condition is in its status, in CamelCase (e.g. Invalid, Conflict, TargetNotFound, RedisUnavailable).'),
+    message: z.string().max(CONDITION_MESSAGE_MAX).describe('Details for people: for a refused policy, each problem with its field path.'),
+  })
+  .describe('One aspect of the policy\'s state, as metav1.Condition.');
 export type Condition = z.infer<typeof Condition>;
 
+const nonNegative = () => z.number().int().min(0);
+
+/** The status the operator writes (operator/reconcile.ts, operator/status.ts): every field it sets, and only those. */
 export const TrafficPolicyStatus = z
   .object({
-    observedGeneration: z.number().int().optional(),
-    configVersion: z.number().int().optional(),
-    readyReplicas: z.number().int().optional(),
+    observedGeneration: nonNegative().optional().describe('The metadata.generation of the spec this status describes.'),
+    configVersion: nonNegative().optional().describe('Version of the config last published to Redis for the target; sidecars report it as spillway_config_version.'),
+    readyReplicas: nonNegative().optional().describe('Ready replicas of the target when the config was compiled; Cluster-scoped budgets are divided by it.'),
     publishedTarget: z
       .string()
+      .max(317)
       .optional()
       .describe('namespace/target whose Redis config key this policy wrote last; "" once removed.'),
-    conditions: z.array(Condition).optional(),
-    classes: z.array(z.object({ name: z.string(), podLimit: z.number().int() })).optional(),
+    conditions: z
+      .array(Condition)
+      .max(8)
+      .optional()
+      .describe('Accepted and Programmed, one of each type.'),
+    classes: z
+      .array(
+        z
+          .object({
+            name: z.string().min(1).max(63).describe('Class name (the default class is "default").'),
+            podLimit: nonNegative().describe('Concurrency limit of the class in each pod: the Cluster-scoped limit divided over the ready replicas, or the Pod-scoped limit.'),
+          })
+          .describe('The limit one class has in each pod.'),
+      )
+      .max(65)
+      .optional()
+      .describe('Per class, the limit in force in each pod, as published.'),
     routes: z
       .array(
-        z.object({
-          name: z.string(),
-          activeVendor: z.string(),
-          vendors: z.array(z.object({ name: z.string(), successRate: z.number().optional(), requests: z.number().int().optional() })).optional(),
-        }),
+        z
+          .object({
+            name: z.string().min(1).max(63).describe('Route name.'),
+            activeVendor: z.string().min(1).max(63).describe('The vendor the pods send to now (failover or pin applied).'),
+            vendors: z
+              .array(
+                z
+                  .object({
+                    name: z.string().min(1).max(63).describe('Vendor name.'),
+                    successRate: z.number().min(0).max(1).optional().describe("Share of the vendor's sends that succeeded over the failover window, over all pods; absent with no sends."),
+                    requests: nonNegative().optional().describe('Sends to the vendor in the window, over all pods.'),
+                  })
+                  .describe("One vendor's health as the pods reported it."),
+              )
+              .max(16)
+              .optional()
+              .describe("Per vendor, its health over the route's failover window, once pods have reported."),
+          })
+          .describe('One route and the vendor it uses.'),
       )
-      .optional(),
+      .max(32)
+      .optional()
+      .describe('Per route, the active vendor and the vendors\' health.'),
   })
   .describe('What the operator observed and did.');
 export type TrafficPolicyStatus = z.infer<typeof TrafficPolicyStatus>;
@@ -372,7 +429,7 @@ export const ObjectMeta = z
   .object({
     name: z.string().min(1),
     namespace: z.string().min(1).default('default'),
-    generation: z.number().int().optional(),
+    generation: z.number().int().min(0).optional(),
     resourceVersion: z.string().optional(),
     uid: z.string().optional(),
     creationTimestamp: z.string().optional(),
@@ -384,7 +441,9 @@ export const TrafficPolicy = z.object({
   kind: z.literal(KIND),
   metadata: ObjectMeta,
   spec: TrafficPolicySpec,
-  status: TrafficPolicyStatus.optional(),
+  // The operator's to write, never read back as input: a bad status must not make a good spec
+  // invalid (and the API server drops status on create where the status subresource is on).
+  status: z.unknown().optional(),
 });
 export type TrafficPolicy = z.infer<typeof TrafficPolicy>;
 export type TrafficPolicyInput = z.input<typeof TrafficPolicy>;

@@ -19,9 +19,9 @@ case "$cmd" in
     mkdir -p "$dest/dist"
     cp "$src/package.json" "$src/package-lock.json" "$dest/"
     cp -R "$src/bin" "$src/crds" "$src/examples" "$dest/"
-    # Only the runtime's compiled code: the CLI and the two processes with the API they share.
-    cp -R "$src/dist/cli.js" "$src/dist/api" "$src/dist/sidecar" "$src/dist/operator" "$dest/dist/"
-    chmod 0755 "$dest/bin/spillway.js"
+    # Only the runtime's compiled code: the CLI and the two processes with the API and helpers they share.
+    cp -R "$src/dist/cli.js" "$src/dist/api" "$src/dist/lib" "$src/dist/sidecar" "$src/dist/operator" "$dest/dist/"
+    chmod 0755 "$dest/bin/spillway.js" "$dest/bin/kubectl-spillway"
     cd "$dest"
     # The runtime's package.json has no devDependencies and no scripts: `npm ci` then checks the
     # lockfile against the production dependencies only (the dev tree's platform-specific

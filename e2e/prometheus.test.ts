@@ -323,6 +323,10 @@ describe('every dashboard panel query returns data from a real Prometheus', () =
     expect(await labels('workload', 'spillway_config_version')).toEqual(['chat', 'relay']);
     expect(await labels('pod', 'spillway_operator_is_leader')).toEqual(['spillway-operator-0']);
     expect(await labels('route', 'spillway_vendor_requests_total')).toEqual(expect.arrayContaining(['push', 'sms']));
+    // Both processes: one build_info each, and the default process metrics under the same names.
+    expect(await labels('component', 'spillway_build_info')).toEqual(['operator', 'sidecar']);
+    expect(await labels('pod', 'process_resident_memory_bytes')).toEqual(expect.arrayContaining(['spillway-operator-0', 'chat-0']));
+    expect(await labels('name', 'workqueue_adds_total')).toEqual(['trafficpolicy']);
 
     // Every alert rule evaluates without error against these series; the refused file config
     // fires SpillwayConfigRejected (for: 0m) and the running leader keeps SpillwayOperatorNoLeader quiet.
@@ -336,5 +340,6 @@ describe('every dashboard panel query returns data from a real Prometheus', () =
       return alerts.some((a) => a.labels.alertname === 'SpillwayConfigRejected' && a.labels.pod === 'chat-0' && a.state === 'firing') ? alerts : null;
     });
     expect(firing.map((a) => a.labels.alertname)).not.toContain('SpillwayOperatorNoLeader');
+    expect(firing.map((a) => a.labels.alertname)).not.toContain('SpillwayOperatorWorkQueueStuck');
   }, 240_000);
 });

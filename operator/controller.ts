@@ -34,6 +34,9 @@ export interface ControllerOptions {
   log?: (msg: string) => void;
 }
 
+/** The work queue's `name` label on the workqueue_* metrics. */
+export const WORK_QUEUE_NAME = 'trafficpolicy';
+
 type WorkloadInformers = Map<string | undefined, Informer<WorkloadObject>>;
 
 export class Controller {
@@ -54,7 +57,7 @@ export class Controller {
   constructor(private readonly opts: ControllerOptions) {
     this.clock = opts.clock ?? systemClock;
     this.log = opts.log ?? (() => {});
-    this.queue = new WorkQueue({ clock: this.clock });
+    this.queue = new WorkQueue({ clock: this.clock, metrics: opts.metrics.workQueues.forQueue(WORK_QUEUE_NAME, this.clock) });
     const namespaces: (string | undefined)[] = opts.namespaces?.length ? opts.namespaces : [undefined];
     const informerOpts = { clock: this.clock, log: this.log };
     for (const ns of namespaces) {
@@ -88,10 +91,7 @@ export class Controller {
             intervalMs: opts.vendorHealthIntervalMs,
             clock: this.clock,
             log: this.log,
-            onChange: (key) => {
-              this.queue.add(key);
-              opts.metrics.queueDepth.set(this.queue.depth);
-            },
+            onChange: (key) => this.queue.add(key),
           });
     this.reconciler = new Reconciler({
       kube: opts.kube,
@@ -139,7 +139,6 @@ export class Controller {
 
   enqueueAll(): void {
     for (const inf of this.policyInformers) for (const p of inf.list()) this.queue.add(objectKey(p.metadata));
-    this.opts.metrics.queueDepth.set(this.queue.depth);
   }
 
   async stop(): Promise<void> {
@@ -205,13 +204,11 @@ export class Controller {
       if (!t) continue;
       for (const other of this.index.get(targetIndexKey(t)) ?? []) this.queue.add(other);
     }
-    this.opts.metrics.queueDepth.set(this.queue.depth);
   }
 
   private workloadChanged(w: WorkloadObject): void {
     const keys = this.index.get(targetIndexKey({ namespace: w.metadata.namespace, kind: w.kind, name: w.metadata.name }));
     for (const key of keys ?? []) this.queue.add(key);
-    this.opts.metrics.queueDepth.set(this.queue.depth);
   }
 
   private scheduleResync(): void {
@@ -262,7 +259,6 @@ export class Controller {
       } finally {
         end();
         this.queue.done(key);
-        m.queueDepth.set(this.queue.depth);
       }
     }
   }

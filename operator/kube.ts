@@ -53,6 +53,35 @@ export function loadKubeConfig(kubeconfig: string | undefined): KubeConfig {
   return kc;
 }
 
+/** What a kubectl plugin reads from the kubeconfig: the client, and the namespace the context defaults to. */
+export interface KubectlContext {
+  kube: ClientKubeApi;
+  /** The context's namespace, else "default" (as kubectl). */
+  namespace: string;
+}
+
+/**
+ * The kubeconfig as kubectl reads it: --kubeconfig, else KUBECONFIG (several files joined by
+ * ":"), else ~/.kube/config, else in-cluster; --context picks a context other than the current one.
+ */
+export function loadKubectlContext(opts: { kubeconfig?: string; context?: string }): KubectlContext {
+  const kc = new KubeConfig();
+  try {
+    if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig);
+    else kc.loadFromDefault();
+  } catch (err) {
+    throw new Error(`kubeconfig ${opts.kubeconfig ?? process.env.KUBECONFIG ?? '~/.kube/config'}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (opts.context !== undefined) {
+    if (!kc.getContextObject(opts.context)) throw new Error(`context "${opts.context}" not found in the kubeconfig`);
+    kc.setCurrentContext(opts.context);
+  }
+  if (!kc.getCurrentCluster()) throw new Error('no cluster in the kubeconfig: pass --kubeconfig or set KUBECONFIG');
+  const namespace = kc.getContextObject(kc.getCurrentContext())?.namespace || 'default';
+  reuseAgents(kc);
+  return { kube: new ClientKubeApi(kc, 'kubectl-spillway'), namespace };
+}
+
 type AgentFactory = (cluster: { server?: string; proxyUrl?: string } | null, options: Record<string, unknown>) => Agent;
 
 /**

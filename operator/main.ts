@@ -28,7 +28,7 @@ Flags (environment variable in brackets):
   --lease-duration <d>       how long a lease is valid (default 15s)
   --renew-deadline <d>       a leader that cannot renew for this long stops leading (default 10s)
   --retry-period <d>         how often to renew or try to acquire (default 2s)
-  --admin <port>             /healthz, /readyz, /metrics (default 15091) [SPILLWAY_ADMIN]
+  --admin <port>             /healthz, /readyz, /metrics (default 17091) [SPILLWAY_ADMIN]
   --workers <n>              concurrent reconciles (default 4)
   --vendor-health-interval <d>  how often the leader aggregates the sidecars' vendor reports
                              and chooses each route's vendor for the workload (default 5s; 0: off)
@@ -154,7 +154,7 @@ export function parseFlags(argv: string[], env: NodeJS.ProcessEnv = process.env)
     leaseDurationMs: parseDuration('lease-duration', values['lease-duration'] ?? '15s'),
     renewDeadlineMs: parseDuration('renew-deadline', values['renew-deadline'] ?? '10s'),
     retryPeriodMs: parseDuration('retry-period', values['retry-period'] ?? '2s'),
-    admin: parseInteger('admin', values.admin ?? env.SPILLWAY_ADMIN ?? '15091', 0, 65535),
+    admin: parseInteger('admin', values.admin ?? env.SPILLWAY_ADMIN ?? '17091', 0, 65535),
     workers: parseInteger('workers', values.workers ?? '4', 1, 64),
     vendorHealthIntervalMs: /^0+(\.0+)?(ms|s|m)?$/.test(values['vendor-health-interval'] ?? '') ? 0 : parseDuration('vendor-health-interval', values['vendor-health-interval'] ?? '5s'),
     webhook: help ? null : parseWebhookFlags(values, env),

@@ -1,5 +1,7 @@
 /** The operator's Prometheus metrics, on a registry of its own (so tests can run several operators). */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { registerProcessMetrics } from '../lib/process-metrics.js';
+import { WorkQueueMetrics } from './workqueue-metrics.js';
 
 export class OperatorMetrics {
   readonly registry = new Registry();
@@ -20,11 +22,8 @@ export class OperatorMetrics {
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [this.registry],
   });
-  readonly queueDepth = new Gauge({
-    name: 'spillway_operator_queue_depth',
-    help: 'Policies waiting in the work queue.',
-    registers: [this.registry],
-  });
+  /** client-go's workqueue_* series, one `name` per queue (the controller's: "trafficpolicy"). */
+  readonly workQueues = new WorkQueueMetrics(this.registry);
   readonly isLeader = new Gauge({
     name: 'spillway_operator_is_leader',
     help: '1 while this process holds the leader lease (or runs without leader election).',
@@ -43,7 +42,8 @@ export class OperatorMetrics {
     registers: [this.registry],
   });
 
+  /** withProcessMetrics: the process_*, nodejs_* and spillway_build_info series (the real process only). */
   constructor(withProcessMetrics = false) {
-    if (withProcessMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'spillway_operator_' });
+    if (withProcessMetrics) registerProcessMetrics(this.registry, 'operator');
   }
 }

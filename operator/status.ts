@@ -2,7 +2,7 @@
  * TrafficPolicy status: conditions with Kubernetes semantics (lastTransitionTime moves only
  * when the status flips) and the events a status change deserves (none on a mere resync).
  */
-import type { Condition, TrafficPolicyStatus } from '../api/policy.js';
+import { CONDITION_MESSAGE_MAX, type Condition, type TrafficPolicyStatus } from '../api/policy.js';
 
 export const ACCEPTED = 'Accepted';
 export const PROGRAMMED = 'Programmed';
@@ -28,13 +28,27 @@ export function setCondition(
     type: next.type,
     status: next.status,
     reason: next.reason,
-    message: next.message,
+    message: capMessage(next.message),
     lastTransitionTime: prev && prev.status === next.status ? prev.lastTransitionTime : now.toISOString(),
   };
   if (observedGeneration !== undefined) cond.observedGeneration = observedGeneration;
   if (i >= 0) list[i] = cond;
   else list.push(cond);
   return list;
+}
+
+/**
+ * A message within the CRD's maxLength (metav1.Condition's 32768): a policy with thousands of
+ * problems must still get its status written, or the user sees none of them.
+ */
+export function capMessage(message: string): string {
+  if (message.length <= CONDITION_MESSAGE_MAX) return message;
+  const tail = ' … (truncated)';
+  let cut = CONDITION_MESSAGE_MAX - tail.length;
+  // Never split a surrogate pair.
+  const c = message.charCodeAt(cut - 1);
+  if (c >= 0xd800 && c <= 0xdbff) cut--;
+  return message.slice(0, cut) + tail;
 }
 
 export function findCondition(status: TrafficPolicyStatus | undefined, type: string): Condition | undefined {

@@ -2,9 +2,11 @@
  * Sidecar injection, pure: an AdmissionReview for a Pod in, an AdmissionReview out whose
  * JSONPatch adds the Spillway sidecar as a native sidecar (an init container with
  * `restartPolicy: Always`). Never refuses a pod: anything it cannot handle is admitted
- * unchanged with a warning. Port wiring and rules: docs/injection.md.
+ * unchanged with a warning. Port wiring and rules: docs/injection.md; beside Istio or Linkerd:
+ * docs/meshes.md (operator/webhook-mesh.ts).
  */
 import { z } from 'zod';
+import { annotationOps, captureArgOps, detectMeshes, reservedPortConflict, sidecarIndex, type MeshPod, type MeshPorts } from './webhook-mesh.js';
 
 export const INJECT_LABEL = 'spillway.io/inject';
 export const CONFIG_KEY_ANNOTATION = 'spillway.io/config-key';
@@ -20,9 +22,9 @@ export const InjectionSettings = z.object({
   imagePullPolicy: z.enum(['Always', 'IfNotPresent', 'Never']).default('IfNotPresent'),
   ports: z
     .object({
-      listen: z.number().int().min(1).max(65535).default(15001),
-      egress: z.number().int().min(1).max(65535).default(15002),
-      admin: z.number().int().min(1).max(65535).default(15090),
+      listen: z.number().int().min(1).max(65535).default(17001),
+      egress: z.number().int().min(1).max(65535).default(17002),
+      admin: z.number().int().min(1).max(65535).default(17090),
     })
     .prefault({}),
   stateDir: z.string().startsWith('/').default('/var/lib/spillway'),
@@ -92,11 +94,7 @@ interface Pod {
   };
 }
 
-export interface JsonPatchOp {
-  op: 'add' | 'replace';
-  path: string;
-  value: unknown;
-}
+export type JsonPatchOp = { op: 'add' | 'replace'; path: string; value: unknown } | { op: 'move'; from: string; path: string };
 
 export interface AdmissionReviewOut {
   apiVersion: string;
@@ -168,12 +166,13 @@ export function mutatePod(object: unknown, requestNamespace: string | undefined,
     return { skip: true, warning: 'spec.initContainers is malformed' };
   }
   if (spec.volumes !== undefined && !Array.isArray(spec.volumes)) return { skip: true, warning: 'spec.volumes is malformed' };
-  const all = [...spec.containers, ...(spec.initContainers ?? [])];
-  if (all.some((c) => c.name === SIDECAR_NAME)) return { skip: true };
-  if (!settings.redisUrl) return { skip: true, warning: 'the operator has no Redis URL for sidecars (redis.url in the chart)' };
-
   if (pod.metadata?.annotations !== undefined && !isObject(pod.metadata.annotations)) return { skip: true, warning: 'metadata.annotations is not an object' };
   const annotations = pod.metadata?.annotations ?? {};
+  const meshPod: MeshPod = { annotations, containers: spec.containers, initContainers: spec.initContainers ?? [] };
+  const all = [...spec.containers, ...(spec.initContainers ?? [])];
+  if (all.some((c) => c.name === SIDECAR_NAME)) return besideMesh(meshPod, settings);
+  if (!settings.redisUrl) return { skip: true, warning: 'the operator has no Redis URL for sidecars (redis.url in the chart)' };
+
   const namespace = requestNamespace || pod.metadata?.namespace;
   if (!namespace || !DNS_LABEL.test(namespace)) return { skip: true, warning: 'the pod has no namespace' };
   const configKey = resolveConfigKey(pod, namespace, annotations);
@@ -183,6 +182,9 @@ export function mutatePod(object: unknown, requestNamespace: string | undefined,
   if (all.some((c) => (c.ports ?? []).some((p) => p.containerPort === settings.ports.listen || p.containerPort === settings.ports.admin))) {
     return { skip: true, warning: `a container already uses port ${settings.ports.listen} or ${settings.ports.admin}` };
   }
+  const meshes = detectMeshes(meshPod);
+  const conflict = reservedPortConflict(meshes, settings.ports);
+  if (conflict !== undefined) return { skip: true, warning: conflict };
 
   const patch: JsonPatchOp[] = [];
   // The sidecar takes over the app port's name so a Service's named targetPort now reaches it.
@@ -196,10 +198,14 @@ export function mutatePod(object: unknown, requestNamespace: string | undefined,
     inboundName = all.some((c) => (c.ports ?? []).some((p) => p.name === 'http')) ? 'spillway-http' : 'http';
   }
 
+  const meshPorts: MeshPorts = { ...settings.ports, app: app.number };
+  // Before the insertion below: these address the mesh's init containers by their index now.
+  patch.push(...captureArgOps(meshPod, meshes, meshPorts));
   const sidecar = sidecarContainer(settings, inboundName, app.number, configKey.key);
   if (spec.initContainers === undefined) patch.push({ op: 'add', path: '/spec/initContainers', value: [sidecar] });
-  // First, so it is up before any other init container runs and the app starts.
-  else patch.push({ op: 'add', path: '/spec/initContainers/0', value: sidecar });
+  // First, so it is up before any other init container runs and the app starts; in a meshed pod
+  // right after the mesh's capture and proxy containers, so its own traffic is in the mesh.
+  else patch.push({ op: 'add', path: `/spec/initContainers/${sidecarIndex(spec.initContainers, meshes)}`, value: sidecar });
   const volume = { name: STATE_VOLUME, emptyDir: { sizeLimit: '16Mi' } };
   if (spec.volumes === undefined) patch.push({ op: 'add', path: '/spec/volumes', value: [volume] });
   else patch.push({ op: 'add', path: '/spec/volumes/-', value: volume });
@@ -208,7 +214,53 @@ export function mutatePod(object: unknown, requestNamespace: string | undefined,
     patch.push({ op: 'add', path: '/metadata/annotations', value: {} });
   }
   patch.push({ op: 'add', path: `/metadata/annotations/${ptr(INJECTED_ANNOTATION)}`, value: configKey.key });
+  patch.push(...annotationOps(meshPod, meshes, meshPorts));
   return { patch };
+}
+
+/**
+ * A pod that already has a `spillway` container. One this webhook injected (its annotation says
+ * so) and a mesh injected since (Spillway's webhook ran first and is now reinvoked) gets what a
+ * meshed pod gets at injection: the sidecar after the mesh's containers, the capture settings.
+ * Anything else (a hand-written sidecar, or nothing left to do) is admitted as it is.
+ */
+function besideMesh(pod: MeshPod, settings: InjectionSettings): MutateResult {
+  if (typeof pod.annotations[INJECTED_ANNOTATION] !== 'string') return { skip: true };
+  const at = pod.initContainers.findIndex((c) => c.name === SIDECAR_NAME);
+  const meshes = detectMeshes(pod);
+  if (at < 0 || meshes.length === 0) return { skip: true };
+  const env = pod.initContainers[at].env;
+  const ports: MeshPorts = {
+    listen: envPort(env, 'SPILLWAY_LISTEN') ?? settings.ports.listen,
+    admin: envPort(env, 'SPILLWAY_ADMIN') ?? settings.ports.admin,
+    egress: envPort(env, 'SPILLWAY_EGRESS') ?? settings.ports.egress,
+    app: envPort(env, 'SPILLWAY_UPSTREAM') ?? 0,
+  };
+  const patch: JsonPatchOp[] = [...captureArgOps(pod, meshes, ports)];
+  // Istio rewrites the HTTP probes of every container it finds, ours included, to go through
+  // its agent (port 15020). With istio-proxy a regular container that agent starts only after
+  // the init containers, so the sidecar's startup probe could never pass. The admin port is
+  // out of capture: kubelet reaches it directly, so the sidecar gets its own probes back.
+  const sidecar = pod.initContainers[at] as Container;
+  for (const [key, probe] of Object.entries(sidecarProbes())) {
+    const current = sidecar[key];
+    const port = isObject(current) && isObject(current.httpGet) ? current.httpGet.port : undefined;
+    if (port !== ADMIN_PORT_NAME && port !== ports.admin) patch.push({ op: 'add', path: `/spec/initContainers/${at}/${key}`, value: probe });
+  }
+  // sidecarIndex counts the sidecar itself when it sits before the last mesh container.
+  const after = sidecarIndex(pod.initContainers, meshes);
+  if (at < after - 1) patch.push({ op: 'move', from: `/spec/initContainers/${at}`, path: `/spec/initContainers/${after - 1}` });
+  patch.push(...annotationOps(pod, meshes, ports));
+  return patch.length > 0 ? { patch } : { skip: true };
+}
+
+/** A port from the injected sidecar's env: a port number, or the port of a URL (SPILLWAY_UPSTREAM). */
+function envPort(env: unknown, name: string): number | undefined {
+  if (!Array.isArray(env)) return undefined;
+  const value = env.find((e) => isObject(e) && e.name === name)?.value;
+  if (typeof value !== 'string') return undefined;
+  const port = Number(/^\d+$/.test(value) ? value : (/:(\d+)\/?$/.exec(value)?.[1] ?? NaN));
+  return port >= 1 && port <= 65535 ? port : undefined;
 }
 
 /** `<namespace>/<workload>`: the annotation, else the owning workload, else the generateName. */
@@ -311,7 +363,6 @@ export function sidecarContainer(s: InjectionSettings, inboundName: string, appP
     { name: 'SPILLWAY_READY_WITHOUT_CONFIG_AFTER', value: String(s.readyWithoutConfigAfterSeconds) },
     { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
   );
-  const admin = { path: '', port: ADMIN_PORT_NAME };
   return {
     name: SIDECAR_NAME,
     image: s.image,
@@ -324,11 +375,21 @@ export function sidecarContainer(s: InjectionSettings, inboundName: string, appP
       { name: inboundName, containerPort: s.ports.listen, protocol: 'TCP' },
       { name: ADMIN_PORT_NAME, containerPort: s.ports.admin, protocol: 'TCP' },
     ],
-    startupProbe: { httpGet: { ...admin, path: '/healthz' }, periodSeconds: 1, failureThreshold: 60 },
-    livenessProbe: { httpGet: { ...admin, path: '/healthz' }, periodSeconds: 10, timeoutSeconds: 3, failureThreshold: 3 },
-    readinessProbe: { httpGet: { ...admin, path: '/readyz' }, periodSeconds: 5, timeoutSeconds: 3, failureThreshold: 3 },
+    ...sidecarProbes(),
     resources: s.resources,
     securityContext: { ...s.securityContext, ...REQUIRED_SECURITY },
     volumeMounts: [{ name: STATE_VOLUME, mountPath: s.stateDir }],
+  };
+}
+
+type ProbeKey = 'startupProbe' | 'livenessProbe' | 'readinessProbe';
+
+/** The sidecar's probes, all on its admin port by name (kubelet calls it directly). */
+function sidecarProbes(): Record<ProbeKey, Record<string, unknown>> {
+  const admin = { path: '', port: ADMIN_PORT_NAME };
+  return {
+    startupProbe: { httpGet: { ...admin, path: '/healthz' }, periodSeconds: 1, failureThreshold: 60 },
+    livenessProbe: { httpGet: { ...admin, path: '/healthz' }, periodSeconds: 10, timeoutSeconds: 3, failureThreshold: 3 },
+    readinessProbe: { httpGet: { ...admin, path: '/readyz' }, periodSeconds: 5, timeoutSeconds: 3, failureThreshold: 3 },
   };
 }

@@ -4,11 +4,14 @@
  * failures back off per key (exponentially, capped) until forget() on success.
  */
 import { systemClock, type Clock } from './clock.js';
+import { noQueueMetrics, type QueueMetrics } from './workqueue-metrics.js';
 
 export interface WorkQueueOptions {
   baseDelayMs?: number;
   maxDelayMs?: number;
   clock?: Clock;
+  /** client-go's workqueue_* metrics (WorkQueueMetrics.forQueue); none by default. */
+  metrics?: QueueMetrics;
 }
 
 export class WorkQueue {
@@ -22,12 +25,14 @@ export class WorkQueue {
   private readonly baseDelayMs: number;
   private readonly maxDelayMs: number;
   private readonly clock: Clock;
+  private readonly metrics: QueueMetrics;
   private shuttingDown = false;
 
   constructor(options: WorkQueueOptions = {}) {
     this.baseDelayMs = options.baseDelayMs ?? 100;
     this.maxDelayMs = options.maxDelayMs ?? 30_000;
     this.clock = options.clock ?? systemClock;
+    this.metrics = options.metrics ?? noQueueMetrics;
   }
 
   /** Keys waiting (not those being processed or delayed). */
@@ -37,6 +42,7 @@ export class WorkQueue {
 
   add(key: string): void {
     if (this.shuttingDown || this.dirty.has(key)) return;
+    this.metrics.add(key);
     this.dirty.add(key);
     if (this.processing.has(key)) return;
     const waiter = this.waiters.shift();
@@ -47,6 +53,7 @@ export class WorkQueue {
   /** Adds the key after `ms`; an earlier pending delay for the same key wins. */
   addAfter(key: string, ms: number): void {
     if (this.shuttingDown) return;
+    this.metrics.retry();
     if (ms <= 0) return this.add(key);
     const at = this.clock.now() + ms;
     const pending = this.delayed.get(key);
@@ -87,6 +94,7 @@ export class WorkQueue {
   }
 
   done(key: string): void {
+    this.metrics.done(key);
     this.processing.delete(key);
     if (!this.dirty.has(key)) return;
     const waiter = this.waiters.shift();
@@ -103,6 +111,7 @@ export class WorkQueue {
   }
 
   private take(key: string): string {
+    this.metrics.get(key);
     this.dirty.delete(key);
     this.processing.add(key);
     return key;

@@ -130,7 +130,7 @@ export class InboundMetrics {
         },
       });
     single('spillway_load_level', 'Pod load level 0..3.', () => source.loadLevel());
-    single('spillway_utilisation', 'In-flight over limits of the classes that affect the load level.', () => source.utilisation());
+    single('spillway_utilisation_ratio', 'In-flight over limits of the classes that affect the load level (1 = full).', () => source.utilisation());
     single('spillway_sessions', 'Established WebSocket sessions (they hold no request slot).', () => source.sessions());
     registry.registerMetric(new DurationHistogram(this.durations) as unknown as Metric);
   }

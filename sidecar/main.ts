@@ -6,7 +6,8 @@
  */
 import { access, constants } from 'node:fs/promises';
 import type { CompiledConfig } from '../api/config.js';
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { Registry } from 'prom-client';
+import { registerProcessMetrics } from '../lib/process-metrics.js';
 import { AccessLog } from './admission/access-log.js';
 import { startAdmin, type AdminServer } from './admin.js';
 import { FileSource } from './config/file-source.js';
@@ -80,7 +81,7 @@ export interface Sidecar {
 export async function startSidecar(options: SidecarOptions, log: Logger): Promise<Sidecar> {
   const startedAt = Date.now();
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
+  registerProcessMetrics(registry, 'sidecar');
 
   const accessLog = options.accessLog === 'off' ? null : new AccessLog({ mode: options.accessLog, logger: log.child({ part: 'access' }) });
   accessLog?.start();

@@ -18,6 +18,8 @@ export type DashboardName = (typeof DASHBOARD_NAMES)[number];
 const S = 'namespace=~"$namespace", workload=~"$workload", pod=~"$pod"';
 /** The operator selector. */
 const O = 'namespace=~"$namespace", pod=~"$pod"';
+/** The operator's work queue (client-go's workqueue_* metrics, `name` = WORK_QUEUE_NAME in operator/controller.ts). */
+const W = `${O}, name="trafficpolicy"`;
 const RATE = '$__rate_interval';
 const SHED = 'outcome=~"capacity|load-level|queue-timeout"';
 const ADMITTED = 'outcome!~"capacity|load-level|queue-timeout"';
@@ -117,7 +119,7 @@ function overview(): Dashboard {
             q(`max by (namespace, pod) (spillway_load_level{${S}})`, '{{namespace}}/{{pod}}'),
           ], { min: 0, max: 3, steps: true }),
           ts('Utilisation', 'In-flight over limits of the classes that set the load level (1 = full).', [
-            q(`max by (namespace, pod) (spillway_utilisation{${S}})`, '{{namespace}}/{{pod}}'),
+            q(`max by (namespace, pod) (spillway_utilisation_ratio{${S}})`, '{{namespace}}/{{pod}}'),
           ], { unit: 'percentunit', min: 0 }),
           ts('WebSocket sessions', 'Established sessions per pod (they hold no request slot and are never cut by shedding).', [
             q(`sum by (namespace, pod) (spillway_sessions{${S}})`, '{{namespace}}/{{pod}}'),
@@ -156,7 +158,7 @@ function vendors(): Dashboard {
             ),
           ], { unit: 'percentunit', min: 0, max: 1 }),
           ts("Sidecar's failover window", "The success rate each sidecar judges failover on (the route's failover.windowSeconds; absent before minRequests).", [
-            q(`min by (route, vendor) (spillway_vendor_success_rate{${R}})`, '{{route}} {{vendor}}'),
+            q(`min by (route, vendor) (spillway_vendor_success_ratio{${R}})`, '{{route}} {{vendor}}'),
           ], { unit: 'percentunit', min: 0, max: 1 }),
           ts('Active vendor', 'Pods sending each route to each vendor now.', [q(`sum by (route, vendor) (spillway_vendor_active{${R}})`, '{{route}} {{vendor}}')], { steps: true }),
           ts('Failovers', 'Times a route moved from one vendor to another.', [
@@ -207,7 +209,7 @@ function operator(): Dashboard {
         row: 'Leader and reconciles',
         panels: [
           stat('Leaders', 'Operator processes holding the lease: 1 is healthy, 0 publishes nothing.', [q(`sum(spillway_operator_is_leader{${O}})`)]),
-          stat('Queue depth', 'Policies waiting to be reconciled.', [q(`sum(spillway_operator_queue_depth{${O}})`)]),
+          stat('Queue depth', 'Policies waiting to be reconciled.', [q(`sum(workqueue_depth{${W}})`)]),
           stat('Errors / s', 'Reconciles failed and retried with backoff.', [q(`sum(rate(spillway_operator_reconcile_errors_total{${O}}[${RATE}]))`)], { unit: 'reqps' }),
           stat('Published / s', 'Config versions written to Redis.', [q(`sum(rate(spillway_operator_published_total{${O}}[${RATE}]))`)], { unit: 'reqps' }),
           ts('Leader', '1 for the process holding the lease.', [q(`max by (pod) (spillway_operator_is_leader{${O}})`, '{{pod}}')], { min: 0, max: 1, steps: true }),
@@ -219,8 +221,32 @@ function operator(): Dashboard {
             q(`histogram_quantile(0.5, sum by (le) (rate(spillway_operator_reconcile_duration_seconds_bucket{${O}}[${RATE}])))`, 'p50'),
             q(`histogram_quantile(0.99, sum by (le) (rate(spillway_operator_reconcile_duration_seconds_bucket{${O}}[${RATE}])))`, 'p99'),
           ], { unit: 's' }),
-          ts('Queue depth per pod', 'Policies waiting in the work queue.', [q(`max by (pod) (spillway_operator_queue_depth{${O}})`, '{{pod}}')]),
           ts('Published', 'Config versions written to Redis per operator pod.', [q(`sum by (pod) (increase(spillway_operator_published_total{${O}}[${RATE}]))`, '{{pod}}')]),
+        ],
+      },
+      {
+        // client-go's work-queue metrics: the same panels read any Kubernetes controller's queue.
+        row: 'Work queue',
+        panels: [
+          ts('Depth', 'Policies added and not yet taken by a worker (a policy re-added while being reconciled counts too).', [
+            q(`max by (pod) (workqueue_depth{${W}})`, '{{pod}}'),
+          ]),
+          ts('Adds and retries', 'Policies added to the queue, and re-added after a backoff because their reconcile failed.', [
+            q(`sum by (pod) (rate(workqueue_adds_total{${W}}[${RATE}]))`, '{{pod}} adds'),
+            q(`sum by (pod) (rate(workqueue_retries_total{${W}}[${RATE}]))`, '{{pod}} retries'),
+          ], { unit: 'reqps' }),
+          ts('Time in queue', 'From being added to being taken by a worker.', [
+            q(`histogram_quantile(0.5, sum by (le) (rate(workqueue_queue_duration_seconds_bucket{${W}}[${RATE}])))`, 'p50'),
+            q(`histogram_quantile(0.99, sum by (le) (rate(workqueue_queue_duration_seconds_bucket{${W}}[${RATE}])))`, 'p99'),
+          ], { unit: 's' }),
+          ts('Work duration', 'From being taken by a worker to done (a reconcile, status write included).', [
+            q(`histogram_quantile(0.5, sum by (le) (rate(workqueue_work_duration_seconds_bucket{${W}}[${RATE}])))`, 'p50'),
+            q(`histogram_quantile(0.99, sum by (le) (rate(workqueue_work_duration_seconds_bucket{${W}}[${RATE}])))`, 'p99'),
+          ], { unit: 's' }),
+          ts('Work in progress', 'Seconds of reconciles under way and not finished, and the longest one: steady growth means a stuck worker.', [
+            q(`max by (pod) (workqueue_unfinished_work_seconds{${W}})`, '{{pod}} unfinished'),
+            q(`max by (pod) (workqueue_longest_running_processor_seconds{${W}})`, '{{pod}} longest'),
+          ], { unit: 's' }),
         ],
       },
       {

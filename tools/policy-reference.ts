@@ -35,6 +35,7 @@ function constraintsOf(s: JSONSchemaProps): string {
   if (s.minLength !== undefined || s.maxLength !== undefined) out.push(`length ${String(s.minLength ?? 0)}–${String(s.maxLength ?? '∞')}`);
   if (s.minItems !== undefined || s.maxItems !== undefined) out.push(`items ${String(s.minItems ?? 0)}–${String(s.maxItems ?? '∞')}`);
   if (typeof s.pattern === 'string') out.push(`pattern \`${s.pattern}\``);
+  if (typeof s.format === 'string' && s.format !== 'int64') out.push(`format ${s.format}`);
   for (const v of (s['x-kubernetes-validations'] as Array<{ message: string }> | undefined) ?? []) out.push(v.message);
   return out.join('; ');
 }
@@ -62,9 +63,19 @@ function walk(s: JSONSchemaProps, path: string, required: boolean, rows: Row[]):
 
 export function renderPolicyReference(): string {
   const crd = buildCrd() as { spec: { versions: Array<{ schema: { openAPIV3Schema: JSONSchemaProps } }> } };
-  const spec = (crd.spec.versions[0].schema.openAPIV3Schema.properties as Record<string, JSONSchemaProps>).spec;
+  const { spec, status } = crd.spec.versions[0].schema.openAPIV3Schema.properties as Record<string, JSONSchemaProps>;
   const rows: Row[] = [];
   walk(spec, 'spec', true, rows);
+  const statusRows: Row[] = [];
+  walk(status, 'status', false, statusRows);
+  const table = (rs: Row[]) => [
+    '| field | type | required | default | constraints | description |',
+    '|---|---|---|---|---|---|',
+    ...rs.map(
+      (r) =>
+        `| \`${r.path}\` | ${cell(r.type)} | ${r.required ? 'yes' : ''} | ${cell(r.def)} | ${cell(r.constraints)} | ${cell(r.description)} |`,
+    ),
+  ];
   const lines = [
     '# TrafficPolicy reference',
     '',
@@ -73,12 +84,14 @@ export function renderPolicyReference(): string {
     'API server (the CRD schema and its CEL rules) and again by the operator (zod), whose refusal sets',
     '`Accepted=False` with a message naming the field.',
     '',
-    '| field | type | required | default | constraints | description |',
-    '|---|---|---|---|---|---|',
-    ...rows.map(
-      (r) =>
-        `| \`${r.path}\` | ${cell(r.type)} | ${r.required ? 'yes' : ''} | ${cell(r.def)} | ${cell(r.constraints)} | ${cell(r.description)} |`,
-    ),
+    ...table(rows),
+    '',
+    '## Status',
+    '',
+    'Written by the operator only (the status subresource). `kubectl spillway status` and',
+    '`kubectl get tp` show the gist; `kubectl explain trafficpolicy.status` the same descriptions.',
+    '',
+    ...table(statusRows),
     '',
   ];
   return lines.join('\n');

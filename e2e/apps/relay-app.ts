@@ -4,8 +4,8 @@
  * `Idempotency-Key: <id>`, and answers with what the egress answered: the vendor's reply, a
  * duplicate marked `x-spillway-duplicate`, a `202` deferred send, or a refusal with its reason.
  *
- * In-process: `const app = await startRelayApp({ egressUrl: 'http://127.0.0.1:15002' })`.
- * As a process: `node dist/e2e/apps/relay-app.js --port 8080 --egress http://127.0.0.1:15002`
+ * In-process: `const app = await startRelayApp({ egressUrl: 'http://127.0.0.1:17002' })`.
+ * As a process: `node dist/e2e/apps/relay-app.js --port 8080 --egress http://127.0.0.1:17002`
  * (prints `listening <port>`).
  */
 import { Agent, createServer, request, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 
 export interface RelayAppOptions {
-  /** The egress base URL, e.g. http://127.0.0.1:15002. */
+  /** The egress base URL, e.g. http://127.0.0.1:17002. */
   egressUrl: string;
   /** 0 (default): any free port. */
   port?: number;
@@ -140,7 +140,7 @@ function arg(name: string): string | undefined {
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const app = await startRelayApp({ egressUrl: arg('egress') ?? 'http://127.0.0.1:15002', port: Number(arg('port') ?? 0), host: arg('host') });
+  const app = await startRelayApp({ egressUrl: arg('egress') ?? 'http://127.0.0.1:17002', port: Number(arg('port') ?? 0), host: arg('host') });
   console.log(`listening ${app.port}`);
   process.on('SIGTERM', () => void app.close().then(() => process.exit(0)));
 }

@@ -34,7 +34,7 @@ export interface Phase {
 }
 
 export interface LoadPlan {
-  /** Base URL, e.g. http://127.0.0.1:15001 */
+  /** Base URL, e.g. http://127.0.0.1:17001 */
   target: string;
   classes: RequestClass[];
   phases: Phase[];

@@ -37,10 +37,10 @@ interface FlagSpec {
 }
 
 const FLAGS: Record<string, FlagSpec> = {
-  listen: { env: 'SPILLWAY_LISTEN', def: '15001', help: 'inbound port (HTTP/1.1, keep-alive, WebSocket)' },
+  listen: { env: 'SPILLWAY_LISTEN', def: '17001', help: 'inbound port (HTTP/1.1, keep-alive, WebSocket)' },
   upstream: { env: 'SPILLWAY_UPSTREAM', def: 'http://127.0.0.1:8080', help: 'the app container' },
-  egress: { env: 'SPILLWAY_EGRESS', def: '15002', help: 'outbound vendor routes port' },
-  admin: { env: 'SPILLWAY_ADMIN', def: '15090', help: 'admin and metrics port' },
+  egress: { env: 'SPILLWAY_EGRESS', def: '17002', help: 'outbound vendor routes port' },
+  admin: { env: 'SPILLWAY_ADMIN', def: '17090', help: 'admin and metrics port' },
   host: { env: 'SPILLWAY_HOST', def: '0.0.0.0', help: 'address the inbound and admin ports bind to' },
   'pod-name': { env: 'POD_NAME', def: 'the hostname', help: "this pod's name (its share of Cluster-scope budgets)" },
   policy: { env: 'SPILLWAY_POLICY', def: '', help: 'TrafficPolicy YAML file: standalone mode, hot-reloaded' },

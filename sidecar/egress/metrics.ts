@@ -48,8 +48,8 @@ export class EgressMetrics {
       registers,
     });
     new Gauge({
-      name: 'spillway_vendor_success_rate',
-      help: "Vendor success rate over the route's failover window (absent before minRequests).",
+      name: 'spillway_vendor_success_ratio',
+      help: "Share of a vendor's attempts that succeeded over the route's failover window, 0..1 (absent before minRequests).",
       labelNames: ['route', 'vendor'],
       registers,
       collect() {

@@ -189,9 +189,9 @@ describe('helm chart charts/spillway', () => {
     expect(op.spec.replicas).toBe(2);
     const [container] = op.spec.template.spec.containers;
     expect(container.args.slice(0, 1)).toEqual(['operator']);
-    expect(container.args).toEqual(expect.arrayContaining(['--leader-elect', '--admin=15091', `--lease-namespace=${NAMESPACE}`]));
+    expect(container.args).toEqual(expect.arrayContaining(['--leader-elect', '--admin=17091', `--lease-namespace=${NAMESPACE}`]));
     expect(container.ports).toEqual([
-      { name: 'admin', containerPort: 15091, protocol: 'TCP' },
+      { name: 'admin', containerPort: 17091, protocol: 'TCP' },
       { name: 'webhook', containerPort: 9443, protocol: 'TCP' },
     ]);
     expect(container.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'admin' });
@@ -206,7 +206,7 @@ describe('helm chart charts/spillway', () => {
     expect(pdb.spec.minAvailable).toBe(1);
     expect(pdb.spec.selector.matchLabels).toEqual(op.spec.selector.matchLabels);
     const metrics = one(objects, 'Service', `${RELEASE}-spillway-operator-metrics`);
-    expect(metrics.spec.ports).toEqual([{ name: 'admin', port: 15091, targetPort: 'admin', protocol: 'TCP' }]);
+    expect(metrics.spec.ports).toEqual([{ name: 'admin', port: 17091, targetPort: 'admin', protocol: 'TCP' }]);
     expect(metrics.spec.selector).toEqual(op.spec.selector.matchLabels);
 
     const redis = one(objects, 'Deployment', `${RELEASE}-spillway-redis`);
@@ -219,6 +219,8 @@ describe('helm chart charts/spillway', () => {
     expect(hook.metadata.annotations?.['cert-manager.io/inject-ca-from']).toBeUndefined();
     expect(hook.webhooks).toHaveLength(1);
     expect(hook.webhooks[0].failurePolicy).toBe('Ignore');
+    // Called again after a mesh's injector changed the pod (docs/meshes.md: both webhook orders).
+    expect(hook.webhooks[0].reinvocationPolicy).toBe('IfNeeded');
     expect(hook.webhooks[0].clientConfig.caBundle).toBeUndefined();
     expect(env.SPILLWAY_WEBHOOK_CERT_MANAGER).toBe('false');
     expect(env.SPILLWAY_WEBHOOK_CERT_DIR).toBeUndefined();
@@ -234,7 +236,7 @@ describe('helm chart charts/spillway', () => {
     for (const kind of ['MutatingWebhookConfiguration', 'ConfigMap', 'Certificate', 'Issuer']) expect(ofKind(objects, kind)).toEqual([]);
     expect(ofKind(objects, 'Service').map((o) => o.metadata.name).sort()).toEqual([`${RELEASE}-spillway-operator-metrics`, `${RELEASE}-spillway-redis`]);
     const c = one(objects, 'Deployment', `${RELEASE}-spillway-operator`).spec.template.spec.containers[0];
-    expect(c.ports).toEqual([{ name: 'admin', containerPort: 15091, protocol: 'TCP' }]);
+    expect(c.ports).toEqual([{ name: 'admin', containerPort: 17091, protocol: 'TCP' }]);
     expect(c.env.filter((e: any) => /WEBHOOK|INJECTION/.test(e.name))).toEqual([]);
   });
 
@@ -265,7 +267,7 @@ describe('helm chart charts/spillway', () => {
     for (const e of c.env) env[e.name] = e.value ?? standIn(e);
     const flags = parseFlags(c.args.slice(1), env);
     const values = ciValues(ciFile);
-    expect(flags.admin).toBe(15091);
+    expect(flags.admin).toBe(17091);
     expect(flags.leaderElect).toBe(values.operator?.leaderElection?.enabled ?? true);
     expect(flags.leaseNamespace).toBe(NAMESPACE);
     expect(flags.namespaces).toEqual(values.operator?.watchNamespaces ?? []);
@@ -325,7 +327,7 @@ describe('helm chart charts/spillway', () => {
     expect(injection).toEqual(
       expect.objectContaining({
         image: 'ghcr.io/spillway-io/spillway:0.1.0-debug',
-        ports: { listen: 15001, egress: 15002, admin: 15090 },
+        ports: { listen: 17001, egress: 17002, admin: 17090 },
         stateDir: '/var/lib/spillway',
         redisUrl: `redis://${RELEASE}-spillway-redis.${NAMESPACE}.svc:6379`,
         kafkaBrokers: ['kafka.data.svc:9092'],
@@ -346,7 +348,7 @@ describe('helm chart charts/spillway', () => {
         minReplicas: 2,
         maxReplicas: 12,
         metrics: [
-          { type: 'Pods', pods: { metric: { name: 'spillway_utilisation' }, target: { type: 'AverageValue', averageValue: '600m' } } },
+          { type: 'Pods', pods: { metric: { name: 'spillway_utilisation_ratio' }, target: { type: 'AverageValue', averageValue: '600m' } } },
           { type: 'Pods', pods: { metric: { name: 'spillway_shed_per_second' }, target: { type: 'AverageValue', averageValue: '2' } } },
         ],
       }),
@@ -373,7 +375,7 @@ describe('helm chart charts/spillway', () => {
         type: 'prometheus',
         name: 'spillway-utilisation',
         metricType: 'AverageValue',
-        metadata: { serverAddress: 'http://prometheus.monitoring.svc:9090', query: 'sum(spillway_utilisation{namespace="relay",pod=~"relay-[0-9]+"})', threshold: '0.6' },
+        metadata: { serverAddress: 'http://prometheus.monitoring.svc:9090', query: 'sum(spillway_utilisation_ratio{namespace="relay",pod=~"relay-[0-9]+"})', threshold: '0.6' },
       },
       {
         type: 'prometheus',
@@ -395,7 +397,7 @@ describe('helm chart charts/spillway', () => {
     const block = [...doc.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]).find((b) => b.startsWith('rules:\n  custom:'));
     expect(block).toBeDefined();
     const adapter = parse(block!).rules.custom as Array<{ seriesQuery: string; name: { as: string }; metricsQuery: string }>;
-    expect(adapter.map((r) => r.name.as)).toEqual(['spillway_utilisation', 'spillway_shed_per_second']);
+    expect(adapter.map((r) => r.name.as)).toEqual(['spillway_utilisation_ratio', 'spillway_shed_per_second']);
     for (const r of adapter) {
       exprs.push(r.seriesQuery);
       // As the adapter fills its template for one namespace's pods.

@@ -9,10 +9,10 @@ import { defaultStateDir } from '../../sidecar/config/state-dir.js';
 describe('sidecar flags', () => {
   test('defaults follow the contract', () => {
     expect(parseSidecarFlags([], {})).toEqual({
-      listen: 15001,
+      listen: 17001,
       upstream: 'http://127.0.0.1:8080',
-      egress: 15002,
-      admin: 15090,
+      egress: 17002,
+      admin: 17090,
       host: '0.0.0.0',
       podName: hostname(),
       policy: null,
@@ -66,7 +66,7 @@ describe('sidecar flags', () => {
       configKey: 'talk/other',
     });
     // An empty variable counts as unset.
-    expect(parseSidecarFlags([], { SPILLWAY_LISTEN: '' })?.listen).toBe(15001);
+    expect(parseSidecarFlags([], { SPILLWAY_LISTEN: '' })?.listen).toBe(17001);
   });
 
   test('--help', () => {

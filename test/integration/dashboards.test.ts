@@ -21,11 +21,14 @@ function sourceFiles(dir: string): string[] {
   });
 }
 
-/** Metric names our processes register (string literals in the sidecar and operator sources). */
+/** Our metric names (spillway_*, and client-go's workqueue_* the operator exports). */
+const OUR_METRIC = /\b((?:spillway|workqueue)_[a-z_]+)/g;
+
+/** Metric names our processes register (string literals in the sidecar, operator and lib sources). */
 function exportedMetricNames(): Set<string> {
   const names = new Set<string>();
-  for (const f of [...sourceFiles(join(REPO_ROOT, 'sidecar')), ...sourceFiles(join(REPO_ROOT, 'operator'))]) {
-    for (const m of readFileSync(f, 'utf8').matchAll(/'(spillway_[a-z_]+)'/g)) names.add(m[1]);
+  for (const f of ['sidecar', 'operator', 'lib'].flatMap((d) => sourceFiles(join(REPO_ROOT, d)))) {
+    for (const m of readFileSync(f, 'utf8').matchAll(/'((?:spillway|workqueue)_[a-z_]+)'/g)) names.add(m[1]);
   }
   return names;
 }
@@ -68,7 +71,7 @@ describe('dashboards', () => {
     const exported = exportedMetricNames();
     const unknown = new Set<string>();
     for (const x of queries) {
-      for (const m of x.expr.matchAll(/\b(spillway_[a-z_]+)/g)) {
+      for (const m of x.expr.matchAll(OUR_METRIC)) {
         const name = m[1].replace(/_(bucket|sum|count)$/, '');
         if (!exported.has(name)) unknown.add(`${x.dashboard} / ${x.panel}: ${m[1]}`);
       }

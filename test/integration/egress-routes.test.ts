@@ -247,7 +247,7 @@ describe('egress routes', () => {
     const m = await registry.metrics();
     expect(m).toMatch(/spillway_vendor_active\{route="push",vendor="a"\} 1/);
     expect(m).toMatch(/spillway_vendor_active\{route="push",vendor="b"\} 0/);
-    expect(m).toMatch(/spillway_vendor_success_rate\{route="push",vendor="a"\} 1/);
+    expect(m).toMatch(/spillway_vendor_success_ratio\{route="push",vendor="a"\} 1/);
     expect(m).toContain('spillway_vendor_failovers_total');
     expect(m).toContain('spillway_dedup_suppressed_total');
     expect(m).toContain('spillway_egress_inflight{route="push"} 0');

@@ -171,20 +171,28 @@ describe('the image contents, installed the way the Dockerfile installs them', (
     expect(existsSync(join(app, 'node_modules', '@kubernetes', 'client-node'))).toBe(true);
     const top = readdirSync(app).sort();
     expect(top).toEqual(['bin', 'crds', 'dist', 'examples', 'node_modules', 'package-lock.json', 'package.json']);
-    expect(readdirSync(join(app, 'dist')).sort()).toEqual(['api', 'cli.js', 'operator', 'sidecar']);
+    expect(readdirSync(join(app, 'dist')).sort()).toEqual(['api', 'cli.js', 'lib', 'operator', 'sidecar']);
     expect(filesBefore.some((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toBe(false);
   });
 
-  it('spillway --help, found on PATH through the link the runtime stage makes (ENTRYPOINT ["spillway"])', async () => {
-    const link = /^RUN ln -s (\S+) (\S+)$/.exec(runtimeStage.lines.find((l) => l.startsWith('RUN ln -s')) ?? '');
-    expect(link?.slice(1)).toEqual(['/app/bin/spillway.js', '/usr/local/bin/spillway']);
+  it('spillway --help, found on PATH through the links the runtime stage makes (ENTRYPOINT ["spillway"]; kubectl-spillway for kubectl)', async () => {
+    const line = runtimeStage.lines.find((l) => l.startsWith('RUN ln -s')) ?? '';
+    const links = [...line.matchAll(/ln -s (\S+) (\S+)/g)].map((m) => [m[1], m[2]]);
+    expect(links).toEqual([
+      ['/app/bin/spillway.js', '/usr/local/bin/spillway'],
+      ['/app/bin/kubectl-spillway', '/usr/local/bin/kubectl-spillway'],
+    ]);
     const binDir = join(work, 'usr-local-bin');
     mkdirSync(binDir, { recursive: true });
     symlinkSync(join(app, 'bin', 'spillway.js'), join(binDir, 'spillway'));
-    const { stdout } = await run('spillway', ['--help'], { cwd: app, env: { ...env(), PATH: `${binDir}:${process.env.PATH}` } });
+    symlinkSync(join(app, 'bin', 'kubectl-spillway'), join(binDir, 'kubectl-spillway'));
+    const path = { ...env(), PATH: `${binDir}:${process.env.PATH}` };
+    const { stdout } = await run('spillway', ['--help'], { cwd: app, env: path });
     expect(stdout).toMatch(/^Usage: spillway <command>/);
     expect(stdout).toMatch(/sidecar/);
     expect(stdout).toMatch(/operator/);
+    const plugin = await run('kubectl-spillway', ['validate', join(app, 'examples', 'chat-policy.yaml')], { cwd: app, env: path });
+    expect(plugin.stdout).toMatch(/TrafficPolicy talk\/chat: valid$/m);
   });
 
   it('spillway operator --help', async () => {

@@ -213,7 +213,7 @@ describe('inbound metrics', () => {
       'spillway_class_priority',
       'spillway_request_duration_seconds',
       'spillway_load_level',
-      'spillway_utilisation',
+      'spillway_utilisation_ratio',
       'spillway_sessions',
     ])
       expect(text).toContain(`# TYPE ${name} `);

@@ -1,10 +1,14 @@
+import { readFileSync } from 'node:fs';
 import { startAdmin, type AdminServer } from '../../operator/admin.js';
 import { OperatorMetrics } from '../../operator/metrics.js';
+import { ManualClock } from '../unit/operator-fakes.js';
 
 describe('operator admin server', () => {
   let admin: AdminServer;
   let ready = false;
-  const metrics = new OperatorMetrics();
+  // As the real process: process_*, nodejs_* and spillway_build_info too.
+  const metrics = new OperatorMetrics(true);
+  metrics.workQueues.forQueue('trafficpolicy', new ManualClock());
 
   beforeAll(async () => {
     admin = await startAdmin({ port: 0, host: '127.0.0.1', registry: metrics.registry, ready: () => ready });
@@ -28,11 +32,26 @@ describe('operator admin server', () => {
       'spillway_operator_reconcile_total{result="published"} 1',
       'spillway_operator_reconcile_errors_total 0',
       'spillway_operator_reconcile_duration_seconds_bucket',
-      'spillway_operator_queue_depth 0',
+      'workqueue_depth{name="trafficpolicy"} 0',
+      'workqueue_adds_total{name="trafficpolicy"} 0',
+      'workqueue_queue_duration_seconds_bucket{le="1e-8",name="trafficpolicy"} 0',
+      'workqueue_work_duration_seconds_count{name="trafficpolicy"} 0',
+      'workqueue_retries_total{name="trafficpolicy"} 0',
+      'workqueue_unfinished_work_seconds{name="trafficpolicy"} 0',
+      'workqueue_longest_running_processor_seconds{name="trafficpolicy"} 0',
       'spillway_operator_is_leader 1',
       'spillway_operator_published_total 0',
     ]) {
       expect(text).toContain(name);
     }
+  });
+
+  it('exports the default process metrics under the same names as the sidecar, and the build', async () => {
+    const text = await (await get('/metrics')).text();
+    expect(text).toMatch(/^process_cpu_user_seconds_total \d/m);
+    expect(text).toMatch(/^nodejs_heap_size_used_bytes \d/m);
+    expect(text).not.toContain('spillway_operator_process_');
+    const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
+    expect(text).toContain(`spillway_build_info{version="${version}",node_version="${process.versions.node}",component="operator"} 1`);
   });
 });

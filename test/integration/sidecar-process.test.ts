@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -123,7 +123,9 @@ describe('spillway sidecar (process)', () => {
     expect(await proxied.json()).toEqual({ path: '/messages/room-1', method: 'POST' });
 
     const metrics = await (await fetch(`${adminUrl}/metrics`)).text();
-    expect(metrics).toContain('process_cpu_user_seconds_total');
+    expect(metrics).toMatch(/^process_cpu_user_seconds_total \d/m);
+    const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
+    expect(metrics).toContain(`spillway_build_info{version="${version}",node_version="${process.versions.node}",component="sidecar"} 1`);
     expect(metrics).toContain('spillway_config_version 1');
     expect(metrics).toContain('spillway_config_applied_total{source="file"} 1');
     expect(metrics).toMatch(/spillway_requests_total\{[^}]*class="send-message"[^}]*\} 1/);

@@ -1,10 +1,11 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parse } from 'yaml';
+import { isAlias, isNode, parse, parseAllDocuments, visit } from 'yaml';
 import { buildCrd, CRD_FILE, renderCrdYaml, type JSONSchemaProps } from '../../api/crd.js';
 import { parseSpec } from '../../api/validate.js';
 import { CrSchema, newAjv, toAjvSchema } from '../../e2e/kube-double/schema.js';
+import { ACCEPTED, PROGRAMMED, setCondition } from '../../operator/status.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const crd = buildCrd() as { spec: { versions: Array<{ schema: { openAPIV3Schema: JSONSchemaProps }; additionalPrinterColumns: Array<{ name: string }> }> } };
@@ -154,5 +155,105 @@ describe('TrafficPolicy CRD', () => {
 
   it('accepts a route pinned to one of its vendors', () => {
     expect(check(withRoute({ name: 'push', vendors, pin: 'fcm-b' }))).toEqual([]);
+  });
+});
+
+/** Every node of a schema (properties, items, map values) with its path. */
+function nodes(node: JSONSchemaProps, path = ''): Array<[string, JSONSchemaProps]> {
+  const out: Array<[string, JSONSchemaProps]> = [[path || '<root>', node]];
+  for (const [k, v] of Object.entries((node.properties as Record<string, JSONSchemaProps>) ?? {})) out.push(...nodes(v, `${path}.${k}`));
+  if (node.items) out.push(...nodes(node.items as JSONSchemaProps, `${path}[]`));
+  if (typeof node.additionalProperties === 'object') out.push(...nodes(node.additionalProperties as JSONSchemaProps, `${path}{}`));
+  return out;
+}
+
+describe('an API that explains itself', () => {
+  // kubectl explain shows a node's description: a node without one explains nothing.
+  it('has a description on every schema node', () => {
+    const missing = nodes(openAPIV3Schema).filter(([, n]) => typeof n.description !== 'string' || n.description.trim() === '').map(([p]) => p);
+    expect(missing).toEqual([]);
+  });
+
+  it('the walker sees properties, items and map values', () => {
+    const schema = { type: 'object', description: 'r', properties: { a: { type: 'array', items: { type: 'string' } }, m: { type: 'object', description: 'm', additionalProperties: { type: 'string' } } } };
+    expect(nodes(schema).filter(([, n]) => !n.description).map(([p]) => p)).toEqual(['.a', '.a[]', '.m{}']);
+  });
+
+  /** Generated YAML files: the CRD and the chart's copy (dashboards are JSON). */
+  const generatedYaml = [CRD_FILE, ...readdirSync(join(root, 'charts', 'spillway', 'files')).filter((f) => f.endsWith('.yaml')).map((f) => `charts/spillway/files/${f}`)];
+
+  function anchorsAndAliases(text: string): string[] {
+    const found: string[] = [];
+    for (const doc of parseAllDocuments(text)) {
+      visit(doc, (_key, node) => {
+        if (isAlias(node)) found.push(`alias *${node.source}`);
+        else if (isNode(node) && node.anchor) found.push(`anchor &${node.anchor}`);
+      });
+    }
+    return found;
+  }
+
+  it.each(generatedYaml)('%s has no YAML anchors or aliases', (file) => {
+    expect(anchorsAndAliases(readFileSync(join(root, file), 'utf8'))).toEqual([]);
+  });
+
+  it('the anchor check finds them', () => {
+    expect(anchorsAndAliases('a: &x {b: 1}\nc: *x\n')).toEqual(['anchor &x', 'alias *x']);
+  });
+
+  const statusSchema = (openAPIV3Schema.properties as Record<string, JSONSchemaProps>).status;
+
+  it('types status fully, as metav1.Condition for conditions', () => {
+    expect(statusSchema['x-kubernetes-preserve-unknown-fields']).toBeUndefined();
+    const conditions = (statusSchema.properties as Record<string, JSONSchemaProps>).conditions;
+    expect(conditions).toMatchObject({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] });
+    const item = conditions.items as JSONSchemaProps;
+    expect(item.required).toEqual(expect.arrayContaining(['type', 'status', 'reason', 'message', 'lastTransitionTime']));
+    expect(item.properties).toMatchObject({
+      type: { type: 'string', maxLength: 316, pattern: expect.any(String) },
+      status: { type: 'string', enum: ['True', 'False', 'Unknown'] },
+      observedGeneration: { type: 'integer', format: 'int64', minimum: 0 },
+      lastTransitionTime: { type: 'string', format: 'date-time' },
+      reason: { type: 'string', minLength: 1, maxLength: 1024, pattern: '^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$' },
+      message: { type: 'string', maxLength: 32768 },
+    });
+    expect((item.properties as Record<string, JSONSchemaProps>).lastTransitionTime.pattern).toBeUndefined();
+  });
+
+  /** A policy object with the given status, for the API server's checks. */
+  const withStatus = (status: unknown) => ({ apiVersion: 'spillway.io/v1alpha1', kind: 'TrafficPolicy', metadata: { name: 'p' }, spec: exampleSpec(), status });
+  const t0 = new Date('2026-12-07T02:00:00.123Z');
+
+  it('accepts every status the operator writes, and prunes nothing of it', () => {
+    let conditions = setCondition(undefined, { type: ACCEPTED, status: 'False', reason: 'Invalid', message: 'x: bad; '.repeat(10_000) }, 3, t0);
+    conditions = setCondition(conditions, { type: PROGRAMMED, status: 'False', reason: 'RedisUnavailable', message: 'config version 4 stays in force' }, 3, t0);
+    const status = {
+      observedGeneration: 3,
+      configVersion: 4,
+      readyReplicas: 0,
+      publishedTarget: 'talk/chat',
+      conditions,
+      classes: [{ name: 'send-message', podLimit: 50 }, { name: 'default', podLimit: 1 }],
+      routes: [
+        { name: 'push', activeVendor: 'fcm-b', vendors: [{ name: 'fcm-a', successRate: 0.12, requests: 40 }, { name: 'fcm-b', requests: 0 }] },
+        { name: 'sms', activeVendor: 'twilio' },
+      ],
+    };
+    const obj = withStatus(structuredClone(status));
+    const schema = new CrSchema(openAPIV3Schema);
+    expect(schema.prune(obj)).toEqual([]);
+    expect(schema.check(obj)).toEqual([]);
+    expect(obj.status).toEqual(status);
+    expect(schema.check(withStatus({ publishedTarget: '' }))).toEqual([]);
+  });
+
+  it('refuses a status that breaks metav1.Condition, naming the field', () => {
+    const bad = { type: 'Accepted', status: 'Maybe', reason: 'not valid!', message: 'm', lastTransitionTime: 'yesterday', observedGeneration: -1 };
+    const causes = new CrSchema(openAPIV3Schema).check(withStatus({ conditions: [bad] })).map((c) => c.field);
+    expect(causes).toEqual(
+      expect.arrayContaining(['status.conditions[0].status', 'status.conditions[0].reason', 'status.conditions[0].lastTransitionTime', 'status.conditions[0].observedGeneration']),
+    );
+    const missing = new CrSchema(openAPIV3Schema).check(withStatus({ conditions: [{ type: 'Accepted', status: 'True' }] })).map((c) => c.field);
+    expect(missing).toEqual(expect.arrayContaining(['status.conditions[0].reason', 'status.conditions[0].message', 'status.conditions[0].lastTransitionTime']));
   });
 });

@@ -12,7 +12,7 @@ describe('operator flags', () => {
       leaseDurationMs: 15_000,
       renewDeadlineMs: 10_000,
       retryPeriodMs: 2_000,
-      admin: 15091,
+      admin: 17091,
     });
     const e = parseFlags([], { SPILLWAY_REDIS: 'redis://e', SPILLWAY_NAMESPACE: 'a,b', SPILLWAY_ADMIN: '0', KUBECONFIG: '/k' });
     expect(e).toMatchObject({ redis: 'redis://e', namespaces: ['a', 'b'], admin: 0, kubeconfig: '/k', leaderElect: false });

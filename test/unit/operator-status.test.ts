@@ -1,4 +1,5 @@
-import { ACCEPTED, PROGRAMMED, setCondition, statusEvents } from '../../operator/status.js';
+import { ACCEPTED, capMessage, PROGRAMMED, setCondition, statusEvents } from '../../operator/status.js';
+import { CONDITION_MESSAGE_MAX } from '../../api/policy.js';
 import type { TrafficPolicyStatus } from '../../api/policy.js';
 
 const t0 = new Date('2026-01-01T00:00:00Z');
@@ -23,6 +24,19 @@ describe('conditions', () => {
     c = setCondition(c, { type: PROGRAMMED, status: 'False', reason: 'TargetNotFound', message: '' }, 1, t0);
     c = setCondition(c, { type: ACCEPTED, status: 'True', reason: 'Accepted', message: '' }, 1, t1);
     expect(c.map((x) => x.type)).toEqual([ACCEPTED, PROGRAMMED]);
+  });
+
+  it("caps a message at metav1.Condition's maxLength, never splitting a character", () => {
+    const long = 'spec.classes[0].name: bad; '.repeat(5000);
+    const [c] = setCondition(undefined, { type: ACCEPTED, status: 'False', reason: 'Invalid', message: long }, 1, t0);
+    expect(c.message.length).toBeLessThanOrEqual(CONDITION_MESSAGE_MAX);
+    expect(c.message.endsWith('(truncated)')).toBe(true);
+    expect(c.message.startsWith('spec.classes[0].name: bad; ')).toBe(true);
+    const emoji = '😀'.repeat(CONDITION_MESSAGE_MAX);
+    const capped = capMessage(emoji);
+    expect(capped.length).toBeLessThanOrEqual(CONDITION_MESSAGE_MAX);
+    expect(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])/.test(capped)).toBe(false); // no lone high surrogate
+    expect(capMessage('short')).toBe('short');
   });
 });
 

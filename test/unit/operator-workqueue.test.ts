@@ -1,4 +1,6 @@
+import { Registry } from 'prom-client';
 import { WorkQueue } from '../../operator/workqueue.js';
+import { WorkQueueMetrics } from '../../operator/workqueue-metrics.js';
 import { ManualClock, flush } from './operator-fakes.js';
 
 describe('WorkQueue', () => {
@@ -112,5 +114,123 @@ describe('WorkQueue', () => {
     expect(clock.pending).toBe(0);
     q.add('a/y');
     expect(await q.get()).toBeUndefined();
+  });
+});
+
+describe('WorkQueue metrics (client-go names and semantics)', () => {
+  /** Every sample of the workqueue_* metrics as `name{labels}` → value. */
+  async function samples(registry: Registry): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    for (const line of (await registry.metrics()).split('\n')) {
+      if (!line.startsWith('workqueue_')) continue;
+      const i = line.lastIndexOf(' ');
+      out.set(line.slice(0, i), Number(line.slice(i + 1)));
+    }
+    return out;
+  }
+  const N = '{name="tp"}';
+  const bucket = (metric: string, le: string) => `${metric}_bucket{le="${le}",name="tp"}`;
+
+  function setup() {
+    const clock = new ManualClock();
+    const registry = new Registry();
+    const q = new WorkQueue({ clock, metrics: new WorkQueueMetrics(registry).forQueue('tp', clock) });
+    return { clock, registry, q };
+  }
+
+  it('exports every series from the start, at zero', async () => {
+    const { registry, q } = setup();
+    const m = await samples(registry);
+    for (const name of ['workqueue_depth', 'workqueue_adds_total', 'workqueue_retries_total', 'workqueue_unfinished_work_seconds', 'workqueue_longest_running_processor_seconds']) {
+      expect([name, m.get(name + N)]).toEqual([name, 0]);
+    }
+    expect(m.get('workqueue_queue_duration_seconds_count' + N)).toBe(0);
+    expect(m.get('workqueue_work_duration_seconds_count' + N)).toBe(0);
+    // client-go's ExponentialBuckets(10e-9, 10, 10): 10 ns … 10 s.
+    const les = [...m.keys()].filter((k) => k.startsWith('workqueue_queue_duration_seconds_bucket')).map((k) => /le="([^"]+)"/.exec(k)?.[1]);
+    expect(les).toEqual(['1e-8', '1e-7', '0.000001', '0.00001', '0.0001', '0.001', '0.01', '0.1', '1', '10', '+Inf']);
+    q.shutDown();
+  });
+
+  it('counts adds, depth, time in queue and work duration on the injected clock', async () => {
+    const { clock, registry, q } = setup();
+    q.add('a/x');
+    q.add('a/x'); // already waiting: neither an add nor depth
+    q.add('a/y');
+    let m = await samples(registry);
+    expect(m.get('workqueue_adds_total' + N)).toBe(2);
+    expect(m.get('workqueue_depth' + N)).toBe(2);
+
+    await clock.advance(50);
+    const x = (await q.get()) as string;
+    m = await samples(registry);
+    expect(m.get('workqueue_depth' + N)).toBe(1);
+    expect(m.get('workqueue_queue_duration_seconds_count' + N)).toBe(1);
+    expect(m.get('workqueue_queue_duration_seconds_sum' + N)).toBeCloseTo(0.05);
+    expect(m.get(bucket('workqueue_queue_duration_seconds', '0.01'))).toBe(0);
+    expect(m.get(bucket('workqueue_queue_duration_seconds', '0.1'))).toBe(1);
+
+    await clock.advance(3000);
+    m = await samples(registry);
+    expect(m.get('workqueue_unfinished_work_seconds' + N)).toBeCloseTo(3);
+    expect(m.get('workqueue_longest_running_processor_seconds' + N)).toBeCloseTo(3);
+    const y = (await q.get()) as string;
+    await clock.advance(1000);
+    m = await samples(registry);
+    expect(m.get('workqueue_unfinished_work_seconds' + N)).toBeCloseTo(4 + 1);
+    expect(m.get('workqueue_longest_running_processor_seconds' + N)).toBeCloseTo(4);
+
+    // Re-added while being processed: counted (and in depth) now, handed out after done().
+    q.add(x);
+    m = await samples(registry);
+    expect(m.get('workqueue_adds_total' + N)).toBe(3);
+    expect(m.get('workqueue_depth' + N)).toBe(1);
+    q.done(x);
+    q.done(y);
+    m = await samples(registry);
+    expect(m.get('workqueue_work_duration_seconds_count' + N)).toBe(2);
+    expect(m.get('workqueue_work_duration_seconds_sum' + N)).toBeCloseTo(4 + 1);
+    expect(m.get(bucket('workqueue_work_duration_seconds', '1'))).toBe(1);
+    expect(m.get(bucket('workqueue_work_duration_seconds', '10'))).toBe(2);
+    expect(m.get('workqueue_unfinished_work_seconds' + N)).toBe(0);
+    expect(m.get('workqueue_longest_running_processor_seconds' + N)).toBe(0);
+    expect(await q.get()).toBe(x);
+    m = await samples(registry);
+    expect(m.get('workqueue_depth' + N)).toBe(0);
+    // Time in queue of the re-add: from its add (at 4.05 s) to now (still 4.05 s).
+    expect(m.get('workqueue_queue_duration_seconds_count' + N)).toBe(3);
+    q.shutDown();
+  });
+
+  it('counts a retry for every delayed re-add, as client-go counts AddAfter', async () => {
+    const { clock, registry, q } = setup();
+    q.addRateLimited('a/x');
+    q.addAfter('a/y', 0);
+    let m = await samples(registry);
+    expect(m.get('workqueue_retries_total' + N)).toBe(2);
+    expect(m.get('workqueue_adds_total' + N)).toBe(1);
+    await clock.advance(100);
+    m = await samples(registry);
+    expect(m.get('workqueue_adds_total' + N)).toBe(2);
+    expect(m.get('workqueue_depth' + N)).toBe(2);
+    q.shutDown();
+  });
+
+  it('a second queue of the same name (a restarted controller) takes the series over', async () => {
+    const registry = new Registry();
+    const metrics = new WorkQueueMetrics(registry);
+    const clock = new ManualClock();
+    const first = new WorkQueue({ clock, metrics: metrics.forQueue('tp', clock) });
+    first.add('a/x');
+    await first.get();
+    first.shutDown();
+    const second = new WorkQueue({ clock, metrics: metrics.forQueue('tp', clock) });
+    second.add('a/y');
+    await clock.advance(2000);
+    const m = await samples(registry);
+    expect(m.get('workqueue_adds_total' + N)).toBe(2);
+    expect(m.get('workqueue_depth' + N)).toBe(1);
+    expect(m.get('workqueue_unfinished_work_seconds' + N)).toBe(0);
+    second.shutDown();
   });
 });

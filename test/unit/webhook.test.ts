@@ -3,7 +3,7 @@ import { parseInjectionSettings, review, type AdmissionReviewOut, type Injection
 
 const settings: InjectionSettings = parseInjectionSettings({
   image: 'ghcr.io/spillway-io/spillway:0.1.0',
-  ports: { listen: 15001, egress: 15002, admin: 15090 },
+  ports: { listen: 17001, egress: 17002, admin: 17090 },
   resources: { requests: { cpu: '100m', memory: '64Mi' } },
   securityContext: { runAsUser: 65532, runAsNonRoot: false },
   redisUrl: 'redis://redis.spillway-system.svc:6379',
@@ -79,10 +79,10 @@ describe('sidecar injection (pure)', () => {
       expect.objectContaining({ name: 'spillway', image: 'ghcr.io/spillway-io/spillway:0.1.0', imagePullPolicy: 'IfNotPresent', restartPolicy: 'Always', args: ['sidecar'] }),
     );
     expect(envOf(s)).toEqual({
-      SPILLWAY_LISTEN: '15001',
+      SPILLWAY_LISTEN: '17001',
       SPILLWAY_UPSTREAM: 'http://127.0.0.1:8080',
-      SPILLWAY_ADMIN: '15090',
-      SPILLWAY_EGRESS: '15002',
+      SPILLWAY_ADMIN: '17090',
+      SPILLWAY_EGRESS: '17002',
       SPILLWAY_REDIS: 'redis://redis.spillway-system.svc:6379',
       SPILLWAY_CONFIG_KEY: 'talk/chat',
       SPILLWAY_KAFKA: 'kafka-0.data.svc:9092,kafka-1.data.svc:9092',
@@ -95,8 +95,8 @@ describe('sidecar injection (pure)', () => {
     });
     // The sidecar takes over the name "http"; the app's port is renamed, and its probe follows.
     expect(s.ports).toEqual([
-      { name: 'http', containerPort: 15001, protocol: 'TCP' },
-      { name: 'spillway-admin', containerPort: 15090, protocol: 'TCP' },
+      { name: 'http', containerPort: 17001, protocol: 'TCP' },
+      { name: 'spillway-admin', containerPort: 17090, protocol: 'TCP' },
     ]);
     const app = p.spec.containers[0];
     expect(app.ports).toEqual([
@@ -201,7 +201,7 @@ describe('sidecar injection (pure)', () => {
       deploymentPod({ spec: { containers: [{ name: 'app', image: 'a' }] } }), // no port at all
       deploymentPod({ metadata: { annotations: { 'spillway.io/app-port': 'nope' } } }),
       deploymentPod({ metadata: { annotations: { 'spillway.io/config-key': 'not a key' } } }),
-      deploymentPod({ spec: { containers: [{ name: 'app', image: 'a', ports: [{ containerPort: 15001 }] }] } }),
+      deploymentPod({ spec: { containers: [{ name: 'app', image: 'a', ports: [{ containerPort: 17001 }] }] } }),
       deploymentPod({ metadata: { annotations: 7 } }),
     ];
     for (const object of cases) {
@@ -226,7 +226,7 @@ describe('sidecar injection (pure)', () => {
 
   it('settings: defaults for everything but the image, refusals name the field', () => {
     const s = parseInjectionSettings({ image: 'x:1' });
-    expect(s).toEqual(expect.objectContaining({ ports: { listen: 15001, egress: 15002, admin: 15090 }, stateDir: '/var/lib/spillway', redisUrl: '', kafkaBrokers: [] }));
+    expect(s).toEqual(expect.objectContaining({ ports: { listen: 17001, egress: 17002, admin: 17090 }, stateDir: '/var/lib/spillway', redisUrl: '', kafkaBrokers: [] }));
     // Absent (a ConfigMap from before the setting): the sidecar's own default, ready only with a config.
     expect(s.readyWithoutConfigAfterSeconds).toBe(0);
     const injected = review(request(deploymentPod()), parseInjectionSettings({ image: 'x:1', redisUrl: 'redis://r:6379' }));
