@@ -390,6 +390,13 @@ export const TrafficPolicyStatus = z
           .object({
             name: z.string().min(1).max(63).describe('Class name (the default class is "default").'),
             podLimit: nonNegative().describe('Concurrency limit of the class in each pod: the Cluster-scoped limit divided over the ready replicas, or the Pod-scoped limit.'),
+            mode: Mode.optional().describe(
+              'Shadow when the class refuses and queues nothing (its would-be refusals are the sidecars\' spillway_shadow_requests_total); absent when it enforces.',
+            ),
+            adaptive: z
+              .boolean()
+              .optional()
+              .describe('true when the pod limit is adaptive: podLimit is then its starting point (the live one is the sidecars\' spillway_limit).'),
           })
           .describe('The limit one class has in each pod.'),
       )
