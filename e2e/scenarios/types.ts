@@ -50,6 +50,8 @@ export interface Criterion {
 
 export interface ModeResult {
   mode: Mode;
+  /** Shown instead of the mode's label when one scenario runs a mode twice (e.g. Shadow, then Enforce). */
+  label?: string;
   /** Key figures of this run (ratios, counts, ms), for the JSON summary. */
   figures: Record<string, number | string | null>;
   criteria: Criterion[];
@@ -76,6 +78,10 @@ export interface Scenario {
   name: string;
   title: string;
   run(opts: ScenarioOptions): Promise<ScenarioResult>;
+}
+
+export function modeLabel(m: ModeResult): string {
+  return m.label ?? MODE_LABEL[m.mode];
 }
 
 export function criterion(name: string, target: string, value: string, pass: boolean): Criterion {

@@ -10,7 +10,10 @@
  * to two baseline epochs (Envoy re-measures its minRTT periodically; a slowdown that lasts longer
  * than that becomes the new baseline). The √ headroom lets the limit probe upwards while latency
  * stays near the baseline. As in Gradient2, the limit does not grow while the class uses less
- * than half of it (app-limited: the latency says nothing about a higher limit).
+ * than half of it (app-limited: the latency says nothing about a higher limit); unlike Gradient2
+ * it then drifts down towards twice the use (IDLE_DECAY of the gap per window), so a sudden
+ * slowdown meets a limit near the real demand instead of a large idle one that would let slow
+ * requests take every worker before the first of them has finished and been measured.
  *
  * Pure: time and samples are passed in; no timers, no allocation per sample.
  */
@@ -24,6 +27,8 @@ export const MIN_SAMPLES = 10;
 export const MAX_WINDOW_MS = 1000;
 /** minRtt forgets a window mean after one to two epochs. */
 export const BASELINE_EPOCH_MS = 30_000;
+/** App-limited: the share of the gap to twice the use closed per window. */
+export const IDLE_DECAY = 0.2;
 const MIN_GRADIENT = 0.5;
 const MAX_GRADIENT = 2;
 
@@ -101,10 +106,14 @@ export class GradientLimit {
     }
     if (sampleRtt < this.epochMin) this.epochMin = sampleRtt;
     const gradient = clamp((this.minRtt * (1 + BUFFER)) / Math.max(sampleRtt, 1e-3), MIN_GRADIENT, MAX_GRADIENT);
-    // App-limited: a class using under half its limit learns nothing about a higher one.
-    if (gradient >= 1 && peak < this.estimate / 2) return false;
-    const scaled = gradient * this.estimate;
-    this.estimate = clamp(scaled + Math.sqrt(scaled), this.minLimit, this.maxLimit);
+    if (gradient >= 1 && peak < this.estimate / 2) {
+      // App-limited: a class using under half its limit learns nothing about a higher one.
+      const floor = Math.max(this.minLimit, 2 * peak);
+      this.estimate = clamp(this.estimate - (this.estimate - floor) * IDLE_DECAY, this.minLimit, this.maxLimit);
+    } else {
+      const scaled = gradient * this.estimate;
+      this.estimate = clamp(scaled + Math.sqrt(scaled), this.minLimit, this.maxLimit);
+    }
     const limit = Math.round(this.estimate);
     if (limit === this.limit) return false;
     this.limit = limit;
