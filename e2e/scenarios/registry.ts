@@ -1,7 +1,9 @@
 /** The finished scenarios, by name (the order `all` runs them in). */
+import { borrowing } from './borrowing.js';
 import { earthquake } from './earthquake.js';
 import { kafkaOutage } from './kafka-outage.js';
 import { newYear } from './new-year.js';
+import { newYearAdaptive } from './new-year-adaptive.js';
 import { operatorRestart } from './operator-restart.js';
 import { redisOutage } from './redis-outage.js';
 import { scaleOut } from './scale-out.js';
@@ -19,4 +21,6 @@ export const SCENARIOS: Record<string, Scenario> = {
   'kafka-outage': kafkaOutage,
   'scale-out': scaleOut,
   'operator-restart': operatorRestart,
+  borrowing,
+  'new-year-adaptive': newYearAdaptive,
 };
