@@ -4,6 +4,7 @@ import { earthquake } from './earthquake.js';
 import { kafkaOutage } from './kafka-outage.js';
 import { newYear } from './new-year.js';
 import { newYearAdaptive } from './new-year-adaptive.js';
+import { noisyNeighbour } from './noisy-neighbour.js';
 import { operatorRestart } from './operator-restart.js';
 import { redisOutage } from './redis-outage.js';
 import { scaleOut } from './scale-out.js';
@@ -23,4 +24,5 @@ export const SCENARIOS: Record<string, Scenario> = {
   'operator-restart': operatorRestart,
   borrowing,
   'new-year-adaptive': newYearAdaptive,
+  'noisy-neighbour': noisyNeighbour,
 };
