@@ -8,6 +8,7 @@ import { noisyNeighbour } from './noisy-neighbour.js';
 import { operatorRestart } from './operator-restart.js';
 import { redisOutage } from './redis-outage.js';
 import { scaleOut } from './scale-out.js';
+import { shadow } from './shadow.js';
 import { worldCup } from './world-cup.js';
 import type { Scenario } from './types.js';
 import { vendorBrownout, vendorHang } from './vendor.js';
@@ -25,4 +26,5 @@ export const SCENARIOS: Record<string, Scenario> = {
   borrowing,
   'new-year-adaptive': newYearAdaptive,
   'noisy-neighbour': noisyNeighbour,
+  shadow,
 };
