@@ -3,8 +3,14 @@
 # The build and install steps live in docker/image.sh, which test/integration/image.test.ts also
 # runs (no Docker engine in CI), so a broken image build fails the tests.
 
+# Node: the LTS release pinned here is also the one .ci/run tests on (tools/lts-node.sh reads it
+# from the first FROM line); bump both stages together.
+
 # ---- build: dev dependencies, compile, then a production install into /app ----
-FROM node:20-bookworm-slim AS build
+# On the build machine's platform, also for a multi-arch build: its output is JavaScript, and no
+# production dependency has a native part (test/integration/image.test.ts checks), so one /app
+# serves every target platform without building under emulation.
+FROM --platform=$BUILDPLATFORM node:24.22.3-bookworm-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
@@ -22,10 +28,11 @@ RUN sh docker/image.sh build /src \
  && npm cache clean --force
 
 # ---- runtime: node, the production install, a non-root user; read-only root FS friendly ----
-FROM node:20-bookworm-slim
+FROM node:24.22.3-bookworm-slim
 LABEL org.opencontainers.image.title="spillway" \
       org.opencontainers.image.description="Overload protection for chat and messaging services: TrafficPolicy operator and load-shedding sidecar" \
-      org.opencontainers.image.licenses="Apache-2.0"
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.source="https://github.com/spillway-io/spillway"
 # uid/gid 65532 ("nonroot", as in distroless): the chart's runAsUser.
 RUN groupadd --gid 65532 spillway \
  && useradd --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin spillway \

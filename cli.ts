@@ -4,6 +4,7 @@
  * as `kubectl-spillway` too, it is a kubectl plugin: `kubectl spillway status -A`.
  */
 import { basename } from 'node:path';
+import { createLogger } from './lib/log.js';
 
 /** How the user called us: kubectl runs the plugin as kubectl-spillway. */
 const NAME = basename(process.argv[1] ?? '') === 'kubectl-spillway' ? 'kubectl spillway' : 'spillway';
@@ -40,7 +41,15 @@ async function run(argv: string[]): Promise<void> {
   }
 }
 
-run(process.argv.slice(2)).catch((err: unknown) => {
-  process.stderr.write(`${NAME}: ${err instanceof Error ? err.message : String(err)}\n`);
+/**
+ * The two processes report a failure to start (a port in use, an unreadable kubeconfig) or a
+ * crash as a log line like any other, with its stack; the commands a person runs, as a sentence.
+ */
+const processName = process.argv[2] === 'sidecar' || process.argv[2] === 'operator' ? process.argv[2] : undefined;
+const fatal = (what: string, err: unknown): never => {
+  if (processName) createLogger({ fields: { component: processName } }).error(what, { err });
+  else process.stderr.write(`${NAME}: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(1);
-});
+};
+if (processName) process.on('uncaughtException', (err) => fatal('uncaught exception; exiting', err));
+run(process.argv.slice(2)).catch((err: unknown) => fatal('could not start; exiting', err));

@@ -8,6 +8,11 @@ import { Dedup, Defer, Failover, Method, RejectStatus, Scope } from './policy.js
 
 export const CONFIG_KEY_PREFIX = 'spillway:config:';
 export const CONFIG_CHANNEL = 'spillway:config';
+/**
+ * The largest config document a sidecar reads (bytes). A compiled config of a large policy is
+ * tens of KiB; anything near this is not the operator's, and is refused before it is parsed.
+ */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
 /** Default queue timeout when a queue has a size but no timeoutMs. */
 export const DEFAULT_QUEUE_TIMEOUT_MS = 1000;
 

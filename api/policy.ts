@@ -346,7 +346,7 @@ export const Condition = z
       .string()
       .max(CONDITION_TYPE_MAX)
       .regex(/^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$/)
-      .describe('Type of condition in CamelCase: Accepted (the policy is valid and wins its target) or Programmed (its config is published).'),
+      .describe('Type of condition in CamelCase: Accepted (the policy is valid and wins its target), Programmed (its config is published) or Protected (every ready pod of the target runs the sidecar).'),
     status: z.enum(['True', 'False', 'Unknown']).describe('Status of the condition: True, False or Unknown.'),
     observedGeneration: z
       .number()
@@ -374,6 +374,9 @@ export const TrafficPolicyStatus = z
     observedGeneration: nonNegative().optional().describe('The metadata.generation of the spec this status describes.'),
     configVersion: nonNegative().optional().describe('Version of the config last published to Redis for the target; sidecars report it as spillway_config_version.'),
     readyReplicas: nonNegative().optional().describe('Ready replicas of the target when the config was compiled; Cluster-scoped budgets are divided by it.'),
+    unprotectedReplicas: nonNegative()
+      .optional()
+      .describe('Ready pods of the target (by its selector) running without the Spillway sidecar, e.g. created while the injection webhook was unreachable; see the Protected condition.'),
     publishedTarget: z
       .string()
       .max(317)
@@ -383,7 +386,7 @@ export const TrafficPolicyStatus = z
       .array(Condition)
       .max(8)
       .optional()
-      .describe('Accepted and Programmed, one of each type.'),
+      .describe('Accepted, Programmed and Protected, one of each type.'),
     classes: z
       .array(
         z
@@ -453,4 +456,3 @@ export const TrafficPolicy = z.object({
   status: z.unknown().optional(),
 });
 export type TrafficPolicy = z.infer<typeof TrafficPolicy>;
-export type TrafficPolicyInput = z.input<typeof TrafficPolicy>;

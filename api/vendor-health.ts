@@ -41,29 +41,61 @@ export function encodeReport(r: PodVendorReport): string {
   return JSON.stringify(r);
 }
 
-function isCounts(v: unknown): v is VendorCounts {
-  if (typeof v !== 'object' || v === null) return false;
-  const c = v as Record<string, unknown>;
-  return Number.isFinite(c.ok) && Number.isFinite(c.fail) && (c.ok as number) >= 0 && (c.fail as number) >= 0;
-}
+/**
+ * Limits of a report, which anything that can write to Redis can forge. A real one is a few
+ * hundred bytes (at most 16 vendors, names ≤ 63 characters).
+ */
+export const MAX_REPORT_BYTES = 4096;
+/** Pods' reports read per route; beyond this, a hash is not a workload's (the rest is not read). */
+export const MAX_REPORTS_PER_ROUTE = 10_000;
+const MAX_REPORT_VENDORS = 16;
+const MAX_NAME_LENGTH = 253;
+/** More requests in one window than any pod can make: a forged or corrupted count. */
+export const MAX_REPORT_COUNT = 1_000_000_000;
+/** A report stamped further ahead than this is not from a sane clock; it would stay "fresh" for ever. */
+export const MAX_REPORT_CLOCK_SKEW_MS = 60_000;
 
-/** null for anything that is not a well-formed report (a bad field must not break the rest). */
-export function parseReport(raw: string): PodVendorReport | null {
+/**
+ * Why a report was ignored: `too-large`, `not-json`, `wrong-shape` (not an object, a field
+ * missing or of the wrong type, too many vendors), `bad-count` (a count that is not an integer in
+ * 0..MAX_REPORT_COUNT: negative, NaN, fractional, absurd), `future` (stamped more than a minute
+ * ahead); and, for a whole route, `wrong-type` (its Redis key is not a hash).
+ */
+export type ReportRejectReason = 'too-large' | 'not-json' | 'wrong-shape' | 'bad-count' | 'future' | 'wrong-type';
+
+export type ReportResult = { ok: true; report: PodVendorReport } | { ok: false; reason: ReportRejectReason };
+
+const refuse = (reason: ReportRejectReason): ReportResult => ({ ok: false, reason });
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) <= MAX_REPORT_COUNT;
+
+/** A pod's report, judged: anything not well-formed is refused with a reason (and must not break the rest). */
+export function parseReport(raw: string, nowMs: number): ReportResult {
+  if (raw.length > MAX_REPORT_BYTES) return refuse('too-large');
   let v: unknown;
   try {
     v = JSON.parse(raw);
   } catch {
-    return null;
+    return refuse('not-json');
   }
-  if (typeof v !== 'object' || v === null) return null;
-  const r = v as Record<string, unknown>;
-  if (!Number.isFinite(r.at) || typeof r.active !== 'string' || typeof r.vendors !== 'object' || r.vendors === null) return null;
+  if (!isRecord(v) || typeof v.active !== 'string' || v.active.length > MAX_NAME_LENGTH || !isRecord(v.vendors)) return refuse('wrong-shape');
+  if (!Number.isFinite(v.at) || (v.at as number) < 0) return refuse('wrong-shape');
+  const entries = Object.entries(v.vendors);
+  if (entries.length > MAX_REPORT_VENDORS) return refuse('wrong-shape');
   const vendors: Record<string, VendorCounts> = {};
-  for (const [name, c] of Object.entries(r.vendors as Record<string, unknown>)) {
-    if (!isCounts(c)) return null;
+  for (const [name, c] of entries) {
+    if (!isRecord(c) || name.length > MAX_NAME_LENGTH) return refuse('wrong-shape');
+    if (!isCount(c.ok) || !isCount(c.fail)) return refuse('bad-count');
     vendors[name] = { ok: c.ok, fail: c.fail };
   }
-  return { at: r.at as number, active: r.active, vendors };
+  if ((v.at as number) > nowMs + MAX_REPORT_CLOCK_SKEW_MS) return refuse('future');
+  return { ok: true, report: { at: v.at as number, active: v.active, vendors } };
+}
+
+/** A report ignored: which pod (the hash field) and why. */
+export interface RejectedReport {
+  pod: string;
+  reason: ReportRejectReason;
 }
 
 export interface VendorHealth {
@@ -87,6 +119,8 @@ export interface RouteHealth {
   /** Pods whose reports were counted. */
   pods: number;
   vendors: VendorHealth[];
+  /** Reports ignored as malformed (they count for nothing). */
+  rejected: RejectedReport[];
 }
 
 export interface PreviousChoice {
@@ -102,12 +136,18 @@ export function sumReports(
   vendorNames: readonly string[],
   nowMs: number,
   maxAgeMs = DEFAULT_MAX_REPORT_AGE_MS,
-): { pods: number; counts: VendorCounts[] } {
+): { pods: number; counts: VendorCounts[]; rejected: RejectedReport[] } {
   const counts = vendorNames.map(() => ({ ok: 0, fail: 0 }));
+  const rejected: RejectedReport[] = [];
   let pods = 0;
-  for (const raw of Object.values(fields)) {
-    const r = parseReport(raw);
-    if (!r || nowMs - r.at > maxAgeMs) continue;
+  for (const [pod, raw] of Object.entries(fields)) {
+    const parsed = parseReport(raw, nowMs);
+    if (!parsed.ok) {
+      rejected.push({ pod, reason: parsed.reason });
+      continue;
+    }
+    const r = parsed.report;
+    if (nowMs - r.at > maxAgeMs) continue;
     pods++;
     vendorNames.forEach((name, i) => {
       const c = r.vendors[name];
@@ -116,7 +156,7 @@ export function sumReports(
       counts[i].fail += c.fail;
     });
   }
-  return { pods, counts };
+  return { pods, counts, rejected };
 }
 
 /** The workload-wide health and active vendor of one route. */
@@ -128,7 +168,7 @@ export function aggregateRoute(
   maxAgeMs = DEFAULT_MAX_REPORT_AGE_MS,
 ): RouteHealth {
   const names = route.vendors.map((v) => v.name);
-  const { pods, counts } = sumReports(fields, names, nowMs, maxAgeMs);
+  const { pods, counts, rejected } = sumReports(fields, names, nowMs, maxAgeMs);
   const vendors: VendorHealth[] = names.map((name, i) => {
     const requests = counts[i].ok + counts[i].fail;
     return { name, ok: counts[i].ok, fail: counts[i].fail, requests, successRate: requests === 0 ? null : counts[i].ok / requests };
@@ -141,7 +181,7 @@ export function aggregateRoute(
   const since = prevIdx >= 0 && previous ? previous.sinceMs : nowMs;
   const decide = (idx: number, reason: RouteHealth['reason']): RouteHealth => {
     const changed = idx !== current || prevIdx < 0;
-    return { route: route.name, activeVendor: names[idx], sinceMs: idx !== current ? nowMs : since, changed, reason, pods, vendors };
+    return { route: route.name, activeVendor: names[idx], sinceMs: idx !== current ? nowMs : since, changed, reason, pods, vendors, rejected };
   };
 
   const pinned = names.indexOf(route.pin);

@@ -42,6 +42,24 @@ export function haveCommand(cmd: string): boolean {
 /** The node binary running this harness, for child scripts. */
 export const NODE = process.execPath;
 
+export interface NodeBinary {
+  path: string;
+  version: string;
+}
+
+/**
+ * The node binary named by environment variable `name`, else `fallback`; checked to run (its
+ * `--version`), so a wrong path fails before any benchmark starts.
+ */
+export function nodeFromEnv(name: string, fallback: NodeBinary): NodeBinary {
+  const path = process.env[name];
+  if (path === undefined || path === '') return fallback;
+  const r = spawnSync(path, ['--version'], { encoding: 'utf8', timeout: 10_000 });
+  const version = r.status === 0 ? r.stdout.trim() : '';
+  if (!/^v\d+\.\d+\.\d+/.test(version)) throw new Error(`${name}=${path}: not a node binary (${r.error?.message ?? (r.stderr.trim() || `exit ${r.status}`)})`);
+  return { path, version };
+}
+
 export async function start(name: string, cmd: string, args: string[], opts: StartOptions = {}): Promise<Proc> {
   let file = cmd;
   let argv = args;

@@ -11,6 +11,7 @@ import { protection } from './protection.js';
 import { protectionOpen } from './protection-open.js';
 import { reject } from './reject.js';
 import { machine, print, save, type BenchReport } from './report.js';
+import { BASELINE_NODE, BASELINE_ROOT, PROXY_NODE } from './targets.js';
 import { wsMemory } from './ws-memory.js';
 
 const BENCHES: Record<string, (cfg: BenchConfig) => Promise<BenchReport>> = {
@@ -58,7 +59,14 @@ async function main(): Promise<void> {
     proxyCpus: pinned ? '1' : undefined,
     loadCpus: pinned ? '0' : undefined,
   };
-  const env = { ...machine(), runs: args.runs, durationSec: args.duration, pinned: String(pinned) };
+  const env = {
+    ...machine(),
+    proxyNode: PROXY_NODE.version,
+    ...(BASELINE_ROOT ? { baselineNode: BASELINE_NODE.version } : {}),
+    runs: args.runs,
+    durationSec: args.duration,
+    pinned: String(pinned),
+  };
   process.stdout.write(`machine: ${JSON.stringify(env)}\n`);
   try {
     for (const name of args.names) {

@@ -7,7 +7,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { OpenLoopOptions, OpenLoopResult } from './open-loop.js';
-import { freePort, NODE, sleep, start, type Proc } from './procs.js';
+import { freePort, NODE, nodeFromEnv, sleep, start, type NodeBinary, type Proc } from './procs.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 /** The package root, from bench/ (sources) or dist/bench/ (compiled). */
@@ -18,10 +18,6 @@ export function script(name: string): string {
   const p = join(ROOT, 'dist', 'bench', `${name}.js`);
   if (!existsSync(p)) throw new Error(`${p} is missing: build first (npx tsc -p tsconfig.build.json)`);
   return p;
-}
-
-export function sidecarAvailable(): boolean {
-  return existsSync(join(ROOT, 'dist', 'sidecar', 'inbound.js'));
 }
 
 export interface SidecarOptions {
@@ -47,6 +43,19 @@ const EXTRA_NODE_ARGS = (process.env.SPILLWAY_BENCH_SIDECAR_NODE_ARGS ?? '').spl
  * so a change is compared with what it replaces in the same run, under the same noise.
  */
 export const BASELINE_ROOT = process.env.SPILLWAY_BENCH_BASELINE ?? '';
+/**
+ * SPILLWAY_BENCH_NODE: the node binary the proxies under test run on, the sidecar and the bare
+ * Node proxy it is compared with (e.g. the image's Node from tools/lts-node.sh); default: the
+ * harness's own. Load generators and upstreams stay on the harness's Node, so two runs differ
+ * only in the proxies' Node.
+ */
+export const PROXY_NODE: NodeBinary = nodeFromEnv('SPILLWAY_BENCH_NODE', { path: NODE, version: process.version });
+/**
+ * SPILLWAY_BENCH_BASELINE_NODE: the node binary of the "sidecar-baseline" row (default:
+ * PROXY_NODE). With SPILLWAY_BENCH_BASELINE pointing at this same build, one run compares the
+ * sidecar on two Node releases under the same noise.
+ */
+export const BASELINE_NODE: NodeBinary = nodeFromEnv('SPILLWAY_BENCH_BASELINE_NODE', PROXY_NODE);
 
 export type SidecarProc = Proc & { admin: number; egress: number };
 
@@ -73,7 +82,8 @@ export async function startSidecar(o: SidecarOptions): Promise<SidecarProc> {
     '--state-dir',
     join(o.dir, `state-${o.listen}`),
   ];
-  const proc = await start('sidecar', NODE, args, { cpus: o.cpus, port: o.listen });
+  const node = o.root !== undefined ? BASELINE_NODE : PROXY_NODE;
+  const proc = await start('sidecar', node.path, args, { cpus: o.cpus, port: o.listen });
   await waitReady(admin, proc);
   return { ...proc, admin, egress };
 }
@@ -96,7 +106,7 @@ async function waitReady(admin: number, proc: Proc): Promise<void> {
 }
 
 export function startBareProxy(listen: number, upstreamPort: number, cpus?: string, nodeArgs: string[] = []): Promise<Proc> {
-  return start('bare-proxy', NODE, [...nodeArgs, script('bare-proxy'), String(listen), `http://127.0.0.1:${upstreamPort}`], {
+  return start('bare-proxy', PROXY_NODE.path, [...nodeArgs, script('bare-proxy'), String(listen), `http://127.0.0.1:${upstreamPort}`], {
     cpus,
     port: listen,
   });

@@ -35,7 +35,8 @@ type Obj = { apiVersion: string; kind: string; metadata: { name: string; namespa
 const waitFor = <T>(what: string, fn: () => T | Promise<T>, timeoutMs = 20_000) => pollUntil(what, fn, timeoutMs, 100);
 
 function render(args: string[] = []): { yaml: string; objects: Obj[] } {
-  const r = helm(['template', RELEASE, 'charts/spillway', '--namespace', NS, ...args]);
+  // No test hooks: `helm install` does not create them, `helm test` does.
+  const r = helm(['template', RELEASE, 'charts/spillway', '--namespace', NS, '--skip-tests', ...args]);
   if (r.status !== 0) throw new Error(`helm template failed: ${r.stderr}`);
   const objects = parseAllDocuments(r.stdout)
     .map((d) => d.toJS() as Obj | null)

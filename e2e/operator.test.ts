@@ -11,6 +11,7 @@ import type { CompiledConfig } from '../api/config.js';
 import type { KubeDouble } from './kube-double/server.js';
 import { deleteNamespace, ensureBuilt, installCrdsAndNamespace, Kubectl, REAL_CLUSTER, startControlPlane, waitFor, waitReadyReplicas, type RunResult } from './support/control-plane.js';
 import { SpillwayProcess } from './support/spillway-process.js';
+import { parseLogLines } from '../test/support/log.js';
 import { RedisServer } from '../test/support/redis.js';
 import { freePort } from '../test/support/ports.js';
 
@@ -105,7 +106,7 @@ describe(`spillway operator end to end (${REAL_CLUSTER ? 'real cluster' : 'API-s
 
   beforeAll(async () => {
     tmp = mkdtempSync(join(tmpdir(), 'spillway-op-e2e-'));
-    await ensureBuilt(['dist/operator/main.js'], ['operator', 'api']);
+    await ensureBuilt(['dist/operator/main.js'], ['operator', 'api', 'lib']);
     redis = await RedisServer.start();
     client = new Redis(redis.url, { maxRetriesPerRequest: 1, retryStrategy: () => 100 });
     client.on('error', () => {});
@@ -147,6 +148,11 @@ describe(`spillway operator end to end (${REAL_CLUSTER ? 'real cluster' : 'API-s
     expect(p.status?.conditions?.find((c) => c.type === 'Accepted')).toMatchObject({ status: 'True', reason: 'Accepted' });
     const events = JSON.parse(await mustKubectl(['get', 'events', '-n', NS, '-o', 'json'])) as { items: Array<{ reason: string; involvedObject: { name: string } }> };
     expect(events.items.filter((e) => e.involvedObject.name === 'chat').map((e) => e.reason)).toEqual(expect.arrayContaining(['Accepted', 'Programmed']));
+
+    // Its output is JSON log lines only (parseLogLines throws on any other), reconcile lines with the policy's key.
+    const lines = parseLogLines(operators[0].log);
+    expect(lines.find((l) => l.msg === 'operator started')).toMatchObject({ level: 'info', component: 'operator', namespaces: [NS] });
+    expect(lines.find((l) => l.msg === 'config published')).toMatchObject({ level: 'info', component: 'operator.reconcile', key: `${NS}/chat`, version: doc.version });
   }, 60_000);
 
   it('re-divides Cluster budgets when the Deployment scales 2 → 4', async () => {
@@ -171,6 +177,14 @@ describe(`spillway operator end to end (${REAL_CLUSTER ? 'real cluster' : 'API-s
       return x?.status === 'False' ? x : undefined;
     }, 20_000);
     expect(c.reason).toBe('RedisUnavailable');
+    // The failed reconcile is a warning naming the policy, with the error's stack and its cause.
+    const failed = parseLogLines(operators[0].log).find((l) => l.msg === 'reconcile failed; retrying with backoff');
+    expect(failed).toMatchObject({
+      level: 'warn',
+      component: 'operator.reconcile',
+      key: `${NS}/chat`,
+      err: { type: 'RetryableError', message: expect.stringMatching(/^Redis unavailable/), stack: expect.stringMatching(/\n\s+at /), cause: { message: expect.any(String) } },
+    });
     await redis.start();
     const doc = await waitFor('caught up', async () => {
       const d = await stored('chat');
@@ -216,6 +230,51 @@ describe(`spillway operator end to end (${REAL_CLUSTER ? 'real cluster' : 'API-s
     expect((await stored('chat'))?.policy).toBe(`${NS}/chat`);
     await mustKubectl(['delete', 'trafficpolicy', 'chat-dup', '-n', NS]);
   }, 60_000);
+
+  it('a ready pod of the target without the sidecar (the webhook unreachable) is reported, and cleared when it goes', async () => {
+    // A target of its own with no replicas: on a real cluster the `chat` pods (no webhook here) are unprotected too.
+    await mustKubectl(['apply', '-f', '-'], deployment('bare', 0));
+    await waitReadyReplicas(k, NS, 'bare', 0);
+    await mustKubectl(['apply', '-f', '-'], policy('bare', 'bare', 40));
+    const protectedCond = async () => (await getPolicy('bare')).status?.conditions?.find((c) => c.type === 'Protected');
+    await waitFor('Protected=True', async () => (await protectedCond())?.status === 'True', 20_000);
+
+    // Created directly, as if the injection webhook had been unreachable: no `spillway` container.
+    // It matches the Deployment's selector but lacks pod-template-hash, so no ReplicaSet adopts it.
+    await mustKubectl(['apply', '-f', '-'], `
+apiVersion: v1
+kind: Pod
+metadata: { name: bare-unprotected, namespace: ${NS}, labels: { app: bare } }
+spec:
+  terminationGracePeriodSeconds: 0
+  containers: [{ name: app, image: registry.k8s.io/pause:3.10 }]
+`);
+    if (REAL_CLUSTER) {
+      await mustKubectl(['wait', '--for=condition=Ready', 'pod/bare-unprotected', '-n', NS, '--timeout=120s']);
+    } else {
+      // No kubelet in the double: report the pod ready through the status subresource, as a kubelet would.
+      await mustKubectl(['patch', 'pod', 'bare-unprotected', '-n', NS, '--subresource=status', '--type=merge', '-p', '{"status":{"phase":"Running","conditions":[{"type":"Ready","status":"True"}]}}']);
+    }
+    const c = await waitFor('Protected=False', async () => {
+      const x = await protectedCond();
+      return x?.status === 'False' ? x : undefined;
+    }, 20_000);
+    expect(c.reason).toBe('UnprotectedPods');
+    expect(c.message).toContain('bare-unprotected');
+    expect((await getPolicy('bare')).status).toMatchObject({ unprotectedReplicas: 1 });
+    const events = JSON.parse(await mustKubectl(['get', 'events', '-n', NS, '-o', 'json'])) as { items: Array<{ type: string; reason: string; message: string; involvedObject: { name: string } }> };
+    expect(events.items.filter((e) => e.involvedObject.name === 'bare' && e.reason === 'UnprotectedPods')).toEqual([
+      expect.objectContaining({ type: 'Warning', message: expect.stringContaining('bare-unprotected') }),
+    ]);
+    const metrics = await (await fetch(`http://127.0.0.1:${operators[0].adminPort}/metrics`)).text();
+    expect(metrics).toContain(`spillway_operator_unprotected_replicas{policy_namespace="${NS}",policy="bare"} 1`);
+
+    await mustKubectl(['delete', 'pod', 'bare-unprotected', '-n', NS, '--wait=false']);
+    await waitFor('Protected=True again', async () => (await protectedCond())?.status === 'True', REAL_CLUSTER ? 60_000 : 20_000);
+    expect((await getPolicy('bare')).status).toMatchObject({ unprotectedReplicas: 0 });
+    await mustKubectl(['delete', 'trafficpolicy', 'bare', '-n', NS, '--timeout=30s']);
+    await mustKubectl(['delete', 'deployment', 'bare', '-n', NS]);
+  }, 240_000);
 
   it('deleting the policy removes its key (the finalizer runs first)', async () => {
     await mustKubectl(['delete', 'trafficpolicy', 'chat', '-n', NS, '--timeout=30s']);

@@ -1,13 +1,16 @@
 /**
  * Wires informers, the target→policies index, the work queue and the reconciler: policy
  * changes enqueue the policy (and the others naming the same target, for conflicts); a change
- * of a workload's ready replicas enqueues the policies that target it.
+ * of a workload's ready replicas or selector enqueues the policies that target it, and so does
+ * a pod of it turning ready, gaining or losing the sidecar, or coming and going (protection).
  */
+import { silentLogger, type Logger } from '../lib/log.js';
 import { systemClock, type Clock } from './clock.js';
 import { Informer } from './informer.js';
-import { objectKey, type KubeApi, type PolicyObject, type WorkloadKind, type WorkloadObject } from './kube-api.js';
+import { objectKey, type KubeApi, type PodObject, type PolicyObject, type WorkloadKind, type WorkloadObject } from './kube-api.js';
 import type { OperatorMetrics } from './metrics.js';
 import type { ConfigPublisher } from './publisher.js';
+import { protectionChanged, selectorMatches } from './protection.js';
 import { FINALIZER, NotLeaderError, Reconciler, targetIndexKey, targetOf, type TargetRef } from './reconcile.js';
 import { VendorHealthTracker } from './vendor-health.js';
 import { WorkQueue } from './workqueue.js';
@@ -31,7 +34,7 @@ export interface ControllerOptions {
   /** How often the leader aggregates the sidecars' vendor reports (default 5 s; 0: never). */
   vendorHealthIntervalMs?: number;
   clock?: Clock;
-  log?: (msg: string) => void;
+  log?: Logger;
 }
 
 /** The work queue's `name` label on the workqueue_* metrics. */
@@ -43,11 +46,15 @@ export class Controller {
   readonly queue: WorkQueue;
   private readonly policyInformers: Informer<PolicyObject>[] = [];
   private readonly workloads: Record<WorkloadKind, WorkloadInformers> = { Deployment: new Map(), StatefulSet: new Map() };
+  private readonly podInformers: Informer<PodObject>[] = [];
+  /** namespace → pod name → pod: a reconcile looks at one namespace's pods. */
+  private readonly podsByNamespace = new Map<string, Map<string, PodObject>>();
   private readonly index = new Map<string, Set<string>>();
   private readonly reconciler: Reconciler;
   readonly vendorHealth: VendorHealthTracker | undefined;
   private readonly clock: Clock;
-  private readonly log: (msg: string) => void;
+  private readonly log: Logger;
+  private readonly reconcileLog: Logger;
   private workersRunning: Promise<void>[] = [];
   private resyncTimer: unknown = null;
   private syncTimer: unknown = null;
@@ -56,10 +63,11 @@ export class Controller {
 
   constructor(private readonly opts: ControllerOptions) {
     this.clock = opts.clock ?? systemClock;
-    this.log = opts.log ?? (() => {});
+    this.log = opts.log ?? silentLogger;
+    this.reconcileLog = this.log.child({ component: 'reconcile' });
     this.queue = new WorkQueue({ clock: this.clock, metrics: opts.metrics.workQueues.forQueue(WORK_QUEUE_NAME, this.clock) });
     const namespaces: (string | undefined)[] = opts.namespaces?.length ? opts.namespaces : [undefined];
-    const informerOpts = { clock: this.clock, log: this.log };
+    const informerOpts = { clock: this.clock, log: this.log.child({ component: 'informer' }) };
     for (const ns of namespaces) {
       const policies = new Informer(`trafficpolicies${ns ? ` in ${ns}` : ''}`, opts.kube.policies, ns, informerOpts);
       policies.addHandlers({
@@ -76,12 +84,19 @@ export class Controller {
         inf.addHandlers({
           onAdd: (w) => this.workloadChanged(w),
           onUpdate: (a, b) => {
-            if (a.readyReplicas !== b.readyReplicas) this.workloadChanged(b);
+            if (a.readyReplicas !== b.readyReplicas || JSON.stringify(a.selector) !== JSON.stringify(b.selector)) this.workloadChanged(b);
           },
           onDelete: (w) => this.workloadChanged(w),
         });
         this.workloads[kind].set(ns, inf);
       }
+      const pods = new Informer(`pods${ns ? ` in ${ns}` : ''}`, opts.kube.pods, ns, informerOpts);
+      pods.addHandlers({
+        onAdd: (p) => this.podChanged(undefined, p),
+        onUpdate: (a, b) => this.podChanged(a, b),
+        onDelete: (p) => this.podChanged(p, undefined),
+      });
+      this.podInformers.push(pods);
     }
     this.vendorHealth =
       opts.vendorHealthIntervalMs === 0
@@ -90,20 +105,28 @@ export class Controller {
             reader: opts.publisher,
             intervalMs: opts.vendorHealthIntervalMs,
             clock: this.clock,
-            log: this.log,
+            log: this.log.child({ component: 'vendor-health' }),
             onChange: (key) => this.queue.add(key),
+            onRejected: (reason) => opts.metrics.vendorReportsRejected.inc({ reason }),
           });
     this.reconciler = new Reconciler({
       kube: opts.kube,
       publisher: opts.publisher,
       getPolicy: (ns, name) => this.policyInformer(ns)?.get(ns, name),
-      getWorkload: (kind, ns, name) => (this.workloads[kind].get(ns) ?? this.workloads[kind].get(undefined))?.get(ns, name),
+      getWorkload: (kind, ns, name) => this.workloadInformer(kind, ns)?.get(ns, name),
       policiesForTarget: (t) => this.policiesForTarget(t),
       canWrite: opts.canWrite,
-      log: this.log,
+      log: this.reconcileLog,
       onPublished: () => opts.metrics.publishedTotal.inc(),
       vendorHealth: this.vendorHealth,
       onVendorFailover: (route) => opts.metrics.vendorFailovers.inc({ route }),
+      podsIn: (ns) => this.podsByNamespace.get(ns)?.values() ?? [],
+      onProtection: (key, unprotected) => {
+        // policy_namespace: Prometheus sets `namespace` to the operator's own on scrape.
+        const [ns, policy] = key.split('/') as [string, string];
+        if (unprotected === undefined) opts.metrics.unprotectedReplicas.remove({ policy_namespace: ns, policy });
+        else opts.metrics.unprotectedReplicas.set({ policy_namespace: ns, policy }, unprotected);
+      },
     });
   }
 
@@ -154,8 +177,8 @@ export class Controller {
     this.workersRunning = [];
   }
 
-  private allInformers(): Array<Informer<PolicyObject> | Informer<WorkloadObject>> {
-    return [...this.policyInformers, ...this.workloads.Deployment.values(), ...this.workloads.StatefulSet.values()];
+  private allInformers(): Array<Informer<PolicyObject> | Informer<WorkloadObject> | Informer<PodObject>> {
+    return [...this.policyInformers, ...this.workloads.Deployment.values(), ...this.workloads.StatefulSet.values(), ...this.podInformers];
   }
 
   private policyInformer(ns: string): Informer<PolicyObject> | undefined {
@@ -211,6 +234,34 @@ export class Controller {
     for (const key of keys ?? []) this.queue.add(key);
   }
 
+  /** Keeps the namespace index; enqueues the policies whose target selects the pod (before or after). */
+  private podChanged(old: PodObject | undefined, cur: PodObject | undefined): void {
+    const pod = (cur ?? old) as PodObject;
+    const ns = pod.metadata.namespace;
+    let inNs = this.podsByNamespace.get(ns);
+    if (cur) {
+      if (!inNs) this.podsByNamespace.set(ns, (inNs = new Map()));
+      inNs.set(pod.metadata.name, cur);
+    } else if (inNs) {
+      inNs.delete(pod.metadata.name);
+      if (inNs.size === 0) this.podsByNamespace.delete(ns);
+    }
+    // Most pod updates (status heartbeats, IPs) cannot change anyone's protection.
+    if (!protectionChanged(old, cur)) return;
+    for (const [targetKey, keys] of this.index) {
+      if (keys.size === 0 || !targetKey.startsWith(`${ns}/`)) continue;
+      const [, kind, name] = targetKey.split('/') as [string, WorkloadKind, string];
+      const selector = this.workloadInformer(kind, ns)?.get(ns, name)?.selector;
+      if (!selector) continue;
+      if (!(old && selectorMatches(selector, old.labels)) && !(cur && selectorMatches(selector, cur.labels))) continue;
+      for (const key of keys) this.queue.add(key);
+    }
+  }
+
+  private workloadInformer(kind: WorkloadKind, ns: string): Informer<WorkloadObject> | undefined {
+    return this.workloads[kind].get(ns) ?? this.workloads[kind].get(undefined);
+  }
+
   private scheduleResync(): void {
     const ms = this.opts.resyncMs ?? 300_000;
     this.resyncTimer = this.clock.setTimeout(() => {
@@ -228,7 +279,7 @@ export class Controller {
         .checkMarker()
         .then((missing) => {
           if (!missing) return;
-          this.log('Redis holds no marker (new or emptied): republishing every policy');
+          this.log.warn('Redis holds no marker (new or emptied): republishing every policy');
           this.enqueueAll();
         })
         // Redis away: RedisUnavailable is reported by the reconciles; check again next time.
@@ -253,7 +304,7 @@ export class Controller {
         } else {
           m.reconcileErrors.inc();
           m.reconcileTotal.inc({ result: 'error' });
-          this.log(`reconcile ${key} failed (retry ${this.queue.numRequeues(key) + 1}): ${err instanceof Error ? err.message : String(err)}`);
+          this.reconcileLog.warn('reconcile failed; retrying with backoff', { key, retry: this.queue.numRequeues(key) + 1, err });
           this.queue.addRateLimited(key);
         }
       } finally {

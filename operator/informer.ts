@@ -3,6 +3,7 @@
  * local cache; on 410 Gone (the version expired) list again; when the stream breaks,
  * reconnect with capped exponential backoff. Handlers see every change exactly as the cache does.
  */
+import { silentLogger, type Logger } from '../lib/log.js';
 import { systemClock, type Clock } from './clock.js';
 import { isStatus, objectKey, type ListWatch, type ObjectMeta, type WatchEvent, type WatchHandle } from './kube-api.js';
 
@@ -16,7 +17,7 @@ export interface InformerOptions {
   clock?: Clock;
   minBackoffMs?: number;
   maxBackoffMs?: number;
-  log?: (msg: string) => void;
+  log?: Logger;
 }
 
 export class Informer<T extends { metadata: ObjectMeta }> {
@@ -25,7 +26,7 @@ export class Informer<T extends { metadata: ObjectMeta }> {
   private readonly clock: Clock;
   private readonly minBackoffMs: number;
   private readonly maxBackoffMs: number;
-  private readonly log: (msg: string) => void;
+  private readonly log: Logger;
   private resourceVersion = '';
   private synced = false;
   private stopped = true;
@@ -44,7 +45,7 @@ export class Informer<T extends { metadata: ObjectMeta }> {
     this.clock = options.clock ?? systemClock;
     this.minBackoffMs = options.minBackoffMs ?? 200;
     this.maxBackoffMs = options.maxBackoffMs ?? 30_000;
-    this.log = options.log ?? (() => {});
+    this.log = options.log ?? silentLogger;
   }
 
   addHandlers(h: InformerHandlers<T>): void {
@@ -89,7 +90,7 @@ export class Informer<T extends { metadata: ObjectMeta }> {
       this.failures = 0;
       await this.startWatch();
     } catch (err) {
-      this.retry(`list failed: ${describe(err)}`, () => this.relist());
+      this.retry('list failed', err, () => this.relist());
     }
   }
 
@@ -110,10 +111,10 @@ export class Informer<T extends { metadata: ObjectMeta }> {
           if (!current()) return;
           this.watch = null;
           if (isStatus(err, 410)) {
-            this.log(`${this.name}: resourceVersion ${this.resourceVersion} expired, listing again`);
+            this.log.info('resourceVersion expired, listing again', { informer: this.name, resourceVersion: this.resourceVersion });
             void this.relist();
           } else if (err) {
-            this.retry(`watch failed: ${describe(err)}`, () => this.startWatch());
+            this.retry('watch failed', err, () => this.startWatch());
           } else {
             // A clean server-side close (its timeout): watch again from where we are, after a
             // short pause so a server that closes at once cannot spin us.
@@ -129,15 +130,15 @@ export class Informer<T extends { metadata: ObjectMeta }> {
     } catch (err) {
       if (!current()) return;
       if (isStatus(err, 410)) void this.relist();
-      else this.retry(`watch failed: ${describe(err)}`, () => this.startWatch());
+      else this.retry('watch failed', err, () => this.startWatch());
     }
   }
 
-  private retry(why: string, again: () => Promise<void>): void {
+  private retry(what: string, err: unknown, again: () => Promise<void>): void {
     if (this.stopped) return;
     const delay = Math.min(this.maxBackoffMs, this.minBackoffMs * 2 ** Math.min(this.failures, 20));
     this.failures++;
-    this.log(`${this.name}: ${why}; retrying in ${delay} ms`);
+    this.log.warn(`${what}; retrying`, { informer: this.name, delayMs: delay, err });
     this.timer = this.clock.setTimeout(() => {
       this.timer = null;
       void again();
@@ -181,8 +182,4 @@ export class Informer<T extends { metadata: ObjectMeta }> {
       for (const h of this.handlers) h.onDelete?.(obj);
     }
   }
-}
-
-function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -27,11 +27,29 @@ export interface PolicyObject {
 
 export type WorkloadKind = 'Deployment' | 'StatefulSet';
 
+/** A Kubernetes label selector (matchLabels and matchExpressions, ANDed). */
+export interface LabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: Array<{ key: string; operator: string; values?: string[] }>;
+}
+
 /** Only what the operator needs of a Deployment or StatefulSet. */
 export interface WorkloadObject {
   kind: WorkloadKind;
   metadata: ObjectMeta;
   readyReplicas: number;
+  /** spec.selector: which pods are the workload's. */
+  selector?: LabelSelector;
+}
+
+/** Only what the operator needs of a Pod (the informer caches nothing else). */
+export interface PodObject {
+  metadata: ObjectMeta;
+  labels: Record<string, string>;
+  /** Condition Ready is True and the pod is not terminating. */
+  ready: boolean;
+  /** It carries the Spillway sidecar container (operator/webhook.ts SIDECAR_NAME). */
+  sidecar: boolean;
 }
 
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK';
@@ -88,6 +106,7 @@ export interface KubeApi {
   policies: ListWatch<PolicyObject>;
   deployments: ListWatch<WorkloadObject>;
   statefulSets: ListWatch<WorkloadObject>;
+  pods: ListWatch<PodObject>;
   /** Merge-patches the status subresource. */
   patchPolicyStatus(namespace: string, name: string, status: TrafficPolicyStatus): Promise<void>;
   /** Sets metadata.finalizers, guarded by resourceVersion (409 when the object changed meanwhile). */

@@ -28,7 +28,9 @@ import {
   type LeaseRecord,
   type ListResult,
   type ListWatch,
+  type LabelSelector,
   type ObjectMeta,
+  type PodObject,
   type PolicyObject,
   type SecretRecord,
   type WatchEvent,
@@ -37,6 +39,7 @@ import {
   type WorkloadKind,
   type WorkloadObject,
 } from './kube-api.js';
+import { SIDECAR_NAME } from './webhook.js';
 
 export function loadKubeConfig(kubeconfig: string | undefined): KubeConfig {
   const kc = new KubeConfig();
@@ -151,8 +154,24 @@ function meta(m: Record<string, unknown> | undefined): ObjectMeta {
   return out;
 }
 
-function toWorkload(kind: WorkloadKind, o: { metadata?: object; status?: { readyReplicas?: number } }): WorkloadObject {
-  return { kind, metadata: meta(o.metadata as Record<string, unknown>), readyReplicas: o.status?.readyReplicas ?? 0 };
+function toWorkload(kind: WorkloadKind, o: { metadata?: object; spec?: { selector?: object }; status?: { readyReplicas?: number } }): WorkloadObject {
+  const w: WorkloadObject = { kind, metadata: meta(o.metadata as Record<string, unknown>), readyReplicas: o.status?.readyReplicas ?? 0 };
+  if (o.spec?.selector) w.selector = o.spec.selector as LabelSelector;
+  return w;
+}
+
+type RawPod = {
+  metadata?: { labels?: Record<string, string> } & Record<string, unknown>;
+  spec?: { containers?: Array<{ name?: string }>; initContainers?: Array<{ name?: string }> };
+  status?: { conditions?: Array<{ type?: string; status?: string }> };
+};
+
+/** The few facts the operator keeps of a pod (a cluster has many; the rest is dropped at once). */
+function toPod(o: RawPod): PodObject {
+  const m = meta(o.metadata);
+  const ready = !m.deletionTimestamp && (o.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
+  const sidecar = [...(o.spec?.containers ?? []), ...(o.spec?.initContainers ?? [])].some((c) => c.name === SIDECAR_NAME);
+  return { metadata: { name: m.name, namespace: m.namespace, resourceVersion: m.resourceVersion }, labels: { ...(o.metadata?.labels ?? {}) }, ready, sidecar };
 }
 
 function toLease(l: V1Lease): LeaseRecord {
@@ -189,6 +208,7 @@ export class ClientKubeApi implements KubeApi, WebhookKubeApi {
   readonly policies: ListWatch<PolicyObject>;
   readonly deployments: ListWatch<WorkloadObject>;
   readonly statefulSets: ListWatch<WorkloadObject>;
+  readonly pods: ListWatch<PodObject>;
   private readonly custom: CustomObjectsApi;
   private readonly apps: AppsV1Api;
   private readonly core: CoreV1Api;
@@ -232,6 +252,14 @@ export class ClientKubeApi implements KubeApi, WebhookKubeApi {
       },
       (ns) => `/apis/apps/v1/${ns ? `namespaces/${ns}/` : ''}statefulsets`,
       (o) => toWorkload('StatefulSet', o as Parameters<typeof toWorkload>[1]),
+    );
+    this.pods = this.listWatch(
+      async (ns) => {
+        const list = await (ns ? this.core.listNamespacedPod({ namespace: ns }) : this.core.listPodForAllNamespaces());
+        return { items: list.items.map((p) => toPod(p as RawPod)), resourceVersion: list.metadata?.resourceVersion ?? '' };
+      },
+      (ns) => `/api/v1/${ns ? `namespaces/${ns}/` : ''}pods`,
+      (o) => toPod(o as RawPod),
     );
   }
 

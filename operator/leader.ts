@@ -6,6 +6,7 @@
  */
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
+import { silentLogger, type Logger } from '../lib/log.js';
 import { systemClock, type Clock } from './clock.js';
 import type { KubeApi, LeaseRecord } from './kube-api.js';
 
@@ -21,7 +22,7 @@ export interface LeaderElectionOptions {
   clock?: Clock;
   onStartedLeading(): void;
   onStoppedLeading(): void;
-  log?: (msg: string) => void;
+  log?: Logger;
 }
 
 /** Pod name (or host name) plus a random suffix, so two processes on one host differ. */
@@ -95,7 +96,7 @@ export class LeaderElector {
         renewTime: this.clock.now(),
       });
     } catch (err) {
-      this.log(`releasing the lease failed: ${describe(err)}`);
+      this.log.warn('releasing the lease failed', { lease: `${this.opts.namespace}/${this.opts.name}`, err });
     }
   }
 
@@ -115,12 +116,12 @@ export class LeaderElector {
       this.lastRenew = now;
       if (!this.leading) {
         this.leading = true;
-        this.log(`became the leader (${this.opts.identity})`);
+        this.log.info('became the leader', { identity: this.opts.identity, lease: `${this.opts.namespace}/${this.opts.name}` });
         this.opts.onStartedLeading();
       }
     } else if (this.leading && now - this.lastRenew >= this.renewDeadlineMs) {
       this.leading = false;
-      this.log(`lost the lease: not renewed within ${this.renewDeadlineMs} ms`);
+      this.log.warn('lost the lease: not renewed within the renew deadline', { renewDeadlineMs: this.renewDeadlineMs, lease: `${this.opts.namespace}/${this.opts.name}` });
       this.opts.onStoppedLeading();
     }
   }
@@ -159,7 +160,7 @@ export class LeaderElector {
       );
       return true;
     } catch (err) {
-      this.log(`lease ${namespace}/${name}: ${describe(err)}`);
+      this.log.warn('cannot read or write the lease', { lease: `${namespace}/${name}`, err });
       return false;
     }
   }
@@ -173,11 +174,8 @@ export class LeaderElector {
     this.observed = rec;
   }
 
-  private log(msg: string): void {
-    this.opts.log?.(msg);
+  private get log(): Logger {
+    return this.opts.log ?? silentLogger;
   }
 }
 
-function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}

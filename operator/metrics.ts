@@ -42,6 +42,20 @@ export class OperatorMetrics {
     registers: [this.registry],
   });
 
+  readonly vendorReportsRejected = new Counter({
+    name: 'spillway_operator_vendor_reports_rejected_total',
+    help: 'Sidecar vendor-health reports ignored as malformed, by reason (too-large, not-json, wrong-shape, bad-count, future, wrong-type); counted when first seen.',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly unprotectedReplicas = new Gauge({
+    name: 'spillway_operator_unprotected_replicas',
+    help: "Ready pods of a policy's target running without the Spillway sidecar (status.unprotectedReplicas).",
+    labelNames: ['policy_namespace', 'policy'] as const,
+    registers: [this.registry],
+  });
+
   /** withProcessMetrics: the process_*, nodejs_* and spillway_build_info series (the real process only). */
   constructor(withProcessMetrics = false) {
     if (withProcessMetrics) registerProcessMetrics(this.registry, 'operator');

@@ -8,8 +8,31 @@
 import { Redis } from 'ioredis';
 import { CONFIG_CHANNEL, configKey } from '../api/config.js';
 import type { CompiledBody } from '../api/compile.js';
-import { vendorHealthKey } from '../api/vendor-health.js';
+import { MAX_REPORT_BYTES, MAX_REPORTS_PER_ROUTE, vendorHealthKey } from '../api/vendor-health.js';
+import { silentLogger, type Logger } from '../lib/log.js';
 import type { ReportKey, VendorReportReader } from './vendor-health.js';
+
+/**
+ * KEYS: one vendor-health hash. ARGV: the longest value returned whole, the most fields returned.
+ * Returns {type, {field, value, ...}}. Whatever wrote the hash is not trusted: a value longer
+ * than a report can be comes back cut to one byte over the limit (refused as too large without
+ * being transferred), a field name is cut to a pod name's length, at most ARGV[2] fields come
+ * back, and a key that is not a hash comes back as its type alone (HGETALL would fail the whole
+ * round for every workload).
+ */
+const READ_REPORTS_SCRIPT = `
+local t = redis.call('TYPE', KEYS[1]).ok
+if t ~= 'hash' then return {t, {}} end
+local maxValue = tonumber(ARGV[1])
+local maxFields = tonumber(ARGV[2])
+local flat = redis.call('HGETALL', KEYS[1])
+local out = {}
+for i = 1, math.min(#flat, 2 * maxFields), 2 do
+  out[#out + 1] = string.sub(flat[i], 1, 253)
+  out[#out + 1] = string.sub(flat[i + 1], 1, maxValue + 1)
+end
+return {t, out}
+`;
 
 export const VERSION_KEY_PREFIX = 'spillway:config-version:';
 /** Set by the operator and never deleted: its absence means Redis lost its data (a FLUSHALL, a restart without persistence). */
@@ -74,7 +97,7 @@ export class RedisPublisher implements ConfigPublisher {
 
   private readonly connectWaitMs: number;
 
-  constructor(url: string, options: { onReady?: () => void; log?: (msg: string) => void; connectWaitMs?: number } = {}) {
+  constructor(url: string, options: { onReady?: () => void; log?: Logger; connectWaitMs?: number } = {}) {
     this.connectWaitMs = options.connectWaitMs ?? 1000;
     this.redis = new Redis(url, {
       // Fail fast while Redis is down: the reconciler reports RedisUnavailable and backs off.
@@ -83,15 +106,15 @@ export class RedisPublisher implements ConfigPublisher {
       commandTimeout: 5000,
       retryStrategy: (times) => Math.min(2000, 50 * 2 ** Math.min(times, 6)),
     });
-    const log = options.log ?? (() => {});
+    const log = options.log ?? silentLogger;
     // One line per outage, not one per reconnect attempt.
     let lastError = '';
     this.redis.on('error', (err: Error) => {
-      if (err.message !== lastError) log(`redis: ${err.message}`);
+      if (err.message !== lastError) log.warn('redis unavailable; retrying', { err });
       lastError = err.message;
     });
     this.redis.on('ready', () => {
-      if (lastError) log('redis: connected again');
+      if (lastError) log.info('redis connected again');
       lastError = '';
       options.onReady?.();
     });
@@ -124,15 +147,21 @@ export class RedisPublisher implements ConfigPublisher {
     return (await this.redis.set(MARKER_KEY, '1', 'NX')) === 'OK';
   }
 
-  async readVendorReports(keys: readonly ReportKey[]): Promise<Array<Record<string, string>>> {
+  async readVendorReports(keys: readonly ReportKey[]): Promise<Array<Record<string, string> | null>> {
     await this.whenReady();
     const pipe = this.redis.pipeline();
-    for (const k of keys) pipe.hgetall(vendorHealthKey(k.target, k.route));
+    // One single-key script per hash: fine on a Redis Cluster too.
+    for (const k of keys) pipe.eval(READ_REPORTS_SCRIPT, 1, vendorHealthKey(k.target, k.route), MAX_REPORT_BYTES, MAX_REPORTS_PER_ROUTE);
     const res = (await pipe.exec()) ?? [];
     return keys.map((_k, i) => {
-      const [err, v] = res[i] ?? [null, {}];
+      const [err, v] = res[i] ?? [null, ['none', []]];
       if (err) throw err;
-      return (v ?? {}) as Record<string, string>;
+      const [type, flat] = v as [string, string[]];
+      if (type === 'none') return {};
+      if (type !== 'hash') return null;
+      const fields: Record<string, string> = {};
+      for (let j = 0; j + 1 < flat.length; j += 2) fields[flat[j]] = flat[j + 1];
+      return fields;
     });
   }
 

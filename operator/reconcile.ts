@@ -7,9 +7,11 @@ import { compile, type CompiledBody } from '../api/compile.js';
 import { configKey } from '../api/config.js';
 import type { TrafficPolicyStatus } from '../api/policy.js';
 import { parsePolicy } from '../api/validate.js';
-import { isStatus, objectKey, type KubeApi, type PolicyObject, type WorkloadKind, type WorkloadObject } from './kube-api.js';
+import type { Logger } from '../lib/log.js';
+import { isStatus, objectKey, type KubeApi, type PodObject, type PolicyObject, type WorkloadKind, type WorkloadObject } from './kube-api.js';
+import { protectedCondition, unprotectedPods } from './protection.js';
 import type { ConfigPublisher } from './publisher.js';
-import { ACCEPTED, PROGRAMMED, setCondition, statusEqual, statusEvents, type ConditionInput, type StatusEvent } from './status.js';
+import { ACCEPTED, PROGRAMMED, PROTECTED, setCondition, statusEqual, statusEvents, type ConditionInput, type StatusEvent } from './status.js';
 import { failoverMessage, type StatusRoute, type VendorHealthTracker } from './vendor-health.js';
 
 type Cond = Omit<ConditionInput, 'type'>;
@@ -53,14 +55,25 @@ export interface ReconcilerDeps {
   /** False once leadership is lost: no write may happen after that. */
   canWrite?: () => boolean;
   now?: () => Date;
-  log?: (msg: string) => void;
+  log?: Logger;
   onPublished?: () => void;
   /** The cluster-wide vendor choices (absent: routes are left to each sidecar). */
   vendorHealth?: VendorHealthTracker;
   onVendorFailover?: (route: string) => void;
+  /** The pods of a namespace (absent: protection is not reported). */
+  podsIn?(namespace: string): Iterable<PodObject>;
+  /** The policy's count of unprotected ready pods; undefined when it reports none (no target, a lost conflict, gone). */
+  onProtection?: (policyKey: string, unprotected: number | undefined) => void;
 }
 
-type StatusFields = Partial<Pick<TrafficPolicyStatus, 'configVersion' | 'readyReplicas' | 'classes' | 'publishedTarget' | 'routes'>>;
+type StatusFields = Partial<Pick<TrafficPolicyStatus, 'configVersion' | 'readyReplicas' | 'classes' | 'publishedTarget' | 'routes' | 'unprotectedReplicas'>>;
+
+interface Conds {
+  accepted: Cond;
+  programmed: Cond;
+  /** The Protected condition; absent: left as it was. */
+  protection?: Cond;
+}
 
 export type ReconcileOutcome = 'published' | 'unchanged' | 'invalid' | 'conflict' | 'target-not-found' | 'deleted' | 'gone';
 
@@ -100,6 +113,7 @@ export class Reconciler {
     if (!policy) {
       this.written.delete(key);
       this.deps.vendorHealth?.forget(key);
+      this.deps.onProtection?.(key, undefined);
       return 'gone';
     }
     if (policy.metadata.deletionTimestamp) return this.finalize(policy);
@@ -116,10 +130,14 @@ export class Reconciler {
 
     const parsed = parsePolicy(policy);
     if (!parsed.ok) {
+      // The sidecars still enforce the last good config: whether the pods run them still matters.
+      const lenient = targetOf(policy);
+      const p = this.protection(key, lenient && this.deps.getWorkload(lenient.kind, lenient.namespace, lenient.name));
       await this.writeStatus(policy, {
         accepted: { status: 'False', reason: 'Invalid', message: parsed.error },
         programmed: { status: 'False', reason: 'Invalid', message: this.keptMessage(policy) },
-      });
+        protection: p?.cond,
+      }, p?.fields);
       return 'invalid';
     }
 
@@ -129,6 +147,7 @@ export class Reconciler {
       .filter((p) => !p.metadata.deletionTimestamp)
       .sort(olderFirst)[0];
     if (winner && objectKey(winner.metadata) !== key) {
+      this.deps.onProtection?.(key, undefined);
       const message = `${target.kind} ${target.name} is already governed by TrafficPolicy ${winner.metadata.name}`;
       const fields = await this.unpublishElsewhere(policy, undefined);
       await this.writeStatus(policy, {
@@ -140,6 +159,7 @@ export class Reconciler {
 
     const accepted: Cond = { status: 'True', reason: 'Accepted', message: 'the policy is valid' };
     const workload = this.deps.getWorkload(target.kind, target.namespace, target.name);
+    const protection = this.protection(key, workload);
     if (!workload) {
       const fields = await this.unpublishElsewhere(policy, undefined);
       await this.writeStatus(policy, {
@@ -162,22 +182,28 @@ export class Reconciler {
     } catch (err) {
       if (err instanceof NotLeaderError) throw err;
       const message = `Redis unavailable: ${err instanceof Error ? err.message : String(err)}`;
-      await this.writeStatus(policy, { accepted, programmed: { status: 'False', reason: 'RedisUnavailable', message } }, {
+      await this.writeStatus(policy, { accepted, programmed: { status: 'False', reason: 'RedisUnavailable', message }, protection: protection?.cond }, {
         readyReplicas: workload.readyReplicas,
+        ...protection?.fields,
       });
-      throw new RetryableError(message);
+      throw new RetryableError(message, { cause: err });
     }
     this.published.set(key, body.target);
     this.deps.vendorHealth?.published(key, body);
-    if (result.changed) this.deps.onPublished?.();
+    if (result.changed) {
+      this.deps.onPublished?.();
+      this.deps.log?.info('config published', { key, target: configKey(body.target), version: result.version });
+    }
     const routes = this.statusRoutes(key, body, prev);
     await this.writeStatus(
       policy,
       {
         accepted,
         programmed: { status: 'True', reason: 'Programmed', message: `config version ${result.version} published to ${configKey(body.target)}` },
+        protection: protection?.cond,
       },
       {
+        ...protection?.fields,
         configVersion: result.version,
         readyReplicas: body.readyReplicas,
         classes: body.classes.map((c) => ({
@@ -192,6 +218,20 @@ export class Reconciler {
     );
     for (const e of this.failoverEvents(key, body, prev)) await this.emit(policy, e);
     return result.changed ? 'published' : 'unchanged';
+  }
+
+  /**
+   * The Protected condition and status.unprotectedReplicas of a policy governing `workload`
+   * (undefined, and the metric dropped, without a workload or a pod informer).
+   */
+  private protection(key: string, workload: WorkloadObject | undefined): { cond: Cond; fields: StatusFields } | undefined {
+    if (!workload || !this.deps.podsIn) {
+      this.deps.onProtection?.(key, undefined);
+      return undefined;
+    }
+    const names = unprotectedPods(this.deps.podsIn(workload.metadata.namespace), workload.selector);
+    this.deps.onProtection?.(key, names.length);
+    return { cond: protectedCondition(names, `${workload.kind} ${workload.metadata.name}`), fields: { unprotectedReplicas: names.length } };
   }
 
   /** status.routes: the published active vendor and, once pods reported, their health. */
@@ -213,7 +253,7 @@ export class Reconciler {
       if (!from || !r.activeVendor || from === r.activeVendor) continue;
       this.deps.onVendorFailover?.(r.name);
       const message = failoverMessage(r, from, r.activeVendor, this.deps.vendorHealth?.health(key, r.name));
-      this.deps.log?.(`policy ${key}: ${message}`);
+      this.deps.log?.info('vendor failover', { key, route: r.name, from, to: r.activeVendor, detail: message });
       const h = this.deps.vendorHealth?.health(key, r.name);
       out.push({ type: h?.reason === 'recovered' || h?.reason === 'pin' ? 'Normal' : 'Warning', reason: 'VendorFailover', message });
     }
@@ -235,13 +275,14 @@ export class Reconciler {
     this.published.delete(key);
     this.written.delete(key);
     this.deps.vendorHealth?.forget(key);
+    this.deps.onProtection?.(key, undefined);
     await this.deps.kube.setPolicyFinalizers(
       policy.metadata.namespace,
       policy.metadata.name,
       finalizers.filter((f) => f !== FINALIZER),
       policy.metadata.resourceVersion ?? '',
     );
-    this.deps.log?.(`policy ${key} deleted: config removed`);
+    this.deps.log?.info('policy deleted: config removed', { key });
     return 'deleted';
   }
 
@@ -268,13 +309,14 @@ export class Reconciler {
     return { publishedTarget: '' };
   }
 
-  private async writeStatus(policy: PolicyObject, conds: { accepted: Cond; programmed: Cond }, fields: StatusFields = {}): Promise<void> {
+  private async writeStatus(policy: PolicyObject, conds: Conds, fields: StatusFields = {}): Promise<void> {
     const key = objectKey(policy.metadata);
     const prev = this.currentStatus(policy);
     const now = this.deps.now?.() ?? new Date();
     const generation = policy.metadata.generation;
     let conditions = setCondition(prev?.conditions, { type: ACCEPTED, ...conds.accepted }, generation, now);
     conditions = setCondition(conditions, { type: PROGRAMMED, ...conds.programmed }, generation, now);
+    if (conds.protection) conditions = setCondition(conditions, { type: PROTECTED, ...conds.protection }, generation, now);
     const next: TrafficPolicyStatus = { ...prev, ...fields, conditions };
     if (generation !== undefined) next.observedGeneration = generation;
     if (statusEqual(prev, next)) return;
@@ -288,7 +330,7 @@ export class Reconciler {
     try {
       await this.deps.kube.createEvent({ namespace: policy.metadata.namespace, policy, ...e });
     } catch (err) {
-      this.deps.log?.(`event ${e.reason} for ${objectKey(policy.metadata)} not recorded: ${err instanceof Error ? err.message : String(err)}`);
+      this.deps.log?.warn('event not recorded', { key: objectKey(policy.metadata), reason: e.reason, err });
     }
   }
 

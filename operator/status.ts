@@ -6,6 +6,8 @@ import { CONDITION_MESSAGE_MAX, type Condition, type TrafficPolicyStatus } from 
 
 export const ACCEPTED = 'Accepted';
 export const PROGRAMMED = 'Programmed';
+/** Whether every ready pod of the target runs the sidecar (operator/protection.ts). */
+export const PROTECTED = 'Protected';
 
 export interface ConditionInput {
   type: string;
@@ -82,6 +84,14 @@ export function statusEvents(prev: TrafficPolicyStatus | undefined, next: Traffi
     out.push({ type: 'Normal', reason: PROGRAMMED, message: programmed.message });
   } else if (programmedChanged && programmedChanged.status !== 'True' && programmedChanged.reason !== accepted?.reason) {
     out.push({ type: 'Warning', reason: programmedChanged.reason, message: programmedChanged.message });
+  }
+  // Protected: an event when it turns False (which pods) and when it is True again; not for
+  // every pod that joins or leaves the list while it stays False.
+  const wasProtected = findCondition(prev, PROTECTED);
+  const isProtected = findCondition(next, PROTECTED);
+  if (isProtected && isProtected.status !== wasProtected?.status) {
+    if (isProtected.status === 'False') out.push({ type: 'Warning', reason: isProtected.reason, message: isProtected.message });
+    else if (wasProtected) out.push({ type: 'Normal', reason: isProtected.reason, message: isProtected.message });
   }
   return out;
 }

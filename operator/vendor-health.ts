@@ -8,8 +8,9 @@
 import type { CompiledBody } from '../api/compile.js';
 import type { CompiledRoute } from '../api/config.js';
 import type { TrafficPolicyStatus } from '../api/policy.js';
-import { aggregateRoute, type RouteHealth } from '../api/vendor-health.js';
+import { aggregateRoute, type ReportRejectReason, type RouteHealth } from '../api/vendor-health.js';
 import { systemClock, type Clock } from './clock.js';
+import type { Logger } from '../lib/log.js';
 
 export type StatusRoute = NonNullable<TrafficPolicyStatus['routes']>[number];
 
@@ -20,8 +21,11 @@ export interface ReportKey {
 }
 
 export interface VendorReportReader {
-  /** Each key's hash (field = pod, value = report JSON), in order; {} where there is none. */
-  readVendorReports(keys: readonly ReportKey[]): Promise<Array<Record<string, string>>>;
+  /**
+   * Each key's hash (field = pod, value = report JSON), in order; {} where there is none, null
+   * where the key is not a hash. Values may be cut just past MAX_REPORT_BYTES (still refused as too large).
+   */
+  readVendorReports(keys: readonly ReportKey[]): Promise<Array<Record<string, string> | null>>;
 }
 
 export const DEFAULT_VENDOR_HEALTH_INTERVAL_MS = 5000;
@@ -30,9 +34,14 @@ export interface VendorHealthOptions {
   reader: VendorReportReader;
   /** The policy (`ns/name`) should be reconciled: a choice or the status view changed. */
   onChange(policyKey: string): void;
+  /**
+   * A pod's report was ignored as malformed (it counts for nothing). Called when it first
+   * appears, not again on every round while the same pod's report stays refused for the same reason.
+   */
+  onRejected?(reason: ReportRejectReason): void;
   intervalMs?: number;
   clock?: Clock;
-  log?: (msg: string) => void;
+  log?: Logger;
 }
 
 interface Tracked {
@@ -43,6 +52,8 @@ interface Tracked {
   health: Map<string, RouteHealth>;
   /** The status view last handed out, to tell whether it moved. */
   view: string;
+  /** `route pod reason` of the reports refused in the last round. */
+  rejected: Set<string>;
 }
 
 export class VendorHealthTracker {
@@ -65,7 +76,7 @@ export class VendorHealthTracker {
     const prev = this.tracked.get(policyKey);
     const health = prev && prev.target === body.target ? prev.health : new Map<string, RouteHealth>();
     for (const name of health.keys()) if (!body.routes.some((r) => r.name === name)) health.delete(name);
-    this.tracked.set(policyKey, { target: body.target, routes: body.routes, health, view: prev?.view ?? '' });
+    this.tracked.set(policyKey, { target: body.target, routes: body.routes, health, view: prev?.view ?? '', rejected: prev?.rejected ?? new Set() });
   }
 
   forget(policyKey: string): void {
@@ -109,26 +120,27 @@ export class VendorHealthTracker {
     const keys: ReportKey[] = [];
     for (const [, t] of entries) for (const r of t.routes) keys.push({ target: t.target, route: r.name });
     if (keys.length === 0) return;
-    let reports: Array<Record<string, string>>;
+    let reports: Array<Record<string, string> | null>;
     try {
       reports = await this.opts.reader.readVendorReports(keys);
-      if (this.lastError) this.opts.log?.('vendor health: reading reports again');
+      if (this.lastError) this.opts.log?.info('reading vendor reports again');
       this.lastError = '';
     } catch (err) {
       const msg = err instanceof Error ? err.message : String(err);
-      if (msg !== this.lastError) this.opts.log?.(`vendor health: cannot read reports: ${msg}`);
+      if (msg !== this.lastError) this.opts.log?.warn('cannot read vendor reports; retrying next round', { err });
       this.lastError = msg;
       return;
     }
     const now = this.clock.now();
     let i = 0;
     for (const [policyKey, t] of entries) {
-      const hashes = t.routes.map(() => reports[i++] ?? {});
+      const hashes = t.routes.map(() => reports[i++]);
       // A policy forgotten or republished while we read: its next round decides.
       if (this.tracked.get(policyKey) !== t) continue;
       let changed = false;
+      const rejected = new Set<string>();
       for (const [j, route] of t.routes.entries()) {
-        const fields = hashes[j];
+        const fields = hashes[j] ?? {};
         const prev = t.health.get(route.name);
         const previous = prev
           ? { activeVendor: prev.activeVendor, sinceMs: prev.sinceMs }
@@ -136,10 +148,20 @@ export class VendorHealthTracker {
             ? { activeVendor: route.activeVendor, sinceMs: now }
             : undefined;
         const h = aggregateRoute(route, fields, previous, now);
-        if (h.pods === 0) continue; // nobody reported: keep what the pods follow
+        const refused = hashes[j] === null ? [{ pod: '*', reason: 'wrong-type' as const }, ...h.rejected] : h.rejected;
+        for (const r of refused) {
+          const id = `${route.name} ${r.pod} ${r.reason}`;
+          rejected.add(id);
+          if (t.rejected.has(id)) continue;
+          this.opts.onRejected?.(r.reason);
+          const whose = r.reason === 'wrong-type' ? 'reports (the key is not a hash)' : `report of pod ${JSON.stringify(r.pod)}`;
+          this.opts.log?.warn(`vendor health: ${whose} for ${t.target} route ${route.name} ignored: ${r.reason}`, { target: t.target, route: route.name, pod: r.pod, reason: r.reason });
+        }
+        if (h.pods === 0) continue; // nobody reported (or only malformed reports): keep what the pods follow
         t.health.set(route.name, h);
         if (h.activeVendor !== route.activeVendor) changed = true;
       }
+      t.rejected = rejected;
       const view =
         t.health.size === 0 ? '' : JSON.stringify(t.routes.map((r) => [r.name, t.health.get(r.name)?.activeVendor, this.statusVendors(policyKey, r.name)]));
       if (view !== t.view) {

@@ -6,6 +6,7 @@
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from '../lib/log.js';
 import { review, type InjectionSettings } from './webhook.js';
 import type { WebhookKubeApi } from './kube-api.js';
 import { ensureSharedCert, keepSharedCert, readCertDir, watchCertDir, type SharedCertOptions, type TlsPair } from './webhook-tls.js';
@@ -18,7 +19,7 @@ export interface WebhookServerOptions {
   host?: string;
   tls: TlsPair;
   settings: InjectionSettings;
-  log: (msg: string) => void;
+  log: Logger;
 }
 
 export interface WebhookServer {
@@ -32,7 +33,7 @@ function reply(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text);
 }
 
-function handleMutate(req: IncomingMessage, res: ServerResponse, settings: InjectionSettings, log: (msg: string) => void): void {
+function handleMutate(req: IncomingMessage, res: ServerResponse, settings: InjectionSettings, log: Logger): void {
   const chunks: Buffer[] = [];
   let size = 0;
   req.on('data', (c: Buffer) => {
@@ -60,15 +61,16 @@ function handleMutate(req: IncomingMessage, res: ServerResponse, settings: Injec
     }
     const r = result.body.response;
     // Injections and refusals to inject are rare and worth a line each; plain admissions are not.
-    if (r.patch || r.warnings) log(`webhook: ${r.patch ? 'injected' : 'not injected'} ${describe(body)}${r.warnings ? `: ${r.warnings.join('; ')}` : ''}`);
+    if (r.patch || r.warnings) log.info(r.patch ? 'sidecar injected' : 'sidecar not injected', { pod: podKey(body), ...(r.warnings ? { warnings: r.warnings } : {}) });
     reply(res, 200, result.body);
   });
 }
 
-function describe(body: unknown): string {
+/** `namespace/name` of the pod under review (`generateName*` before the API server names it). */
+function podKey(body: unknown): string {
   const req = (body as { request?: { namespace?: string; object?: { metadata?: { name?: string; generateName?: string } } } }).request;
   const m = req?.object?.metadata;
-  return `pod ${req?.namespace ?? '?'}/${m?.name || `${m?.generateName ?? '?'}*`}`;
+  return `${req?.namespace ?? '?'}/${m?.name || `${m?.generateName ?? '?'}*`}`;
 }
 
 export async function startWebhookServer(o: WebhookServerOptions): Promise<WebhookServer> {
@@ -90,7 +92,7 @@ export async function startWebhookServer(o: WebhookServerOptions): Promise<Webho
     port: (server.address() as AddressInfo).port,
     setCertificate: (pair) => {
       server.setSecureContext({ cert: pair.cert, key: pair.key, minVersion: 'TLSv1.2' });
-      o.log('webhook: serving a new certificate');
+      o.log.info('serving a new certificate');
     },
     close: () =>
       new Promise<void>((resolve) => {
@@ -108,7 +110,7 @@ export interface ServeWebhookOptions {
   /** Otherwise: the shared self-signed certificate (operator/webhook-tls.ts). */
   selfSigned: SharedCertOptions | undefined;
   kube: WebhookKubeApi;
-  log: (msg: string) => void;
+  log: Logger;
   /** How often the certificate source is checked again (default 60 s; retries after a failure). */
   checkIntervalMs?: number;
 }
@@ -146,19 +148,21 @@ export function serveWebhook(o: ServeWebhookOptions): { ready: Promise<WebhookSe
     let said = '';
     while (!closed) {
       let why: string;
+      let cause: unknown;
       try {
         const c = await certificate();
         if (c && !closed) {
           server = await startWebhookServer({ port: o.port, tls: c.pair, settings: o.settings, log: o.log });
           stopWatch = c.watch(server);
-          o.log(`webhook: serving /mutate on :${server.port} (${o.certDir && !o.selfSigned ? `certificate from ${o.certDir}` : o.certDir ? `certificate from ${o.certDir}, else self-signed` : 'self-signed certificate'})`);
+          o.log.info('serving /mutate', { port: server.port, certificate: o.certDir && !o.selfSigned ? `from ${o.certDir}` : o.certDir ? `from ${o.certDir}, else self-signed` : 'self-signed' });
           return server;
         }
         why = `no tls.crt/tls.key in ${o.certDir ?? '(no --webhook-cert-dir)'} yet`;
       } catch (err) {
         why = err instanceof Error ? err.message : String(err);
+        cause = err;
       }
-      if (why !== said) o.log(`webhook: not serving yet, retrying: ${why}`);
+      if (why !== said) o.log.warn('not serving yet; retrying', cause === undefined ? { reason: why } : { err: cause });
       said = why;
       await pause(Math.min(interval, 5_000));
     }

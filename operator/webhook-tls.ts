@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import forge from 'node-forge';
+import type { Logger } from '../lib/log.js';
 import { isStatus, type SecretRecord, type WebhookKubeApi } from './kube-api.js';
 
 export interface TlsPair {
@@ -136,7 +137,7 @@ export interface SharedCertOptions {
   service: string;
   /** The MutatingWebhookConfiguration whose caBundle gets the CA. */
   configName: string;
-  log: (msg: string) => void;
+  log: Logger;
   now?: () => Date;
 }
 
@@ -155,7 +156,7 @@ export async function ensureSharedCert(kube: WebhookKubeApi, o: SharedCertOption
       const fresh = freshMaterial(names, now);
       try {
         await kube.createSecret(o.namespace, o.secretName, toData(fresh));
-        o.log(`webhook: created CA and serving certificate in Secret ${o.namespace}/${o.secretName}`);
+        o.log.info('created the CA and serving certificate', { secret: `${o.namespace}/${o.secretName}` });
         material = fresh;
       } catch (err) {
         if (!isStatus(err, 409)) throw err; // another replica created it: read theirs
@@ -171,14 +172,14 @@ export async function ensureSharedCert(kube: WebhookKubeApi, o: SharedCertOption
     const renewed = usable.ca ? { ...current, ...issueServingCert(current, names, now) } : freshMaterial(names, now);
     try {
       await kube.replaceSecret(o.namespace, o.secretName, { data: toData(renewed), resourceVersion: stored.resourceVersion } satisfies SecretRecord);
-      o.log(`webhook: ${usable.ca ? 'reissued the serving certificate' : 'replaced the CA and serving certificate'} in Secret ${o.namespace}/${o.secretName}`);
+      o.log.info(usable.ca ? 'reissued the serving certificate' : 'replaced the CA and serving certificate', { secret: `${o.namespace}/${o.secretName}` });
       material = renewed;
     } catch (err) {
       if (!isStatus(err, 409)) throw err;
     }
   }
   const caBundle = Buffer.from(material.caCert).toString('base64');
-  if (await kube.patchWebhookCaBundle(o.configName, caBundle)) o.log(`webhook: caBundle of MutatingWebhookConfiguration ${o.configName} set`);
+  if (await kube.patchWebhookCaBundle(o.configName, caBundle)) o.log.info('caBundle set', { mutatingWebhookConfiguration: o.configName });
   return material;
 }
 
@@ -208,7 +209,7 @@ export function keepSharedCert(
         if (next.cert !== current.cert || next.key !== current.key) onChange(next);
         current = next;
       })
-      .catch((err: unknown) => o.log(`webhook: certificate check failed (retrying): ${err instanceof Error ? err.message : String(err)}`))
+      .catch((err: unknown) => o.log.warn('certificate check failed; retrying', { err }))
       .finally(() => {
         running = false;
       });

@@ -11,7 +11,8 @@ import { registerProcessMetrics } from '../lib/process-metrics.js';
 import { AccessLog } from './admission/access-log.js';
 import { startAdmin, type AdminServer } from './admin.js';
 import { FileSource } from './config/file-source.js';
-import { parseSidecarFlags, SIDECAR_USAGE, UsageError, type SidecarOptions } from './config/flags.js';
+import { UsageError } from '../lib/flags.js';
+import { parseSidecarFlags, SIDECAR_USAGE, type SidecarOptions } from './config/flags.js';
 import { RedisSource } from './config/redis-source.js';
 import { StateDir } from './config/state-dir.js';
 import { ConfigStore, type ConfigTarget } from './config/store.js';
@@ -19,7 +20,7 @@ import { createKafkaDeferrer, type KafkaDeferrer } from './egress/defer.js';
 import { drainerGroupId } from './egress/defer-record.js';
 import { Egress } from './egress/index.js';
 import { Inbound } from './inbound.js';
-import { createLogger, type Logger } from './log.js';
+import { createLogger, type Logger } from '../lib/log.js';
 
 /** Backstop after SIGTERM: Inbound.close() itself gives in-flight requests 10 s, then cuts them. */
 const DRAIN_TIMEOUT_MS = 12_000;
@@ -54,7 +55,7 @@ export async function main(argv: string[]): Promise<void> {
     sidecar.shutdown(signal).then(
       () => process.exit(0),
       (err: unknown) => {
-        log.error('shutdown failed', { error: err });
+        log.error('shutdown failed', { err });
         process.exit(1);
       },
     );
@@ -83,7 +84,7 @@ export async function startSidecar(options: SidecarOptions, log: Logger): Promis
   const registry = new Registry();
   registerProcessMetrics(registry, 'sidecar');
 
-  const accessLog = options.accessLog === 'off' ? null : new AccessLog({ mode: options.accessLog, logger: log.child({ part: 'access' }) });
+  const accessLog = options.accessLog === 'off' ? null : new AccessLog({ mode: options.accessLog, logger: log.child({ component: 'access' }) });
   accessLog?.start();
   const inbound = await Inbound.start({
     port: options.listen,
@@ -112,11 +113,11 @@ export async function startSidecar(options: SidecarOptions, log: Logger): Promis
   const targets: ConfigTarget[] = [inbound, egress];
   if (deferrer) targets.push(deferRoutesTarget(deferrer));
 
-  const stateDir = options.configKey !== null ? new StateDir(options.stateDir, options.configKey, log.child({ part: 'state-dir' })) : null;
+  const stateDir = options.configKey !== null ? new StateDir(options.stateDir, options.configKey, log.child({ component: 'state-dir' })) : null;
   const store = new ConfigStore({
     targets,
     registry,
-    log: log.child({ part: 'config' }),
+    log: log.child({ component: 'config' }),
     configKey: options.configKey ?? undefined,
     persistence: stateDir ?? undefined,
   });
@@ -134,7 +135,7 @@ export async function startSidecar(options: SidecarOptions, log: Logger): Promis
     options.host,
   );
 
-  const fileSource = options.policy !== null ? new FileSource({ path: options.policy, store, log: log.child({ part: 'policy-file' }) }) : null;
+  const fileSource = options.policy !== null ? new FileSource({ path: options.policy, store, log: log.child({ component: 'policy-file' }) }) : null;
   await fileSource?.start();
 
   let redisSource: RedisSource | null = null;
@@ -148,7 +149,7 @@ export async function startSidecar(options: SidecarOptions, log: Logger): Promis
       configKey: options.configKey,
       store,
       registry,
-      log: log.child({ part: 'redis' }),
+      log: log.child({ component: 'redis' }),
       pollIntervalMs: options.pollIntervalMs,
     });
     redisSource.start();
@@ -185,14 +186,14 @@ export async function startSidecar(options: SidecarOptions, log: Logger): Promis
       redisSource?.close();
       fileSource?.close();
       const closing = Promise.all([
-        inbound.close().catch((err: unknown) => log.warn('inbound close failed', { error: err })),
+        inbound.close().catch((err: unknown) => log.warn('inbound close failed', { err })),
         egressDrained(egress),
       ]);
       const drained = await withTimeout(closing, DRAIN_TIMEOUT_MS);
       if (!drained) log.warn('drain timed out; exiting with requests still in flight', { timeoutMs: DRAIN_TIMEOUT_MS });
       // The egress before Kafka: a send it is deferring still reaches the producer, which
       // close() flushes; the drainer's replays go nowhere once the egress is closed.
-      await egress.close().catch((err: unknown) => log.warn('egress close failed', { error: err }));
+      await egress.close().catch((err: unknown) => log.warn('egress close failed', { err }));
       if (deferrer && !(await withTimeout(deferrer.close(), KAFKA_CLOSE_TIMEOUT_MS))) {
         log.warn('kafka close timed out', { timeoutMs: KAFKA_CLOSE_TIMEOUT_MS });
       }
@@ -229,7 +230,7 @@ function startDeferrer(options: SidecarOptions, registry: Registry, log: Logger)
     groupId: drainerGroupId(options.configKey ?? options.policy ?? options.podName),
     routes: [],
     registry,
-    log: log.child({ part: 'defer' }),
+    log: log.child({ component: 'defer' }),
   });
 }
 

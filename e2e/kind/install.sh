@@ -114,5 +114,8 @@ key="$(k -n "$NS" exec "deploy/$RELEASE-redis" -- redis-cli get spillway:config:
 [ -n "$key" ] || fail "no spillway:config:talk/chat in the bundled Redis"
 echo "Redis spillway:config:talk/chat: ${#key} bytes"
 
+step "helm test: a labelled pod in namespace default gets the sidecar and completes"
+"$HELM" test "$RELEASE" --kube-context "$CTX" --namespace "$NS" --timeout "$TIMEOUT" --logs || fail "helm test $RELEASE failed"
+
 step "PASS: operator, webhook and policy work on kind cluster $CLUSTER"
 [ "${SPILLWAY_KIND_CLEANUP:-}" = 1 ] || echo "delete it with: kind delete cluster --name $CLUSTER"

@@ -85,13 +85,18 @@ export class KubeDoubleServer {
   private readonly watches = new Set<ServerResponse>();
   private readonly bookmarkMs: number;
 
-  constructor(private readonly options: KubeDoubleOptions) {
+  constructor(options: KubeDoubleOptions) {
     this.bookmarkMs = (options.bookmarkSeconds ?? 10) * 1000;
     this.api = new KubeApi(new Registry(), new Store(options.historyLimit ?? 1000), { controllers: options.controllers ?? true });
     if (options.crdDir) this.loadCrds(options.crdDir);
     this.server = createServer((req, res) => {
       this.handle(req, res).catch((err: unknown) => this.fail(res, err));
     });
+    // Node closes an idle keep-alive connection after 5 s; a real API server keeps it far longer.
+    // With Node's default, a client whose event loop was busy for more than 5 s (the operator
+    // signing certificates with node-forge) reuses a pooled connection the double is closing at
+    // that moment and gets ECONNRESET, which the real API server would not cause.
+    this.server.keepAliveTimeout = 120_000;
   }
 
   private loadCrds(dir: string): void {

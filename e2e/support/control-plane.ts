@@ -63,7 +63,7 @@ function newest(dir: string): number {
 }
 
 /** bin/spillway.js runs dist/: builds it when any of `srcDirs` is newer than the `entries`. */
-export async function ensureBuilt(entries = ['dist/operator/main.js', 'dist/sidecar/main.js'], srcDirs = ['operator', 'sidecar', 'api']): Promise<void> {
+export async function ensureBuilt(entries = ['dist/operator/main.js', 'dist/sidecar/main.js'], srcDirs = ['operator', 'sidecar', 'api', 'lib']): Promise<void> {
   const paths = entries.map((e) => join(ROOT, e));
   const src = Math.max(...srcDirs.map((d) => newest(join(ROOT, d))));
   if (paths.every((e) => existsSync(e) && statSync(e).mtimeMs > src)) return;

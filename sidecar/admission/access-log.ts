@@ -9,7 +9,7 @@
  * - end lines (`all` only): every request that held or waited for a permit, when it ends —
  *   class, outcome, status, method, path, loadLevel, durationMs.
  */
-import type { Logger } from '../log.js';
+import type { Logger } from '../../lib/log.js';
 import type { Outcome, RefusalReason } from './outcomes.js';
 
 export const ACCESS_LOG_MODES = ['off', 'refusals', 'all'] as const;

@@ -12,7 +12,7 @@ import { parse as parseYaml } from 'yaml';
 import { compile } from '../../api/compile.js';
 import type { CompiledConfig } from '../../api/config.js';
 import { parsePolicy } from '../../api/validate.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../../lib/log.js';
 import type { ConfigStore } from './store.js';
 
 export interface FileSourceOptions {
@@ -76,12 +76,12 @@ export class FileSource {
         if (file === null || file === this.name) this.schedule();
       });
       this.watcher.on('error', (err) => {
-        this.log.warn('policy directory watch failed; relying on the stat poll', { file: this.path, error: err });
+        this.log.warn('policy directory watch failed; relying on the stat poll', { file: this.path, err });
         this.watcher?.close();
         this.watcher = null;
       });
     } catch (err) {
-      this.log.warn('cannot watch the policy directory; relying on the stat poll', { file: this.path, error: err });
+      this.log.warn('cannot watch the policy directory; relying on the stat poll', { file: this.path, err });
     }
     this.poll = setInterval(() => void this.checkStat(), this.statIntervalMs);
     this.poll.unref();
@@ -108,7 +108,7 @@ export class FileSource {
       this.debounce = null;
       this.reloading = this.reloading
         .then(() => this.reload())
-        .catch((err: unknown) => this.log.error('policy reload failed; the config in force is unchanged', { file: this.path, error: err }));
+        .catch((err: unknown) => this.log.error('policy reload failed; the config in force is unchanged', { file: this.path, err }));
     }, this.debounceMs);
   }
 
@@ -135,7 +135,7 @@ export class FileSource {
       text = await readFile(this.path, 'utf8');
     } catch (err) {
       // Mid-rename or deleted: keep the last good config; the next event or poll retries.
-      this.log.warn('cannot read the policy file; the config in force is unchanged', { file: this.path, error: err });
+      this.log.warn('cannot read the policy file; the config in force is unchanged', { file: this.path, err });
       return;
     }
     this.load(text);
@@ -146,7 +146,7 @@ export class FileSource {
     this.lastText = text;
     const r = compilePolicyYaml(text);
     if (!r.ok) {
-      this.store.reject('file', r.error);
+      this.store.reject('file', 'invalid', r.error);
       return;
     }
     if (this.store.offerFile({ ...r.config, version: this.version + 1 })) this.version++;

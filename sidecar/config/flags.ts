@@ -1,14 +1,12 @@
 /**
- * `spillway sidecar` flags, each with its environment fallback (flag wins). Pure: takes argv
- * and env, returns options or throws UsageError (the CLI exits 2 with its message).
+ * `spillway sidecar` flags, each with its environment fallback (flag wins; lib/flags.ts). Pure:
+ * takes argv and env, returns options or throws UsageError (the CLI exits 2 with its message).
  */
 import { hostname } from 'node:os';
-import { parseArgs } from 'node:util';
-import { ACCESS_LOG_MODES, isAccessLogMode, type AccessLogMode } from '../admission/access-log.js';
-import { isLogLevel, LOG_LEVELS, type LogLevel } from '../log.js';
+import { flagUsage, integer, isK8sName, list, oneOf, parseFlagTable, port, url, UsageError, type FlagTable } from '../../lib/flags.js';
+import { LOG_LEVELS, type LogLevel } from '../../lib/log.js';
+import { ACCESS_LOG_MODES, type AccessLogMode } from '../admission/access-log.js';
 import { defaultStateDir } from './state-dir.js';
-
-export class UsageError extends Error {}
 
 export interface SidecarOptions {
   listen: number;
@@ -30,13 +28,7 @@ export interface SidecarOptions {
   readyWithoutConfigAfterS: number;
 }
 
-interface FlagSpec {
-  env: string;
-  def: string;
-  help: string;
-}
-
-const FLAGS: Record<string, FlagSpec> = {
+const FLAGS = {
   listen: { env: 'SPILLWAY_LISTEN', def: '17001', help: 'inbound port (HTTP/1.1, keep-alive, WebSocket)' },
   upstream: { env: 'SPILLWAY_UPSTREAM', def: 'http://127.0.0.1:8080', help: 'the app container' },
   egress: { env: 'SPILLWAY_EGRESS', def: '17002', help: 'outbound vendor routes port' },
@@ -56,7 +48,7 @@ const FLAGS: Record<string, FlagSpec> = {
     def: '0',
     help: 'seconds without any config after which /readyz is 200 anyway, passing traffic unlimited (0: never)',
   },
-};
+} satisfies FlagTable;
 
 export const SIDECAR_USAGE = `Usage: spillway sidecar [flags]
 
@@ -64,34 +56,18 @@ The load-shedding proxy in front of one pod. Config from --policy (a file) and/o
 --redis with --config-key (the operator's compiled config; wins when its key exists).
 
 Flags (environment fallback; flag wins):
-${Object.entries(FLAGS)
-  .map(([name, f]) => `  --${name.padEnd(28)} ${f.env.padEnd(36)} ${f.help}${f.def ? ` (default ${f.def})` : ''}`)
-  .join('\n')}
+${flagUsage(FLAGS)}
   --help, -h
 `;
 
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-const DNS_SUBDOMAIN = /^[a-z0-9]([-.a-z0-9]{0,251}[a-z0-9])?$/;
 const BROKER = /^[^\s:,]+:\d{1,5}$/;
 
 /** null: --help was asked for. */
 export function parseSidecarFlags(argv: string[], env: NodeJS.ProcessEnv = process.env): SidecarOptions | null {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    const options = Object.fromEntries(Object.keys(FLAGS).map((name) => [name, { type: 'string' as const }]));
-    values = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: false }).values;
-  } catch (err) {
-    throw new UsageError(err instanceof Error ? err.message : String(err));
-  }
-  if (values.help) return null;
-
+  const flags = parseFlagTable(FLAGS, argv, env);
+  if (!flags) return null;
   /** The flag's value, else its env var, else undefined; empty counts as unset. */
-  const get = (name: keyof typeof FLAGS): string | undefined => {
-    const v = values[name];
-    if (typeof v === 'string' && v !== '') return v;
-    const e = env[FLAGS[name].env];
-    return e !== undefined && e !== '' ? e : undefined;
-  };
+  const get = (name: keyof typeof FLAGS): string | undefined => flags.get(name);
 
   const redis = get('redis') ?? null;
   const configKey = get('config-key') ?? null;
@@ -100,19 +76,17 @@ export function parseSidecarFlags(argv: string[], env: NodeJS.ProcessEnv = proce
   if (redis !== null) url('--redis', redis, ['redis:', 'rediss:']);
   if (configKey !== null) {
     const [ns, target, ...rest] = configKey.split('/');
-    if (rest.length > 0 || !DNS_LABEL.test(ns) || target === undefined || !DNS_SUBDOMAIN.test(target)) {
+    if (rest.length > 0 || !isK8sName(ns, 'label') || target === undefined || !isK8sName(target, 'subdomain')) {
       throw new UsageError(`--config-key: "${configKey}" is not <namespace>/<target> (e.g. talk/chat)`);
     }
   }
 
-  const kafka = (get('kafka') ?? '').split(',').map((b) => b.trim()).filter((b) => b !== '');
+  const kafka = list(get('kafka'));
   for (const b of kafka) if (!BROKER.test(b)) throw new UsageError(`--kafka: "${b}" is not host:port`);
 
-  const logLevel = get('log-level') ?? 'info';
-  if (!isLogLevel(logLevel)) throw new UsageError(`--log-level: "${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`);
+  const logLevel = oneOf('--log-level', get('log-level') ?? FLAGS['log-level'].def, LOG_LEVELS);
 
-  const accessLog = get('access-log') ?? FLAGS['access-log'].def;
-  if (!isAccessLogMode(accessLog)) throw new UsageError(`--access-log: "${accessLog}" is not one of ${ACCESS_LOG_MODES.join(', ')}`);
+  const accessLog: AccessLogMode = oneOf('--access-log', get('access-log') ?? FLAGS['access-log'].def, ACCESS_LOG_MODES);
 
   return {
     listen: port('--listen', get('listen') ?? FLAGS.listen.def),
@@ -131,27 +105,4 @@ export function parseSidecarFlags(argv: string[], env: NodeJS.ProcessEnv = proce
     accessLog,
     readyWithoutConfigAfterS: integer('--ready-without-config-after', get('ready-without-config-after') ?? FLAGS['ready-without-config-after'].def, 0, 86_400),
   };
-}
-
-function integer(flag: string, s: string, min: number, max: number): number {
-  const n = /^\d+$/.test(s) ? Number(s) : NaN;
-  if (!Number.isSafeInteger(n) || n < min || n > max) throw new UsageError(`${flag}: "${s}" is not an integer in ${min}..${max}`);
-  return n;
-}
-
-function port(flag: string, s: string): number {
-  return integer(flag, s, 0, 65535);
-}
-
-function url(flag: string, s: string, protocols: string[]): string {
-  let u: URL;
-  try {
-    u = new URL(s);
-  } catch {
-    throw new UsageError(`${flag}: "${s}" is not a URL`);
-  }
-  if (!protocols.includes(u.protocol) || u.hostname === '') {
-    throw new UsageError(`${flag}: "${s}" must be a ${protocols.map((p) => `${p}//`).join(' or ')} URL with a host`);
-  }
-  return s;
 }

@@ -4,14 +4,18 @@
  * naming our key, and on a slow poll that heals a missed message. The only module that talks
  * to Redis for config.
  *
+ * Whatever is in the key is hostile until parsed: it is read in one MULTI as its type, its
+ * length and at most MAX_CONFIG_BYTES + 1 bytes, so a huge value is refused without being
+ * transferred or parsed; bytes that are not UTF-8 or not JSON are refused before the schema.
+ *
  * Redis being down is normal operation here: the store keeps the config in force, reconnects
  * are retried at most every 500 ms (so a config written during an outage applies within a
  * second or so of Redis returning), and only state changes are logged, not every retry.
  */
 import { Redis, type RedisOptions } from 'ioredis';
 import { Gauge, type Registry } from 'prom-client';
-import { CONFIG_CHANNEL, configKey } from '../../api/config.js';
-import type { Logger } from '../log.js';
+import { CONFIG_CHANNEL, configKey, MAX_CONFIG_BYTES } from '../../api/config.js';
+import type { Logger } from '../../lib/log.js';
 import type { ConfigStore } from './store.js';
 
 export interface RedisSourceOptions {
@@ -27,7 +31,15 @@ export interface RedisSourceOptions {
 }
 
 const RETRY_CAP_MS = 500;
-/** A GET that takes this long means a dead link: drop the connection and reconnect. */
+/** What the key held, as far as we read it. */
+type RawValue =
+  | { kind: 'absent' }
+  | { kind: 'text'; text: string }
+  | { kind: 'refused'; reason: 'too-large' | 'wrong-type' | 'not-json'; error: string; marker: string };
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** A read that takes this long means a dead link: drop the connection and reconnect. */
 const COMMAND_TIMEOUT_MS = 2000;
 
 function connectionOptions(): RedisOptions {
@@ -54,7 +66,7 @@ export class RedisSource {
   private poll: NodeJS.Timeout | null = null;
   private reading = false;
   private readAgain = false;
-  /** The raw value last handled: a poll that finds the same text does nothing. */
+  /** The raw value last handled (or a marker of a refused one): a poll that finds the same does nothing. */
   private lastRaw: string | null | undefined = undefined;
   /** A message named our key since the last read: an absent key then is a deliberate deletion. */
   private announced = false;
@@ -98,7 +110,7 @@ export class RedisSource {
       this.sub.subscribe(CONFIG_CHANNEL).then(
         () => this.onUp('sub'),
         // The connection dropped mid-subscribe: the next 'ready' tries again.
-        (err: unknown) => this.log.warn('subscribe failed; relying on the poll until the next reconnect', { channel: CONFIG_CHANNEL, error: err }),
+        (err: unknown) => this.log.warn('subscribe failed; relying on the poll until the next reconnect', { channel: CONFIG_CHANNEL, err }),
       );
     });
     this.sub.on('message', (channel: string, message: string) => {
@@ -149,7 +161,7 @@ export class RedisSource {
   private onError(name: 'cmd' | 'sub', err: Error): void {
     if (this.closed) return;
     if (!this.outageLogged && !this.isConnected()) this.logOutage(this.everUp ? 'redis connection lost' : 'redis unreachable', err);
-    else this.log.debug('redis error', { connection: name, error: err });
+    else this.log.debug('redis error', { connection: name, err });
   }
 
   private logOutage(msg: string, err: Error | undefined): void {
@@ -160,7 +172,7 @@ export class RedisSource {
       key: this.redisKey,
       version: inForce ? inForce.config.version : null,
       source: inForce ? inForce.source : null,
-      ...(err ? { error: err } : {}),
+      ...(err ? { err } : {}),
     });
   }
 
@@ -179,13 +191,13 @@ export class RedisSource {
       .then(
         ({ raw, runId }) => this.handle(raw, runId, announced),
         (err: unknown) => {
-          this.log.debug('config read failed', { key: this.redisKey, error: err });
+          this.log.debug('config read failed', { key: this.redisKey, err });
           if (err instanceof Error && /timed? ?out/i.test(err.message) && this.cmd.status === 'ready') {
             this.cmd.disconnect(true); // a hung link: reconnect, which reads again
           }
         },
       )
-      .catch((err: unknown) => this.log.error('handling the config read failed', { key: this.redisKey, error: err }))
+      .catch((err: unknown) => this.log.error('handling the config read failed', { key: this.redisKey, err }))
       .finally(() => {
         this.reading = false;
         if (this.readAgain) {
@@ -195,15 +207,18 @@ export class RedisSource {
       });
   }
 
-  private async fetch(): Promise<{ raw: string | null; runId: string }> {
+  private async fetch(): Promise<{ raw: RawValue; runId: string }> {
     this.runId ??= /run_id:(\w+)/.exec(await this.cmd.info('server'))?.[1] ?? '';
     const runId = this.runId;
-    return { raw: await this.cmd.get(this.redisKey), runId };
+    const replies = await this.cmd.multi().type(this.redisKey).strlen(this.redisKey).getrangeBuffer(this.redisKey, 0, MAX_CONFIG_BYTES).exec();
+    if (!replies) throw new Error('config read aborted');
+    const [[, type], [, length], [, bytes]] = replies as [[Error | null, string], [Error | null, number], [Error | null, Buffer]];
+    return { raw: rawValue(type, length, bytes), runId };
   }
 
-  private handle(raw: string | null, runId: string, announced: boolean): void {
+  private handle(value: RawValue, runId: string, announced: boolean): void {
     if (this.closed) return;
-    if (raw === null) {
+    if (value.kind === 'absent') {
       // Absent on a different Redis process than the one that served our config, and nobody
       // announced a deletion: Redis restarted without its data. Keep enforcing until the
       // operator writes again; only an announced or same-process absence is a deletion.
@@ -220,15 +235,43 @@ export class RedisSource {
     }
     this.configRunId = runId;
     this.lossLogged = false;
+    const raw = value.kind === 'text' ? value.text : value.marker;
     if (raw === this.lastRaw) return;
     this.lastRaw = raw;
+    if (value.kind === 'refused') {
+      this.store.reject('redis', value.reason, value.error);
+      return;
+    }
     let doc: unknown;
     try {
-      doc = JSON.parse(raw);
+      doc = JSON.parse(value.text);
     } catch (err) {
-      this.store.reject('redis', `not JSON: ${err instanceof Error ? err.message : String(err)}`);
+      this.store.reject('redis', 'not-json', `not JSON: ${err instanceof Error ? err.message : String(err)}`);
       return;
     }
     this.store.offerRemote(doc, 'redis', runId);
+  }
+}
+
+/**
+ * The key's TYPE, STRLEN and first MAX_CONFIG_BYTES + 1 bytes, judged. A refused value gets a
+ * marker that no JSON text can equal (it starts with a NUL), so the same refusal is not counted
+ * again on every poll.
+ */
+function rawValue(type: string, length: number, bytes: Buffer): RawValue {
+  if (type === 'none') return { kind: 'absent' };
+  if (type !== 'string') return { kind: 'refused', reason: 'wrong-type', error: `the key is a Redis ${type}, not a string`, marker: `\0type:${type}` };
+  if (length > MAX_CONFIG_BYTES) {
+    return {
+      kind: 'refused',
+      reason: 'too-large',
+      error: `${length} bytes, over the limit of ${MAX_CONFIG_BYTES}; not parsed`,
+      marker: `\0size:${length}:${bytes.subarray(0, 64).toString('hex')}`,
+    };
+  }
+  try {
+    return { kind: 'text', text: utf8.decode(bytes) };
+  } catch {
+    return { kind: 'refused', reason: 'not-json', error: 'not JSON: the value is not valid UTF-8', marker: `\0utf8:${bytes.toString('base64')}` };
   }
 }

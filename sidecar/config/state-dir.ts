@@ -7,7 +7,7 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CompiledConfig } from '../../api/config.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../../lib/log.js';
 import type { ConfigPersistence } from './store.js';
 
 /** Default --state-dir: stable across restarts of the same container (unlike mkdtemp). */
@@ -45,18 +45,18 @@ export class StateDir implements ConfigPersistence {
     try {
       text = await readFile(this.file, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.log.warn('cannot read persisted config; ignoring it', { file: this.file, error: err });
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.log.warn('cannot read persisted config; ignoring it', { file: this.file, err });
       return null;
     }
     let doc: unknown;
     try {
       doc = JSON.parse(text);
     } catch (err) {
-      this.log.warn('persisted config is corrupted; ignoring it', { file: this.file, error: err });
+      this.log.warn('persisted config is corrupted; ignoring it', { file: this.file, err });
       return null;
     }
     if (typeof doc !== 'object' || doc === null || !('config' in doc)) {
-      this.log.warn('persisted config is corrupted; ignoring it', { file: this.file, error: 'no "config" field' });
+      this.log.warn('persisted config is corrupted; ignoring it', { file: this.file, reason: 'no "config" field' });
       return null;
     }
     const runId = (doc as { redisRunId?: unknown }).redisRunId;
@@ -89,6 +89,6 @@ export class StateDir implements ConfigPersistence {
 
   private enqueue(what: string, op: () => Promise<void>): void {
     // A failed write is logged and does not stop later ones; the config in force is unaffected.
-    this.chain = this.chain.then(op).catch((err: unknown) => this.log.warn(`cannot ${what}`, { file: this.file, error: err }));
+    this.chain = this.chain.then(op).catch((err: unknown) => this.log.warn(`cannot ${what}`, { file: this.file, err }));
   }
 }

@@ -11,12 +11,20 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { CompiledConfig } from '../../api/config.js';
 import { parseConfig } from '../../api/validate.js';
 import type { ConfigSourceKind, DataPlane, EffectiveConfig } from '../contracts.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../../lib/log.js';
 
 /** What receives the config in force: the inbound data plane, the egress, the deferrer's routes. */
 export type ConfigTarget = Pick<DataPlane, 'apply' | 'clear'>;
 
 export type RemoteSourceKind = Exclude<ConfigSourceKind, 'file'>;
+
+/**
+ * Why a document was refused (the `reason` label of spillway_config_rejected_total):
+ * `too-large` (over MAX_CONFIG_BYTES, never parsed), `wrong-type` (the Redis key is not a
+ * string), `not-json`, `invalid` (the schema, or the policy file), `wrong-target` (another
+ * workload's config), `data-plane` (valid, but a target could not enforce it).
+ */
+export type ConfigRejectReason = 'too-large' | 'wrong-type' | 'not-json' | 'invalid' | 'wrong-target' | 'data-plane';
 
 /** Where applied remote configs are persisted (StateDir); the store never awaits it. */
 export interface ConfigPersistence {
@@ -60,7 +68,7 @@ export class ConfigStore {
   /** The one owner of `spillway_config_version`: the store knows the version in force. */
   private readonly versionGauge: Gauge;
   private readonly applied: Counter<'source'>;
-  private readonly rejected: Counter<'source'>;
+  private readonly rejected: Counter<'source' | 'reason'>;
 
   constructor(options: ConfigStoreOptions) {
     this.targets = options.targets;
@@ -76,8 +84,8 @@ export class ConfigStore {
     });
     this.rejected = new Counter({
       name: 'spillway_config_rejected_total',
-      help: 'Config documents refused as invalid, by source.',
-      labelNames: ['source'],
+      help: 'Config documents refused, by source and reason (too-large, wrong-type, not-json, invalid, wrong-target, data-plane).',
+      labelNames: ['source', 'reason'],
       registers: [options.registry],
     });
   }
@@ -93,15 +101,10 @@ export class ConfigStore {
     return { source: c.source, version: c.config.version, policy: c.config.policy, appliedAt: c.appliedAt.toISOString(), config: c.config };
   }
 
-  /** Highest remote version accepted so far (-1: none). */
-  highestRemoteVersion(): number {
-    return this.highestRemote;
-  }
-
-  /** A document a source could not even turn into a config (bad YAML, bad JSON, bad policy). */
-  reject(source: ConfigSourceKind, error: string): void {
-    this.rejected.inc({ source });
-    this.log.warn('config rejected; the config in force is unchanged', { source, error, inForce: this.inForce() });
+  /** A document a source could not even turn into a config (too large, bad YAML, bad JSON, bad policy). */
+  reject(source: ConfigSourceKind, reason: ConfigRejectReason, error: string): void {
+    this.rejected.inc({ source, reason });
+    this.log.warn('config rejected; the config in force is unchanged', { source, reason, error, inForce: this.inForce() });
   }
 
   /** A compiled config from the --policy file; the file source numbers versions locally. */
@@ -121,7 +124,7 @@ export class ConfigStore {
     const config = this.validate(source, input);
     if (!config) return false;
     if (this.configKey !== undefined && config.target !== this.configKey) {
-      this.reject(source, `target: is "${config.target}", expected "${this.configKey}" (the --config-key)`);
+      this.reject(source, 'wrong-target', `target: is "${config.target}", expected "${this.configKey}" (the --config-key)`);
       return false;
     }
     if (config.version < this.highestRemote) {
@@ -167,7 +170,7 @@ export class ConfigStore {
   private validate(source: ConfigSourceKind, input: unknown): CompiledConfig | null {
     const r = parseConfig(input);
     if (r.ok) return r.value;
-    this.reject(source, r.error);
+    this.reject(source, 'invalid', r.error);
     return null;
   }
 
@@ -182,7 +185,7 @@ export class ConfigStore {
       // A config the schema accepts but a target cannot enforce: keep the old one everywhere,
       // so the targets never enforce different configs.
       this.rollBack(applied);
-      this.reject(source, `data plane refused it: ${err instanceof Error ? err.message : String(err)}`);
+      this.reject(source, 'data-plane', `data plane refused it: ${err instanceof Error ? err.message : String(err)}`);
       return false;
     }
     this.current = { config, source, appliedAt: new Date() };
@@ -201,7 +204,7 @@ export class ConfigStore {
         else t.clear();
       } catch (err) {
         // It enforced `previous` a moment ago; if it cannot any more, say so loudly.
-        this.log.error('rolling a target back to the config in force failed', { version: previous?.version ?? null, error: err });
+        this.log.error('rolling a target back to the config in force failed', { version: previous?.version ?? null, err });
       }
     }
   }

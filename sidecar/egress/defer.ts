@@ -76,7 +76,7 @@ export function createKafkaDeferrer(opts: KafkaDeferrerOptions): KafkaDeferrer {
     drainer = null;
     const c = consumer;
     consumer = null;
-    await c?.close().catch((err: unknown) => log.warn('closing the drainer consumer failed', { error: String(err) }));
+    await c?.close().catch((err: unknown) => log.warn('closing the drainer consumer failed', { err }));
   };
 
   const startConsumer = async (): Promise<void> => {
@@ -96,7 +96,7 @@ export function createKafkaDeferrer(opts: KafkaDeferrerOptions): KafkaDeferrer {
     });
     const c = link.consumer(opts.groupId);
     c.onFatal((err) => {
-      log.error('drainer consumer stopped; restarting', { error: String(err), delayMs: RESTART_DELAY_MS });
+      log.error('drainer consumer stopped; restarting', { err, delayMs: RESTART_DELAY_MS });
       scheduleRestart();
     });
     drainer = d;
@@ -104,7 +104,7 @@ export function createKafkaDeferrer(opts: KafkaDeferrerOptions): KafkaDeferrer {
     try {
       await c.start(topics, d.onBatch);
     } catch (err) {
-      log.warn('drainer could not start; will retry', { error: String(err), delayMs: RESTART_DELAY_MS });
+      log.warn('drainer could not start; will retry', { err, delayMs: RESTART_DELAY_MS });
       scheduleRestart();
     }
   };
@@ -162,7 +162,7 @@ export function createKafkaDeferrer(opts: KafkaDeferrerOptions): KafkaDeferrer {
       restartTimer = null;
       await lifecycle;
       await stopConsumer();
-      await producer.close().catch((err: unknown) => log.warn('closing the defer producer failed', { error: String(err) }));
+      await producer.close().catch((err: unknown) => log.warn('closing the defer producer failed', { err }));
     },
   };
 }

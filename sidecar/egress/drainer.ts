@@ -76,8 +76,8 @@ export function createDrainer(deps: DrainerDeps): Drainer {
     if (slot > now) await new Promise((r) => setTimeout(r, slot - now));
   };
 
-  const deadLetter = async (route: string, record: InRecord, reason: DeadLetterReason): Promise<void> => {
-    await deps.producer.send(deadLetterTopic(route), [deadLetterRecord(record, reason, deps.now())]);
+  const deadLetter = async (route: string, record: InRecord, reason: DeadLetterReason, error?: string): Promise<void> => {
+    await deps.producer.send(deadLetterTopic(route), [deadLetterRecord(record, reason, deps.now(), error)]);
     deps.metrics.deadLettered(route, reason);
   };
 
@@ -87,12 +87,14 @@ export function createDrainer(deps: DrainerDeps): Drainer {
       park(ctl, 'drain');
       return false;
     }
-    const stored = decodeSend(record);
-    if (!stored) {
-      deps.log.warn('deferred record is malformed; dead-lettered', { topic: deferredTopic(topicRoute), offset: record.offset });
-      await deadLetter(topicRoute, record, 'malformed');
+    const decoded = decodeSend(record, topicRoute, deps.now());
+    if (!decoded.ok) {
+      // Never replayed, never retried: one bad record must not hold up the ones behind it.
+      deps.log.warn('deferred record is malformed; dead-lettered', { topic: deferredTopic(topicRoute), offset: record.offset, error: decoded.error });
+      await deadLetter(topicRoute, record, 'malformed', decoded.error);
       return true;
     }
+    const { stored } = decoded;
     const { send } = stored;
     const settings = deps.settings(topicRoute);
     if (!settings) {
@@ -117,7 +119,7 @@ export function createDrainer(deps: DrainerDeps): Drainer {
     try {
       outcome = await deps.replay(send);
     } catch (err) {
-      deps.log.warn('replay of a deferred send threw; re-queued', { route: topicRoute, error: String(err) });
+      deps.log.warn('replay of a deferred send threw; re-queued', { route: topicRoute, err });
       outcome = 'retry';
     }
     deps.metrics.drained(topicRoute, outcome);

@@ -40,7 +40,7 @@ export class SendExchange extends Permit<EgressRoute> implements SendOwner {
   ) {
     super(route);
     this.key = headerValue(req.headers[route.keyHeader]);
-    this.budgetEnd = ctx.now() + (callerBudgetMs(req) ?? route.defaultBudgetMs);
+    this.budgetEnd = this.start + (callerBudgetMs(req) ?? route.defaultBudgetMs);
   }
 
   protected forward(): void {

@@ -10,9 +10,9 @@
  * topics are created by Kafka's auto-creation or by the operators of the cluster.
  */
 import { Kafka, Partitioners, logLevel, type Consumer, type IHeaders, type LogEntry, type Producer, type RetryOptions } from 'kafkajs';
-import type { Logger } from '../log.js';
+import type { Logger } from '../../lib/log.js';
 
-/** The part of the sidecar's logger (`sidecar/log.ts`) this module needs. */
+/** The part of the sidecar's logger (`lib/log.ts`) this module needs. */
 export type Log = Pick<Logger, 'info' | 'warn' | 'error'>;
 
 export interface OutRecord {
@@ -83,8 +83,10 @@ export function createKafkaLink(opts: KafkaOptions): KafkaLink {
   const toLog = (entry: LogEntry): void => {
     const level = LEVEL_NAMES[entry.level];
     if (!level) return;
-    const { message, timestamp: _t, ...fields } = entry.log;
-    opts.log[level](`kafka: ${message}`, { ...fields, namespace: entry.namespace });
+    // kafkajs hands over an error as its message and stack strings: keep our `err` shape.
+    const { message, timestamp: _t, error, stack, ...fields } = entry.log;
+    const err = typeof error === 'string' ? { type: 'KafkaJSError', message: error, ...(typeof stack === 'string' ? { stack } : {}) } : undefined;
+    opts.log[level](`kafka: ${message}`, { ...fields, namespace: entry.namespace, ...(err ? { err } : {}) });
   };
   const client = (level: logLevel, logEntry: (entry: LogEntry) => void, retry?: RetryOptions): Kafka =>
     new Kafka({

@@ -3,7 +3,7 @@ import { Registry } from 'prom-client';
 import { AccessLog } from '../../sidecar/admission/access-log.js';
 import { Egress } from '../../sidecar/egress/index.js';
 import type { Inbound } from '../../sidecar/inbound.js';
-import { createLogger } from '../../sidecar/log.js';
+import { createLogger } from '../../lib/log.js';
 import { configWithRoutes, request } from './egress-support.js';
 import { compiled, send, startInbound, Upstream, waitFor } from './inbound-support.js';
 

@@ -4,7 +4,8 @@
 import { Registry } from 'prom-client';
 import { startAdmin, type AdminServer } from '../../sidecar/admin.js';
 import { ConfigStore } from '../../sidecar/config/store.js';
-import { captureLog, FakeDataPlane, remoteConfig } from './config-fakes.js';
+import { captureLog } from '../support/log.js';
+import { FakeDataPlane, remoteConfig } from './config-fakes.js';
 
 describe('admin server', () => {
   let admin: AdminServer;
@@ -84,7 +85,7 @@ describe('admin server', () => {
     expect(res.type).toContain('text/plain');
     expect(res.text).toContain('spillway_config_version 4');
     expect(res.text).toContain('spillway_config_applied_total{source="redis"} 1');
-    expect(res.text).toContain('spillway_config_rejected_total{source="redis"} 1');
+    expect(res.text).toMatch(/spillway_config_rejected_total\{source="redis",reason="[a-z-]+"\} 1/);
   });
 
   describe('--ready-without-config-after', () => {

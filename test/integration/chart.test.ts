@@ -8,7 +8,10 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments, parse, stringify } from 'yaml';
-import { parseFlags } from '../../operator/main.js';
+import { CRD_NAME } from '../../api/crd.js';
+import { KIND, VERSION } from '../../api/policy.js';
+import { parsePolicy } from '../../api/validate.js';
+import { parseOperatorFlags } from '../../operator/flags.js';
 import { ADMISSION_REFUSALS } from '../../sidecar/admission/outcomes.js';
 import { helm, REPO_ROOT } from '../support/helm.js';
 
@@ -98,6 +101,8 @@ const WATCH_RULES = [
   'apps deployments watch',
   'apps statefulsets list',
   'apps statefulsets watch',
+  'core pods list',
+  'core pods watch',
   'core events create',
 ].sort();
 const LEASE_RULES = ['coordination.k8s.io leases create', 'coordination.k8s.io leases get [spillway-operator]', 'coordination.k8s.io leases update [spillway-operator]'];
@@ -265,10 +270,11 @@ describe('helm chart charts/spillway', () => {
     const standIn = (e: any): string =>
       e.valueFrom?.secretKeyRef ? 'redis://from-secret:6379' : e.valueFrom?.fieldRef?.fieldPath === 'metadata.namespace' ? NAMESPACE : `<${e.name}>`;
     for (const e of c.env) env[e.name] = e.value ?? standIn(e);
-    const flags = parseFlags(c.args.slice(1), env);
+    const flags = parseOperatorFlags(c.args.slice(1), env)!;
     const values = ciValues(ciFile);
     expect(flags.admin).toBe(17091);
     expect(flags.leaderElect).toBe(values.operator?.leaderElection?.enabled ?? true);
+    expect(flags.logLevel).toBe(values.operator?.logLevel ?? 'info');
     expect(flags.leaseNamespace).toBe(NAMESPACE);
     expect(flags.namespaces).toEqual(values.operator?.watchNamespaces ?? []);
     expect(flags.redis).toMatch(/^rediss?:\/\//);
@@ -280,6 +286,16 @@ describe('helm chart charts/spillway', () => {
       selfSigned: webhook && !certManager,
       certDir: webhook && certManager ? '/etc/spillway/webhook-tls' : undefined,
     });
+  });
+
+  it('crds.keep=false: the same CRD without the keep policy (helm uninstall deletes it and every policy)', () => {
+    const r = template(['--set', 'crds.keep=false']);
+    expect(r.status).toBe(0);
+    const crd = one(r.objects, 'CustomResourceDefinition', CRD_NAME);
+    expect(crd.metadata.annotations?.['helm.sh/resource-policy']).toBeUndefined();
+    expect(crd.spec).toEqual(one(render('default-values.yaml'), 'CustomResourceDefinition', CRD_NAME).spec);
+    const notes = helm(['install', RELEASE, CHART, '--namespace', NAMESPACE, '--dry-run=client', '--set', 'crds.keep=false']).stdout;
+    expect(notes).toMatch(/crds.keep=false: `helm uninstall` deletes it and every TrafficPolicy/);
   });
 
   it('crds.enabled=false renders no CRD', () => {
@@ -463,6 +479,95 @@ describe('helm chart charts/spillway', () => {
     [['--set', 'autoscaling.hpa.enabled=true', '--set', 'autoscaling.keda.enabled=true', '--set', 'autoscaling.target.name=chat'], /either hpa or keda/],
     [['--set', 'autoscaling.hpa.enabled=true'], /autoscaling.target.name is required/],
   ])('the templates refuse an inconsistent setup %j', (args, message) => {
+    const r = template(args);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(message);
+  });
+});
+
+describe('chart metadata, default image and the helm test hook', () => {
+  const chartYaml = parse(readFileSync(join(CHART, 'Chart.yaml'), 'utf8'));
+  const annotation = (key: string): any => parse(chartYaml.annotations[key]);
+  const REPO = 'https://github.com/spillway-io/spillway';
+
+  it('Chart.yaml: home, sources, maintainers and the Artifact Hub annotations', () => {
+    expect(chartYaml.home).toBe(REPO);
+    expect(chartYaml.sources).toEqual([REPO]);
+    expect(chartYaml.maintainers.length).toBeGreaterThan(0);
+    for (const m of chartYaml.maintainers) expect(m.name).toEqual(expect.any(String));
+    const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8'));
+    expect(chartYaml.annotations['artifacthub.io/license']).toBe(pkg.license);
+    expect(chartYaml.annotations['artifacthub.io/category']).toBe('networking');
+    expect(chartYaml.annotations['artifacthub.io/operator']).toBe('true');
+    expect(annotation('artifacthub.io/crds')).toEqual([expect.objectContaining({ kind: KIND, version: VERSION, name: CRD_NAME })]);
+    for (const link of annotation('artifacthub.io/links')) expect(link.url).toMatch(new RegExp(`^${REPO}`));
+    // The example Artifact Hub shows is a policy the operator accepts.
+    const examples = annotation('artifacthub.io/crdsExamples');
+    expect(examples.length).toBeGreaterThan(0);
+    for (const example of examples) expect(parsePolicy(example)).toEqual(expect.objectContaining({ ok: true }));
+  });
+
+  it('the default image is the one the release workflow publishes, and Artifact Hub lists the images the chart runs', () => {
+    const workflow = parse(readFileSync(join(REPO_ROOT, '.github', 'workflows', 'release.yml'), 'utf8'));
+    expect(workflow.env.IMAGE).toBe('ghcr.io/spillway-io/spillway');
+    const published = `${workflow.env.IMAGE}:${chartYaml.appVersion}`;
+    const objects = render('default-values.yaml');
+    const op = one(objects, 'Deployment', `${RELEASE}-spillway-operator`);
+    expect(op.spec.template.spec.containers[0].image).toBe(published);
+    expect(JSON.parse(one(objects, 'ConfigMap', `${RELEASE}-spillway-injection`).data['sidecar.json']).image).toBe(published);
+    const running = podSpecs(objects).flatMap(({ spec }) => [...(spec.initContainers ?? []), ...spec.containers].map((c: any) => c.image));
+    expect(annotation('artifacthub.io/images').map((i: { image: string }) => i.image).sort()).toEqual([...new Set(running)].sort());
+  });
+
+  const testPods = (objects: K8sObject[]): K8sObject[] => objects.filter((o) => o.kind === 'Pod' && o.metadata.annotations?.['helm.sh/hook'] === 'test');
+
+  it('helm test: a pod labelled for injection, outside the release namespace, checking the sidecar admin port from the values', () => {
+    const objects = render('default-values.yaml');
+    const [pod] = testPods(objects);
+    expect(testPods(objects)).toHaveLength(1);
+    expect(pod.metadata.namespace).toBe('default');
+    expect(pod.metadata.labels?.['spillway.io/inject']).toBe('true');
+    expect(pod.metadata.annotations).toEqual(
+      expect.objectContaining({ 'helm.sh/hook': 'test', 'helm.sh/hook-delete-policy': 'before-hook-creation,hook-succeeded', 'spillway.io/app-port': '8080' }),
+    );
+    expect(pod.spec.restartPolicy).toBe('Never');
+    const [check] = pod.spec.containers;
+    const values = parse(readFileSync(join(CHART, 'values.yaml'), 'utf8'));
+    expect(check.env).toEqual([
+      { name: 'SPILLWAY_ADMIN_PORT', value: String(values.sidecar.ports.admin) },
+      { name: 'SPILLWAY_TEST_TIMEOUT_SECONDS', value: String(values.tests.timeoutSeconds) },
+    ]);
+    expect(check.args).toEqual([readFileSync(join(CHART, 'files', 'helm-test-injection.js'), 'utf8')]);
+    // helm install does not create it; helm test does.
+    const install = helm(['template', RELEASE, CHART, '--namespace', NAMESPACE, '--skip-tests']);
+    expect(install.stdout).not.toMatch(/helm.sh\/hook: test/);
+  });
+
+  it.each([
+    ['tests.enabled=false', ['--set', 'tests.enabled=false']],
+    ['webhook.enabled=false', ['--set', 'webhook.enabled=false']],
+  ])('no helm test pod with %s', (_what, args) => {
+    const r = template(args);
+    expect(r.status).toBe(0);
+    expect(testPods(r.objects)).toEqual([]);
+  });
+
+  it('tests.namespace: the release namespace is skipped by the default webhook selector (no pod, NOTES say why), allowed with a selector of your own', () => {
+    const inRelease = ['--set', `tests.namespace=${NAMESPACE}`];
+    expect(testPods(template(inRelease).objects)).toEqual([]);
+    const notes = helm(['install', RELEASE, CHART, '--namespace', NAMESPACE, '--dry-run=client', ...inRelease]).stdout;
+    expect(notes).toMatch(/No `helm test` pod: tests.namespace \(spillway-system\) is the release namespace/);
+    const selected = template([...inRelease, '--set', 'webhook.namespaceSelector.matchLabels.spillway=on']);
+    expect(testPods(selected.objects).map((p) => p.metadata.namespace)).toEqual([NAMESPACE]);
+    const defaults = helm(['install', RELEASE, CHART, '--namespace', NAMESPACE, '--dry-run=client']).stdout;
+    expect(defaults).toMatch(/helm test sw -n spillway-system --logs/);
+  });
+
+  it.each([
+    [['--set', 'crds.keep=maybe'], /crds\/keep/],
+    [['--set', 'tests.namespace=Not_A_Namespace'], /tests\/namespace/],
+    [['--set', 'tests.timeoutSeconds=0'], /tests\/timeoutSeconds/],
+  ])('values.schema.json refuses %j', (args, message) => {
     const r = template(args);
     expect(r.status).not.toBe(0);
     expect(r.stderr).toMatch(message);

@@ -1,12 +1,11 @@
 /**
- * Shared by the config and admin tests: a fake DataPlane (our seam with the inbound proxy), a
- * logger that captures its JSON lines, policies and compiled configs, and polling helpers.
+ * Shared by the config and admin tests: a fake DataPlane (our seam with the inbound proxy),
+ * policies and compiled configs, and polling helpers (the capturing logger: test/support/log.ts).
  */
 import type { Registry } from 'prom-client';
 import type { CompiledConfig } from '../../api/config.js';
 import type { DataPlane, DataPlaneState } from '../../sidecar/contracts.js';
 import { compilePolicyYaml } from '../../sidecar/config/file-source.js';
-import { createLogger, type Logger } from '../../sidecar/log.js';
 
 export class FakeDataPlane implements DataPlane {
   applied: CompiledConfig[] = [];
@@ -27,19 +26,6 @@ export class FakeDataPlane implements DataPlane {
   loadLevel(): number {
     return 0;
   }
-}
-
-export interface CapturedLog {
-  log: Logger;
-  lines: Array<Record<string, unknown>>;
-  /** Lines whose msg contains `text`. */
-  find(text: string): Array<Record<string, unknown>>;
-}
-
-export function captureLog(): CapturedLog {
-  const lines: Array<Record<string, unknown>> = [];
-  const log = createLogger({ level: 'debug', write: (line) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
-  return { log, lines, find: (text) => lines.filter((l) => String(l.msg).includes(text)) };
 }
 
 /** A TrafficPolicy for talk/chat whose `send-message` class has the given limit. */

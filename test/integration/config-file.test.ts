@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { FileSource } from '../../sidecar/config/file-source.js';
 import { ConfigStore } from '../../sidecar/config/store.js';
-import { captureLog, FakeDataPlane, limitOf, metricValue, policyYaml, waitFor } from './config-fakes.js';
+import { captureLog } from '../support/log.js';
+import { FakeDataPlane, limitOf, metricValue, policyYaml, waitFor } from './config-fakes.js';
 
 describe('policy file source', () => {
   let dir: string;
@@ -76,7 +77,7 @@ describe('policy file source', () => {
     await waitFor('rejection counted', async () => (await metricValue(registry, 'spillway_config_rejected_total', { source: 'file' })) === 1);
     const rejected = captured.find('config rejected');
     expect(rejected).toHaveLength(1);
-    expect(String(rejected[0].error)).toContain('spec.classes[0].concurrency.limit');
+    expect(String(rejected[0].reason)).toContain('spec.classes[0].concurrency.limit');
     expect(plane.applied).toHaveLength(1);
     expect(limitOf(plane.current)).toBe(7);
     expect(store.effective()?.config.version).toBe(1);
@@ -84,7 +85,7 @@ describe('policy file source', () => {
     // Broken YAML is refused the same way.
     await writeFile(file, 'spec: [unclosed\n');
     await waitFor('yaml rejection counted', async () => (await metricValue(registry, 'spillway_config_rejected_total', { source: 'file' })) === 2);
-    expect(String(captured.find('config rejected')[1].error)).toMatch(/^yaml: /);
+    expect(String(captured.find('config rejected')[1].reason)).toMatch(/^yaml: /);
 
     // Fixing the file applies it with the next version.
     await writeFile(file, policyYaml(12));

@@ -3,7 +3,8 @@
  * checks the exit code of a bad flag end to end).
  */
 import { hostname } from 'node:os';
-import { parseSidecarFlags, UsageError } from '../../sidecar/config/flags.js';
+import { UsageError } from '../../lib/flags.js';
+import { parseSidecarFlags } from '../../sidecar/config/flags.js';
 import { defaultStateDir } from '../../sidecar/config/state-dir.js';
 
 describe('sidecar flags', () => {

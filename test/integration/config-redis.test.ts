@@ -10,13 +10,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
-import { CONFIG_CHANNEL, configKey, type CompiledConfig } from '../../api/config.js';
+import { CONFIG_CHANNEL, configKey, MAX_CONFIG_BYTES, type CompiledConfig } from '../../api/config.js';
 import { FileSource } from '../../sidecar/config/file-source.js';
 import { RedisSource } from '../../sidecar/config/redis-source.js';
 import { StateDir } from '../../sidecar/config/state-dir.js';
 import { ConfigStore } from '../../sidecar/config/store.js';
 import { RedisServer } from '../support/redis.js';
-import { captureLog, FakeDataPlane, limitOf, metricValue, policyYaml, remoteConfig, sleep, waitFor } from './config-fakes.js';
+import { captureLog } from '../support/log.js';
+import { FakeDataPlane, limitOf, metricValue, policyYaml, remoteConfig, sleep, waitFor } from './config-fakes.js';
 
 const KEY = 'talk/chat';
 const REDIS_KEY = configKey(KEY);
@@ -81,6 +82,17 @@ describe('redis config source', () => {
     await writer.publish(CONFIG_CHANNEL, KEY);
   }
 
+  async function publishBytes(bytes: Buffer): Promise<void> {
+    await writer.set(REDIS_KEY, bytes);
+    await writer.publish(CONFIG_CHANNEL, KEY);
+  }
+
+  async function publishHash(): Promise<void> {
+    await writer.del(REDIS_KEY);
+    await writer.hset(REDIS_KEY, 'version', '99');
+    await writer.publish(CONFIG_CHANNEL, KEY);
+  }
+
   const version = (s: Sidecar) => s.store.effective()?.config.version;
 
   test('reads the key at start, applies it, and persists it', async () => {
@@ -127,13 +139,13 @@ describe('redis config source', () => {
     await writer.set(REDIS_KEY, JSON.stringify(remoteConfig(1, 10)));
     const s = await startSidecar();
     await waitFor('version 1 in force', () => version(s) === 1);
-    const rejections = (n: number) => waitFor(`${n} rejections`, async () => (await metricValue(s.registry, 'spillway_config_rejected_total', { source: 'redis' })) === n);
+    const rejections = (reason: string) => waitFor(`a ${reason} rejection`, async () => (await metricValue(s.registry, 'spillway_config_rejected_total', { source: 'redis', reason })) === 1);
     await publish(JSON.stringify({ ...remoteConfig(2), classes: [] }));
-    await rejections(1);
+    await rejections('invalid');
     await publish('{not json');
-    await rejections(2);
+    await rejections('not-json');
     await publish(JSON.stringify({ ...remoteConfig(3), target: 'talk/other' }));
-    await rejections(3);
+    await rejections('wrong-target');
     const errors = s.captured.find('config rejected').map((l) => String(l.error));
     expect(errors[0]).toContain('classes');
     expect(errors[1]).toMatch(/^not JSON/);
@@ -142,6 +154,48 @@ describe('redis config source', () => {
     // A valid newer one still gets through afterwards.
     await publish(remoteConfig(4, 44));
     await waitFor('version 4 in force', () => version(s) === 4);
+  });
+
+  test('hostile values (not JSON, not UTF-8, wrong shape, 10 MB, version 2^53, not a string) are refused with a reason, counted, and the config in force stays', async () => {
+    await writer.set(REDIS_KEY, JSON.stringify(remoteConfig(5, 50)));
+    const s = await startSidecar();
+    await waitFor('version 5 in force', () => version(s) === 5);
+    const rejected = (reason: string) => metricValue(s.registry, 'spillway_config_rejected_total', { source: 'redis', reason });
+    const lastRejection = () => s.captured.find('config rejected').at(-1);
+
+    const hostile: Array<{ what: string; value: () => Promise<void>; reason: string; error: RegExp }> = [
+      { what: 'bytes that are not JSON', value: () => publish('\u0000\u0001 not json at all {'), reason: 'not-json', error: /^not JSON/ },
+      { what: 'bytes that are not UTF-8', value: () => publishBytes(Buffer.from([0x7b, 0xff, 0xfe, 0x7d])), reason: 'not-json', error: /UTF-8/ },
+      { what: 'JSON of the wrong shape', value: () => publish(JSON.stringify([remoteConfig(6)])), reason: 'invalid', error: /expected object/ },
+      { what: 'a config with a field of the wrong type', value: () => publish(JSON.stringify({ ...remoteConfig(6), classes: 'all' })), reason: 'invalid', error: /^classes/ },
+      { what: 'a 10 MB document', value: () => publish(JSON.stringify({ ...remoteConfig(7), padding: 'x'.repeat(10 * 1024 * 1024) })), reason: 'too-large', error: /over the limit of 1048576; not parsed/ },
+      { what: 'a version of 2^53', value: () => publish(JSON.stringify(remoteConfig(2 ** 53))), reason: 'invalid', error: /^version/ },
+      { what: 'a key that is not a string', value: () => publishHash(), reason: 'wrong-type', error: /a Redis hash/ },
+    ];
+    const counts = new Map<string, number>();
+    for (const h of hostile) {
+      const want = (counts.get(h.reason) ?? 0) + 1;
+      counts.set(h.reason, want);
+      await h.value();
+      await waitFor(`${h.what}: refusal counted`, async () => (await rejected(h.reason)) === want);
+      expect(lastRejection()).toMatchObject({ source: 'redis', reason: h.reason, error: expect.stringMatching(h.error), inForce: 5 });
+      expect(version(s)).toBe(5);
+      expect(limitOf(s.plane.current)).toBe(50);
+    }
+    expect(s.plane.applied.map((c) => c.version)).toEqual([5]);
+    expect(s.plane.clears).toBe(0);
+    // Re-reading the same refused value (a poll, a repeated message) does not count it again.
+    await writer.publish(CONFIG_CHANNEL, KEY);
+    await sleep(300);
+    expect(await rejected('wrong-type')).toBe(1);
+    // A document just under the limit is read and judged by the schema, not by its size.
+    const padded = JSON.stringify({ ...remoteConfig(8), padding: '' });
+    await publish(padded.replace('"padding":""', `"padding":"${'x'.repeat(MAX_CONFIG_BYTES - padded.length)}"`));
+    await waitFor('the padded document refused by the schema', async () => (await rejected('invalid')) === (counts.get('invalid') ?? 0) + 1);
+    expect(lastRejection()?.error).toMatch(/padding/);
+    // And a good newer version still gets through.
+    await publish(remoteConfig(9, 90));
+    await waitFor('version 9 in force', () => version(s) === 9);
   });
 
   test('key deleted → back to the policy file; recreated → Redis wins again, never below the highest version seen', async () => {

@@ -5,7 +5,8 @@
 import { Registry } from 'prom-client';
 import type { CompiledConfig } from '../../api/config.js';
 import { ConfigStore } from '../../sidecar/config/store.js';
-import { captureLog, FakeDataPlane, metricValue, remoteConfig } from './config-fakes.js';
+import { captureLog } from '../support/log.js';
+import { FakeDataPlane, metricValue, remoteConfig } from './config-fakes.js';
 
 /** A target that refuses configs of one version (a config valid by schema it cannot enforce). */
 class PickyTarget extends FakeDataPlane {
@@ -39,7 +40,7 @@ test('a config one target refuses is rolled back on the targets that took it', a
   expect(store.effective()?.config.version).toBe(2);
   expect(await metricValue(registry, 'spillway_config_version')).toBe(2);
   expect(await metricValue(registry, 'spillway_config_rejected_total', { source: 'redis' })).toBe(1);
-  expect(captured.find('config rejected')[0]).toMatchObject({ error: expect.stringContaining('cannot enforce version 3') });
+  expect(captured.find('config rejected')[0]).toMatchObject({ reason: expect.stringContaining('cannot enforce version 3') });
 
   // A later good version goes everywhere.
   expect(store.offerRemote(remoteConfig(4), 'redis')).toBe(true);

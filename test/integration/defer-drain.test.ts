@@ -8,13 +8,15 @@ import { Registry } from 'prom-client';
 import { startKafkaMock, type KafkaMock } from '../../e2e/kafka-mock/index.js';
 import type { DeferredSend, ReplayOutcome } from '../../sidecar/egress/contracts.js';
 import { createKafkaDeferrer, type KafkaDeferrer } from '../../sidecar/egress/defer.js';
+import { encodeSend, MAX_DEFERRED_BODY } from '../../sidecar/egress/defer-record.js';
+import { createKafkaLink, type OutRecord } from '../../sidecar/egress/kafka.js';
 import { quietLog, readTopic, sendFor, sleep, waitFor } from './defer-support.js';
 
 let mock: KafkaMock;
 const open: KafkaDeferrer[] = [];
 
 beforeAll(async () => {
-  const routes = ['storm', 'expiry', 'exhaust', 'first', 'late', 'burst'];
+  const routes = ['storm', 'expiry', 'exhaust', 'first', 'late', 'burst', 'hostile'];
   mock = await startKafkaMock({
     brokers: 3,
     topics: routes.flatMap((r) => [`spillway.deferred.${r}:2`, `spillway.dead-letter.${r}:1`]),
@@ -163,3 +165,64 @@ test('a burst of 1000 concurrent defers is stored within the bound (coalesced in
   expect(results.filter((r) => r.status === 'rejected')).toHaveLength(0);
   expect(await metric(registry, 'spillway_deferred_total', { route: 'burst' })).toBe(1000);
 }, 120_000);
+
+test('garbage records between good ones are dead-lettered with their reason; every good one is replayed; the drainer never stops', async () => {
+  const registry = new Registry();
+  const route = 'hostile';
+  const d = deferrer(route, { maxAgeSeconds: 600, maxAttempts: 5, drainRatePerSecond: 200 }, registry);
+  const now = Date.now();
+  const good = (key: string): OutRecord => encodeSend(sendFor(route, key), now + 600_000);
+  const forged = (key: string, headers: Record<string, string | undefined>, value?: Buffer): OutRecord => {
+    const r = good(key);
+    const merged = { ...r.headers, ...headers };
+    return { key, value: value ?? r.value, headers: Object.fromEntries(Object.entries(merged).filter(([, v]) => v !== undefined)) as Record<string, string> };
+  };
+  const hostile: Array<{ record: OutRecord; error: RegExp }> = [
+    { record: { key: 'bad-no-headers', value: Buffer.from([0xde, 0xad, 0xbe, 0xef]), headers: {} }, error: /^route: missing/ },
+    { record: forged('bad-json', { headers: '{"content-type": "application/json", ' }), error: /^headers: not JSON/ },
+    { record: forged('bad-shape', { headers: '["content-type", "x"]' }), error: /^headers: not a JSON object/ },
+    { record: forged('bad-header-type', { headers: '{"x-n": 5}' }), error: /^headers: the value of x-n/ },
+    { record: forged('bad-route', { route: 'other-route' }), error: /^route: not the route of its topic/ },
+    { record: forged('bad-crlf-header', { headers: JSON.stringify({ 'x-a': 'v\r\nHost: evil.example' }) }), error: /^headers: the value of x-a .* CR, LF/ },
+    { record: forged('bad-crlf-path', { path: '/v1/send HTTP/1.1\r\nHost: evil.example\r\n\r\nGET /x' }), error: /^path:/ },
+    { record: forged('bad-method', { method: 'POST /x' }), error: /^method:/ },
+    { record: forged('bad-first-seen', { 'first-seen': String(now + 86_400_000 * 365) }), error: /^first-seen:/ },
+    { record: forged('bad-expires', { 'expires-at': '8640000000000000' }), error: /^expires-at:/ },
+    { record: forged('bad-retry-at', { 'retry-at': String(now + 86_400_000) }), error: /^retry-at:/ },
+    { record: forged('bad-attempts', { attempts: 'NaN' }), error: /^attempts:/ },
+    { record: forged('bad-negative', { 'first-seen': '-5' }), error: /^first-seen:/ },
+    { record: forged('bad-oversized', {}, Buffer.alloc(MAX_DEFERRED_BODY + 1, 0x61)), error: /^body: \d+ bytes, over 1048576/ },
+  ];
+  // Interleaved good, bad, good, ... (spread over the partitions by key): the drainer must get past every bad one.
+  const link = createKafkaLink({ brokers: mock.bootstrap, clientId: 'hostile-producer', log: quietLog });
+  const producer = link.producer();
+  const goodKeys: string[] = [];
+  try {
+    for (const [i, h] of hostile.entries()) {
+      const key = `good-${i}`;
+      goodKeys.push(key);
+      await producer.send(`spillway.deferred.${route}`, [good(key)]);
+      await producer.send(`spillway.deferred.${route}`, [h.record]);
+    }
+    goodKeys.push('good-last');
+    await producer.send(`spillway.deferred.${route}`, [good('good-last')]);
+  } finally {
+    await producer.close();
+  }
+
+  const rec = recorder();
+  d.startDrainer(rec.replay, () => true);
+  expect(await waitFor(() => rec.calls.length >= goodKeys.length, 60_000)).toBe(true);
+  const dead = await readTopic(mock.bootstrap, `spillway.dead-letter.${route}`, hostile.length, 60_000);
+  await sleep(500); // nothing more may come
+  expect(rec.calls.map((c) => c.key).sort()).toEqual([...goodKeys].sort());
+  expect(dead).toHaveLength(hostile.length);
+  for (const h of hostile) {
+    const r = dead.find((x) => x.key === h.record.key);
+    expect([h.record.key, r?.headers.reason]).toEqual([h.record.key, 'malformed']);
+    expect([h.record.key, r?.headers.error]).toEqual([h.record.key, expect.stringMatching(h.error)]);
+    expect(r?.value.equals(h.record.value)).toBe(true); // the record as it was, for a human to judge
+  }
+  expect(await metric(registry, 'spillway_dead_letter_total', { route, reason: 'malformed' })).toBe(hostile.length);
+  expect(await metric(registry, 'spillway_drained_total', { route, result: 'delivered' })).toBe(goodKeys.length);
+}, 180_000);

@@ -31,6 +31,7 @@ async function run(file: string, args: string[], options: Parameters<typeof exec
 
 interface Stage {
   from: string;
+  platform: string | undefined;
   name: string | undefined;
   lines: string[];
 }
@@ -44,8 +45,8 @@ function parseDockerfile(text: string): Stage[] {
     .filter((l) => l !== '' && !l.startsWith('#'));
   const stages: Stage[] = [];
   for (const line of logical) {
-    const from = /^FROM\s+(\S+)(?:\s+AS\s+(\S+))?$/i.exec(line);
-    if (from) stages.push({ from: from[1], name: from[2], lines: [] });
+    const from = /^FROM\s+(?:--platform=(\S+)\s+)?(\S+)(?:\s+AS\s+(\S+))?$/i.exec(line);
+    if (from) stages.push({ from: from[2], platform: from[1], name: from[3], lines: [] });
     else stages.at(-1)?.lines.push(line);
   }
   return stages;
@@ -82,11 +83,22 @@ const stages = parseDockerfile(dockerfile);
 const [buildStage, runtimeStage] = stages;
 
 describe('Dockerfile', () => {
+  it('runs on a pinned Node LTS release (the one .ci/run also tests, through tools/lts-node.sh)', () => {
+    const version = /^node:(\d+)\.\d+\.\d+-bookworm-slim$/.exec(buildStage.from);
+    expect(version).not.toBeNull();
+    // Even majors are the LTS lines; Node 20 reached end of life on 2026-04-30.
+    const major = Number(version![1]);
+    expect(major % 2).toBe(0);
+    expect(major).toBeGreaterThan(20);
+  });
+
   it('has a build stage and a non-root runtime stage on the same slim Node image', () => {
     expect(stages).toHaveLength(2);
-    expect(buildStage.from).toBe('node:20-bookworm-slim');
     expect(buildStage.name).toBe('build');
-    expect(runtimeStage.from).toBe('node:20-bookworm-slim');
+    expect(runtimeStage.from).toBe(buildStage.from);
+    // A multi-arch build compiles once, natively; only the runtime stage is per target platform.
+    expect(buildStage.platform).toBe('$BUILDPLATFORM');
+    expect(runtimeStage.platform).toBeUndefined();
     expect(runtimeStage.lines).toContain('COPY --from=build /app /app');
     expect(runtimeStage.lines).toContain('USER 65532:65532');
     expect(runtimeStage.lines).toContain('ENTRYPOINT ["spillway"]');
@@ -173,6 +185,13 @@ describe('the image contents, installed the way the Dockerfile installs them', (
     expect(top).toEqual(['bin', 'crds', 'dist', 'examples', 'node_modules', 'package-lock.json', 'package.json']);
     expect(readdirSync(join(app, 'dist')).sort()).toEqual(['api', 'cli.js', 'lib', 'operator', 'sidecar']);
     expect(filesBefore.some((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toBe(false);
+  });
+
+  it('has no native code: the /app built on one platform serves every platform of a multi-arch image', () => {
+    // Node addons (.node) and node-gyp builds; the bare-* packages' prebuilds are for the Bare
+    // runtime (.bare files) and never loaded by Node.
+    const native = listFiles(join(app, 'node_modules')).filter((f) => /\.node$|(^|\/)binding\.gyp$/.test(f));
+    expect(native).toEqual([]);
   });
 
   it('spillway --help, found on PATH through the links the runtime stage makes (ENTRYPOINT ["spillway"]; kubectl-spillway for kubectl)', async () => {

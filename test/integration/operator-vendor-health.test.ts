@@ -4,7 +4,8 @@
  * shown in status, announced by a VendorFailover event. Fake API server, real redis-server.
  */
 import { Redis } from 'ioredis';
-import { encodeReport, vendorHealthKey } from '../../api/vendor-health.js';
+import { encodeReport, MAX_REPORT_BYTES, vendorHealthKey } from '../../api/vendor-health.js';
+import { createLogger } from '../../lib/log.js';
 import { Controller } from '../../operator/controller.js';
 import { OperatorMetrics } from '../../operator/metrics.js';
 import { RedisPublisher } from '../../operator/publisher.js';
@@ -34,6 +35,7 @@ describe('operator vendor health (fake API server, real Redis)', () => {
   let controller: Controller;
   const metrics = new OperatorMetrics();
   const kube = new FakeKube();
+  const logs: string[] = [];
 
   const stored = () => storedConfig(client, 'talk/relay');
   const report = async (pod: string, a: [number, number], b: [number, number], active = 'fcm-a') => {
@@ -46,7 +48,7 @@ describe('operator vendor health (fake API server, real Redis)', () => {
     redis = await RedisServer.start();
     client = new Redis(redis.url, { maxRetriesPerRequest: 1 });
     publisher = new RedisPublisher(redis.url);
-    controller = new Controller({ kube, publisher, metrics, workers: 2, vendorHealthIntervalMs: 200 });
+    controller = new Controller({ kube, publisher, metrics, workers: 2, vendorHealthIntervalMs: 200, log: createLogger({ write: (line) => logs.push(String((JSON.parse(line) as { msg: unknown }).msg)) }) });
     kube.setWorkload('Deployment', 'talk', 'relay', 2);
     kube.applyPolicy({ name: 'relay', spec: spec() });
     controller.startInformers();
@@ -114,6 +116,53 @@ describe('operator vendor health (fake API server, real Redis)', () => {
     expect((await stored())?.version).toBe(v);
     expect(kube.statusWrites.length).toBe(writes);
     expect(kube.events.filter((e) => e.reason === 'VendorFailover')).toHaveLength(1);
+  });
+
+  it('malformed reports are ignored with a counted, logged reason and never move the workload', async () => {
+    const key = vendorHealthKey('talk/relay', 'push');
+    const forged = (vendors: unknown, at: unknown = Date.now()) => JSON.stringify({ at, active: 'fcm-a', vendors });
+    // Each would, if counted, push the workload off fcm-b (which the real pods report healthy).
+    const hostile: Record<string, string> = {
+      'evil-json': '{"at": 1, "vendors": {"fcm-b": {"ok": 0, "fail": 9',
+      'evil-shape': JSON.stringify([{ 'fcm-b': { ok: 0, fail: 1000 } }]),
+      'evil-huge': forged({ 'fcm-b': { ok: 0, fail: 1000 }, pad: { ok: 0, fail: 0, x: 'x'.repeat(100_000) } }),
+      'evil-count': forged({ 'fcm-b': { ok: 0, fail: 1e15 } }),
+      'evil-negative': forged({ 'fcm-a': { ok: -1000, fail: 0 }, 'fcm-b': { ok: 0, fail: 1000 } }),
+      'evil-nan': forged({ 'fcm-b': { ok: 'NaN', fail: 1000 } }),
+      'evil-future': forged({ 'fcm-b': { ok: 0, fail: 1000 } }, Date.now() + 365 * 86_400_000),
+    };
+    const v = (await stored())?.version;
+    const writes = kube.statusWrites.length;
+    await client.hset(key, hostile);
+    const rejected = async (reason: string) => (await metrics.vendorReportsRejected.get()).values.find((x) => x.labels.reason === reason)?.value ?? 0;
+    await waitFor('every reason counted', async () => (await rejected('bad-count')) === 3);
+    for (const [reason, n] of Object.entries({ 'not-json': 1, 'wrong-shape': 1, 'too-large': 1, future: 1 })) expect([reason, await rejected(reason)]).toEqual([reason, n]);
+    for (const pod of Object.keys(hostile)) expect(logs.some((l) => l.includes(`pod "${pod}"`) && l.includes('ignored'))).toBe(true);
+
+    // Rounds later: still fcm-b, nothing republished, each refusal counted once (not every round).
+    await new Promise((r) => setTimeout(r, 800));
+    expect((await stored())?.version).toBe(v);
+    expect((await stored())?.routes[0].activeVendor).toBe('fcm-b');
+    expect(status()?.routes?.[0]).toMatchObject({ activeVendor: 'fcm-b', vendors: [{ name: 'fcm-a', requests: 100 }, { name: 'fcm-b', requests: 80 }] });
+    expect(kube.statusWrites.length).toBe(writes);
+    expect(await rejected('bad-count')).toBe(3);
+    // A huge value is cut in Redis: the operator never receives more than a byte over the limit.
+    await client.hset(key, 'evil-huge', 'x'.repeat(10 * 1024 * 1024));
+    const [read] = await publisher.readVendorReports([{ target: 'talk/relay', route: 'push' }]);
+    expect(read?.['evil-huge']).toHaveLength(MAX_REPORT_BYTES + 1);
+    expect(read?.['relay-0']).toContain('fcm-b');
+    await client.hdel(key, ...Object.keys(hostile));
+
+    // The key itself replaced by a string: refused for this route, without failing the round.
+    await client.del(key);
+    await client.set(key, JSON.stringify({ 'relay-0': 'x' }));
+    await waitFor('wrong type counted', async () => (await rejected('wrong-type')) === 1);
+    expect(logs.some((l) => l.includes('is not a hash') && l.includes('route push'))).toBe(true);
+    expect(logs.some((l) => l.includes('cannot read vendor reports'))).toBe(false);
+    expect((await stored())?.routes[0].activeVendor).toBe('fcm-b');
+    await client.del(key);
+    await report('relay-0', [30, 20], [40, 0], 'fcm-b');
+    await report('relay-1', [31, 19], [40, 0], 'fcm-b');
   });
 
   it('a restarted operator keeps the published choice (no republish, no event)', async () => {

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { configKey } from '../../api/config.js';
+import { parseLogLines } from '../support/log.js';
 import { freePort } from '../support/ports.js';
 import { RedisServer } from '../support/redis.js';
 import { remoteConfig, sleep, waitFor } from './config-fakes.js';
@@ -51,12 +52,8 @@ async function getJson<T = Record<string, unknown>>(url: string): Promise<T> {
   return (await (await fetch(url)).json()) as T;
 }
 
-function logLines(stderr: string): Array<Record<string, unknown>> {
-  return stderr
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-}
+/** Every stderr line of a running sidecar is a JSON log line (the usage text of a bad flag aside). */
+const logLines = parseLogLines;
 
 describe('spillway sidecar (process)', () => {
   let upstream: Server;
@@ -113,7 +110,8 @@ describe('spillway sidecar (process)', () => {
     await waitReady(run, adminUrl);
 
     const started = logLines(run.stderr()).find((l) => l.msg === 'sidecar started');
-    expect(started).toMatchObject({ listen, admin, egress, configSource: 'file', configVersion: 1, podName: 'test-pod' });
+    expect(started).toMatchObject({ level: 'info', component: 'sidecar', listen, admin, egress, configSource: 'file', configVersion: 1, podName: 'test-pod' });
+    expect(logLines(run.stderr()).find((l) => l.msg === 'config applied')).toMatchObject({ level: 'info', component: 'sidecar.config', source: 'file', version: 1 });
 
     const config = (await (await fetch(`${adminUrl}/config`)).json()) as Record<string, unknown>;
     expect(config).toMatchObject({ source: 'file', version: 1, policy: 'talk/chat' });
@@ -189,7 +187,9 @@ describe('spillway sidecar (process)', () => {
       expect(limit(await getJson<State>(`${second.adminUrl}/state`))).toBe(25);
       const proxied = await fetch(`http://127.0.0.1:${second.listen}/messages/1`, { method: 'POST', body: 'x' });
       expect(proxied.status).toBe(200);
-      expect(logLines(second.run.stderr()).some((l) => String(l.msg).startsWith('redis unreachable'))).toBe(true);
+      // The outage is a warning with the error, its type and its stack.
+      const outage = logLines(second.run.stderr()).find((l) => String(l.msg).startsWith('redis unreachable'));
+      expect(outage).toMatchObject({ level: 'warn', component: 'sidecar.redis', key: 'spillway:config:talk/chat', err: { type: expect.any(String), message: expect.any(String), stack: expect.stringMatching(/\n\s+at /) } });
       await stop(second.run);
     } finally {
       await redis.stop();
@@ -233,6 +233,27 @@ describe('spillway sidecar (process)', () => {
       expect(await run.exited).toEqual({ code: 0, signal: null });
     } finally {
       await redis.stop();
+    }
+  });
+
+  test('a port in use: exits 1 with an error log line carrying the code and stack', async () => {
+    const taken = createServer();
+    taken.listen(0, '127.0.0.1');
+    await once(taken, 'listening');
+    try {
+      const run = runCli(['--admin', String((taken.address() as AddressInfo).port), '--listen', String(await freePort()), '--egress', String(await freePort()), '--host', '127.0.0.1']);
+      runs.push(run);
+      const ended = once(run.child.stderr!, 'end');
+      expect((await run.exited).code).toBe(1);
+      await ended;
+      expect(logLines(run.stderr()).at(-1)).toMatchObject({
+        level: 'error',
+        component: 'sidecar',
+        msg: 'could not start; exiting',
+        err: { code: 'EADDRINUSE', stack: expect.stringMatching(/^Error: listen EADDRINUSE.*\n\s+at /) },
+      });
+    } finally {
+      taken.close();
     }
   });
 

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { startKubeDouble, type KubeDouble } from '../../e2e/kube-double/server.js';
-import { parseFlags } from '../../operator/main.js';
+import { silentLogger } from '../../lib/log.js';
+import { parseOperatorFlags } from '../../operator/flags.js';
 import { ClientKubeApi, loadKubeConfig } from '../../operator/kube.js';
 import { INJECT_LABEL, parseInjectionSettings } from '../../operator/webhook.js';
 import { serveWebhook } from '../../operator/webhook-server.js';
@@ -16,7 +17,7 @@ const SERVICE = 'sw-spillway-webhook';
 const CONFIG = 'sw-spillway-webhook';
 const HOST = `${SERVICE}.${NS}.svc`;
 const settings = parseInjectionSettings({ image: 'spillway:dev', redisUrl: 'redis://redis.spillway-system.svc:6379' });
-const quiet = (): void => undefined;
+const quiet = silentLogger;
 
 interface Reply {
   status: number;
@@ -255,7 +256,7 @@ describe('the chart and the operator agree on the webhook wiring', () => {
     const c = one(objects, 'Deployment').find((d) => d.metadata.name === 'sw-spillway-operator').spec.template.spec.containers[0];
     const env: NodeJS.ProcessEnv = {};
     for (const e of c.env) env[e.name] = e.value ?? (e.valueFrom?.fieldRef?.fieldPath === 'metadata.namespace' ? NS : 'redis://stand-in:6379');
-    return { flags: parseFlags(c.args.slice(1), env), container: c };
+    return { flags: parseOperatorFlags(c.args.slice(1), env)!, container: c };
   }
 
   it('self-signed: the rendered configuration gets its caBundle from the operator as the chart configures it', async () => {

@@ -1,5 +1,5 @@
 import { AccessLog, LineSampler } from '../../sidecar/admission/access-log.js';
-import { createLogger } from '../../sidecar/log.js';
+import { createLogger } from '../../lib/log.js';
 
 describe('LineSampler', () => {
   it('lets N lines through per one-second window and counts the rest', () => {

@@ -1,6 +1,8 @@
 import {
   aggregateRoute,
   encodeReport,
+  MAX_REPORT_BYTES,
+  MAX_REPORT_COUNT,
   parseReport,
   RECOVERY_QUORUM,
   sumReports,
@@ -40,10 +42,54 @@ describe('vendor health aggregation', () => {
 
   it('parses reports and refuses malformed ones', () => {
     const r = { at: 5, active: 'a', vendors: { a: { ok: 1, fail: 2 } } };
-    expect(parseReport(encodeReport(r))).toEqual(r);
-    expect(parseReport('nope')).toBeNull();
-    expect(parseReport('{"at":1,"active":"a","vendors":{"a":{"ok":-1,"fail":0}}}')).toBeNull();
-    expect(parseReport('{"active":"a","vendors":{}}')).toBeNull();
+    expect(parseReport(encodeReport(r), NOW)).toEqual({ ok: true, report: r });
+    const reason = (raw: string) => {
+      const p = parseReport(raw, NOW);
+      return p.ok ? 'accepted' : p.reason;
+    };
+    const report = (vendors: unknown, at: unknown = NOW) => JSON.stringify({ at, active: 'a', vendors });
+    expect(reason('nope')).toBe('not-json');
+    expect(reason('{"at":1,"active":"a","vendors":{"a":{"ok":NaN,"fail":0}}}')).toBe('not-json');
+    expect(reason('x'.repeat(MAX_REPORT_BYTES + 1))).toBe('too-large');
+    expect(reason(report({ a: { ok: 1, fail: 0, pad: 'x'.repeat(MAX_REPORT_BYTES) } }))).toBe('too-large');
+    expect(reason('[1,2]')).toBe('wrong-shape');
+    expect(reason('null')).toBe('wrong-shape');
+    expect(reason('{"active":"a","vendors":{}}')).toBe('wrong-shape');
+    expect(reason(JSON.stringify({ at: NOW, active: 7, vendors: {} }))).toBe('wrong-shape');
+    expect(reason(report([{ ok: 1, fail: 0 }]))).toBe('wrong-shape');
+    expect(reason(report({ a: 'ok' }))).toBe('wrong-shape');
+    expect(reason(report(Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`v${i}`, { ok: 1, fail: 0 }]))))).toBe('wrong-shape');
+    expect(reason(report({ a: { ok: 1, fail: 0 } }, 'yesterday'))).toBe('wrong-shape');
+    expect(reason(report({ a: { ok: -1, fail: 0 } }))).toBe('bad-count');
+    expect(reason(report({ a: { ok: 'NaN', fail: 0 } }))).toBe('bad-count');
+    expect(reason(report({ a: { ok: 1.5, fail: 0 } }))).toBe('bad-count');
+    expect(reason(report({ a: { ok: 0, fail: 1e300 } }))).toBe('bad-count');
+    expect(reason(report({ a: { ok: 0, fail: MAX_REPORT_COUNT + 1 } }))).toBe('bad-count');
+    expect(reason(report({ a: { ok: 0 } }))).toBe('bad-count');
+    expect(reason(report({ a: { ok: 1, fail: 0 } }, NOW + 3_600_000))).toBe('future');
+    expect(reason(report({ a: { ok: 1, fail: 0 } }, 8.64e15))).toBe('future');
+    expect(reason(report({ a: { ok: 1, fail: 0 } }, NOW + 5_000))).toBe('accepted'); // a little clock skew is fine
+    expect(reason(report({ a: { ok: MAX_REPORT_COUNT, fail: 0 } }))).toBe('accepted');
+  });
+
+  it('malformed reports never move the active vendor, and say which pod and why', () => {
+    // A healthy pod on `a`, and forged reports claiming `a` fails massively.
+    const forged = {
+      p2: JSON.stringify({ at: NOW, active: 'b', vendors: { a: { ok: 0, fail: 1e12 } } }),
+      p3: JSON.stringify({ at: NOW + 86_400_000, active: 'b', vendors: { a: { ok: 0, fail: 1000 } } }),
+      p4: JSON.stringify({ at: NOW, active: 'b', vendors: { a: { ok: 0, fail: -5 }, b: { ok: 5, fail: 0 } } }),
+      p5: '{"at":',
+    };
+    const h = aggregateRoute(rules, { ...fields({ p1: { a: [99, 1] } }), ...forged }, { activeVendor: 'a', sinceMs: 0 }, NOW);
+    expect(h).toMatchObject({ activeVendor: 'a', changed: false, pods: 1 });
+    expect(h.rejected).toEqual([
+      { pod: 'p2', reason: 'bad-count' },
+      { pod: 'p3', reason: 'future' },
+      { pod: 'p4', reason: 'bad-count' },
+      { pod: 'p5', reason: 'not-json' },
+    ]);
+    // With only forged reports, nobody reported: the tracker keeps what the pods follow.
+    expect(aggregateRoute(rules, forged, { activeVendor: 'a', sinceMs: 0 }, NOW)).toMatchObject({ pods: 0, activeVendor: 'a' });
   });
 
   it('sums fresh reports over pods, ignoring stale and broken ones', () => {

@@ -7,6 +7,7 @@ import {
   type KubeApi,
   type LeaseRecord,
   type ListWatch,
+  type PodObject,
   type PolicyObject,
   type WatchEvent,
   type WorkloadKind,
@@ -124,6 +125,7 @@ export class FakeKube implements KubeApi {
   readonly policies = new FakeResource<PolicyObject>(this.nextRv);
   readonly deployments = new FakeResource<WorkloadObject>(this.nextRv);
   readonly statefulSets = new FakeResource<WorkloadObject>(this.nextRv);
+  readonly pods = new FakeResource<PodObject>(this.nextRv);
   readonly events: EventInput[] = [];
   readonly statusWrites: Array<{ key: string; status: PolicyObject['status'] }> = [];
   readonly leases = new Map<string, LeaseRecord>();
@@ -173,7 +175,18 @@ export class FakeKube implements KubeApi {
   setWorkload(kind: WorkloadKind, ns: string, name: string, readyReplicas: number): void {
     const res = kind === 'Deployment' ? this.deployments : this.statefulSets;
     const old = res.items.get(`${ns}/${name}`);
-    res.put({ kind, metadata: { namespace: ns, name }, readyReplicas }, old ? 'MODIFIED' : 'ADDED');
+    res.put({ kind, metadata: { namespace: ns, name }, readyReplicas, selector: { matchLabels: { app: name } } }, old ? 'MODIFIED' : 'ADDED');
+  }
+
+  /** A pod labelled `app: <app>` (what setWorkload's selector picks). */
+  setPod(ns: string, name: string, p: { app: string; ready?: boolean; sidecar?: boolean; labels?: Record<string, string> }): void {
+    const old = this.pods.items.get(`${ns}/${name}`);
+    const pod: PodObject = { metadata: { namespace: ns, name }, labels: { app: p.app, ...p.labels }, ready: p.ready ?? true, sidecar: p.sidecar ?? false };
+    this.pods.put(pod, old ? 'MODIFIED' : 'ADDED');
+  }
+
+  deletePod(ns: string, name: string): void {
+    this.pods.remove(`${ns}/${name}`);
   }
 
   deleteWorkload(kind: WorkloadKind, ns: string, name: string): void {

@@ -2,6 +2,7 @@ import { compile } from '../../api/compile.js';
 import { parsePolicy } from '../../api/validate.js';
 import { encodeReport } from '../../api/vendor-health.js';
 import { VendorHealthTracker, failoverMessage, type ReportKey } from '../../operator/vendor-health.js';
+import { captureLog } from '../support/log.js';
 import { ManualClock } from './operator-fakes.js';
 
 const policy = (activeVendor = '') => {
@@ -117,7 +118,7 @@ describe('VendorHealthTracker', () => {
 
   it('survives a failed read and polls on its interval until stopped', async () => {
     let calls = 0;
-    const logs: string[] = [];
+    const { log, lines } = captureLog();
     const t = new VendorHealthTracker({
       reader: {
         readVendorReports: async () => {
@@ -128,14 +129,14 @@ describe('VendorHealthTracker', () => {
       onChange: () => {},
       clock,
       intervalMs: 5000,
-      log: (m) => logs.push(m),
+      log,
     });
     t.published('talk/relay', policy());
     t.start();
     await clock.advance(5000);
     await clock.advance(5000);
     expect(calls).toBe(2);
-    expect(logs).toEqual(['vendor health: cannot read reports: Connection is closed.']);
+    expect(lines).toEqual([expect.objectContaining({ level: 'warn', msg: 'cannot read vendor reports; retrying next round', err: expect.objectContaining({ message: 'Connection is closed.' }) })]);
     t.stop();
     await clock.advance(20_000);
     expect(calls).toBe(2);

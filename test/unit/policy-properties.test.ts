@@ -152,7 +152,7 @@ describe('policy properties', () => {
       fc.property(policy, fc.nat(), junk, fc.boolean(), fc.integer({ min: 0, max: 10_000 }), (p, pick, value, extra, replicas) => {
         const all = paths(p as unknown as Json).filter((at) => at.length > 0);
         const at = all[pick % all.length];
-        sidecarAccepts(mutate(p as unknown as Json, at, value as Json, extra), replicas);
+        sidecarAccepts(mutate(p as unknown as Json, at, value as unknown as Json, extra), replicas);
       }),
       { numRuns: RUNS * 3 },
     );

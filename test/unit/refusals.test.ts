@@ -1,4 +1,6 @@
+import { createLogger } from '../../lib/log.js';
 import { EGRESS_REFUSALS, INBOUND_REFUSALS, REFUSAL_REASONS } from '../../sidecar/admission/outcomes.js';
+import { AccessLog } from '../../sidecar/admission/access-log.js';
 import { MAX_RETRY_AFTER, REFUSAL_TABLE, Refusals, refusalBody } from '../../sidecar/admission/refusals.js';
 
 /** Splits a raw HTTP/1.1 message into status, lower-cased headers and body. */
@@ -54,5 +56,14 @@ describe('refusal table', () => {
     const min = (level: number) => Math.min(...Array.from({ length: 200 }, () => p.retryAfterAt(level)));
     expect(max(0)).toBeLessThanOrEqual(2);
     expect(min(3)).toBeGreaterThanOrEqual(4);
+  });
+
+  it('a raw-socket writer offers the refusal it sent to the access log', () => {
+    const lines: Record<string, unknown>[] = [];
+    const log = new AccessLog({ mode: 'refusals', logger: createLogger({ write: (l) => lines.push(JSON.parse(l) as Record<string, unknown>) }), now: () => 0 });
+    const r = new Refusals('c', 429, INBOUND_REFUSALS, log);
+    expect(r.bytes('load-level', 1, false).toString('latin1')).toMatch(/^HTTP\/1\.1 429 Too Many Requests\r\n/);
+    r.note('load-level', 'GET', '/x', 1);
+    expect(lines).toEqual([expect.objectContaining({ msg: 'refused', class: 'c', reason: 'load-level', status: 429, method: 'GET', path: '/x', loadLevel: 1 })]);
   });
 });

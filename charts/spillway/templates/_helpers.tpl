@@ -116,6 +116,16 @@ Empty when only redis.existingSecret is given.
 {{- printf "%s-injection" (include "spillway.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
+{{/*
+"true" when the `helm test` pod is rendered: tests and the webhook on, and the pod's namespace one
+the webhook calls for (by default every namespace but kube-system and the release's).
+*/}}
+{{- define "spillway.tests.rendered" -}}
+{{- if and .Values.tests.enabled .Values.webhook.enabled (or .Values.webhook.namespaceSelector (ne .Values.tests.namespace .Release.Namespace)) -}}
+true
+{{- end }}
+{{- end }}
+
 {{/* Namespace of the autoscaled workload. */}}
 {{- define "spillway.autoscaling.namespace" -}}
 {{- default .Release.Namespace .Values.autoscaling.target.namespace }}

@@ -1,4 +1,0 @@
-export * from './policy.js';
-export * from './config.js';
-export * from './compile.js';
-export * from './validate.js';
