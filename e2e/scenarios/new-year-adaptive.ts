@@ -3,12 +3,14 @@
  * chat policy with no hand-tuned send budget: send-message keeps its static limit (200, queue
  * 200) as the starting point of an adaptive limit bounded by 1 and 200.
  * Pass: every other class keeps ≥ 99% success and its p99 within 1.5× of before; sends fail fast
- * (≤ 1% left hanging); the send limit is back within 10 s of the slowdown ending; no session
- * dropped.
+ * (≤ 1% left hanging); within 10 s of the slowdown ending the send limit is back at what the
+ * sends need (its value before the slowdown, or twice the most sends seen in flight in the
+ * baseline if lower: an idle adaptive limit drifts down to that) and sends are no longer refused;
+ * no session dropped.
  */
 import type { TrafficPolicySpecInput } from '../../api/policy.js';
 import { CHAT_APP, CHAT_CLASSES, CHAT_RATES, chatPolicy, chatSessions } from './chat-workload.js';
-import { fmtPct, fmtRatio, ratio, runInbound, unanswered, type InboundScenario } from './inbound.js';
+import { fmtPct, fmtRatio, ratio, refused, runInbound, unanswered, type InboundScenario } from './inbound.js';
 import { criterion, type Criterion, type Scenario } from './types.js';
 
 const SEND_FACTOR = 5;
@@ -100,21 +102,35 @@ const definition: InboundScenario = {
     // The limit before the slowdown (last baseline sample), its floor during it, and when it is back.
     const [stormAt, stormEnd] = run.phase('midnight');
     const limits = run.samples.filter((s) => s.extra?.['send-message limit'] !== undefined).map((s) => ({ t: s.t, v: s.extra?.['send-message limit'] as number }));
-    const pre = limits.filter((s) => s.t < stormAt).at(-1)?.v ?? null;
+    const [baseFrom] = run.phase('baseline');
+    const baselinePeak = run.samples
+      .filter((s) => s.t >= baseFrom && s.t < stormAt)
+      .reduce((a, s) => Math.max(a, s.extra?.['send-message in flight'] ?? 0), 0);
+    const limitBefore = limits.filter((s) => s.t < stormAt).at(-1)?.v ?? null;
+    const pre = limitBefore === null ? null : Math.min(limitBefore, Math.max(2, 2 * baselinePeak));
     const floor = limits.filter((s) => s.t >= stormAt && s.t < stormEnd).reduce((a, s) => Math.min(a, s.v), Infinity);
     const back = pre === null ? undefined : limits.find((s) => s.t >= stormEnd && s.v >= pre);
     const recoverS = back ? back.t - stormEnd : null;
-    figures.sendLimitBefore = pre;
+    figures.sendLimitBefore = limitBefore;
+    figures.sendLimitNeeded = pre;
+    figures.sendPeakInFlightBaseline = baselinePeak;
     figures.sendLimitFloor = Number.isFinite(floor) ? floor : null;
     figures.sendLimitRecoverySeconds = recoverS;
     criteria.push(
       criterion(
-        'send limit back to its pre-slowdown value',
+        'send limit back to what sends need',
         `≤ ${RECOVER_S} s`,
         recoverS === null ? `not back (${pre ?? '-'} → floor ${Number.isFinite(floor) ? floor : '-'})` : `${recoverS.toFixed(1)} s (${pre} → ${floor} → ${back?.v})`,
         recoverS !== null && recoverS <= RECOVER_S,
       ),
     );
+    // The last second after the slowdown in which a send was refused.
+    const refusedAfter = run.report.seconds
+      .map((s, t) => ({ t, n: s.classes['send-message'] ? refused(s.classes['send-message']) : 0 }))
+      .filter((x) => x.t >= stormEnd && x.n > 0);
+    const lastRefusal = refusedAfter.length > 0 ? (refusedAfter.at(-1)?.t ?? stormEnd) + 1 - stormEnd : 0;
+    figures.sendRefusalsStopSeconds = lastRefusal;
+    criteria.push(criterion('sends refused after the slowdown ends, for', `≤ ${RECOVER_S} s`, `${lastRefusal} s`, lastRefusal <= RECOVER_S));
     criteria.push(criterion('sessions dropped', '0', String(all.sessions.dropped), all.sessions.dropped === 0));
     figures.sessionsDropped = all.sessions.dropped;
     return {
