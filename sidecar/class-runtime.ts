@@ -45,8 +45,8 @@ export class ClassRuntime implements Budget {
   passQueued = false;
   /** The adaptive limit's controller; null: the limit is the static one. */
   adaptive: GradientLimit | null = null;
-  /** Fairness: the header naming a request's flow (lower case), or null for the client address. */
-  flowHeader: string | null = null;
+  /** Fairness: the header naming a request's flow (lower case, as bytes), or null for the client address. */
+  flowHeaderBytes: Uint8Array | null = null;
 
   constructor(
     settings: ClassSettings,
@@ -91,7 +91,7 @@ export class ClassRuntime implements Budget {
     else {
       // Waiters queued before fairness was switched on are FIFO-only: they are admitted in order or time out.
       if (this.limiter.fair === null) this.limiter.fair = new FairFlows();
-      this.flowHeader = 'header' in fairness ? fairness.header : null;
+      this.flowHeaderBytes = 'header' in fairness ? Buffer.from(fairness.header, 'latin1') : null;
     }
     this.shedAtLevel = settings.shedAtLevel ?? Infinity;
     this.timeoutMs = settings.timeoutMs ?? 0;
