@@ -93,15 +93,17 @@ async function measureSetup(setup: Setup, cfg: BenchConfig, run: number): Promis
   return rows;
 }
 
-/** The highest rate at which this setup met the targets in every run, and every lower rate too. */
-function highestPassing(rows: Row[], setup: Setup, runs: number): number {
-  let best = 0;
-  for (const rate of STORM_RATES) {
+/**
+ * The highest rate at which this setup met the targets in every run, and how many lower rates it
+ * did not (an isolated miss below on a busy machine is noise; several say the number is not steady).
+ */
+function highestPassing(rows: Row[], setup: Setup, runs: number): { rate: number; missesBelow: number } {
+  const met = (rate: number): boolean => {
     const at = rows.filter((r) => r.setup === setup && r.stormRate === rate);
-    if (at.length < runs || at.some((r) => r.meets !== 'yes')) break;
-    best = rate;
-  }
-  return best;
+    return at.length >= runs && at.every((r) => r.meets === 'yes');
+  };
+  const rate = Math.max(0, ...STORM_RATES.filter(met));
+  return { rate, missesBelow: STORM_RATES.filter((r) => r < rate && !met(r)).length };
 }
 
 export async function protectionOpen(cfg: BenchConfig): Promise<BenchReport> {
@@ -128,11 +130,12 @@ export async function protectionOpen(cfg: BenchConfig): Promise<BenchReport> {
   const highest = new Map(SETUPS.map((setup) => [setup, highestPassing(rows, setup, cfg.runs)]));
   const top = STORM_RATES[STORM_RATES.length - 1];
   for (const setup of SETUPS) {
-    const h = highest.get(setup) ?? 0;
-    const ha = highest.get('haproxy') ?? 0;
+    const h = highest.get(setup)?.rate ?? 0;
+    const ha = highest.get('haproxy')?.rate ?? 0;
     summary.push({
       setup,
       highestRateMeetingTargets: h,
+      lowerRatesMissed: highest.get(setup)?.missesBelow ?? 0,
       // Issue 9: at least HAProxy's; both at the top step means the ladder, not the proxies, set the limit.
       verdict:
         setup === 'haproxy'
@@ -146,7 +149,7 @@ export async function protectionOpen(cfg: BenchConfig): Promise<BenchReport> {
       `Same rig as "protection"; the storm is open loop (bench/open-loop.ts, its own process on the load CPU): ` +
       `POST /login background at ${STORM_RATES.join(', ')} per second, ${SETTLE_SEC} s before and during ${cfg.durationSec} s of /messages (wrk -c40). ` +
       `meets: goodputRatio ≥ 0.98, p99Ratio ≤ 1.10 and the generator kept its schedule; a setup stops stepping up after ${MISSES_TO_STOP} misses in a row. ` +
-      'highestRateMeetingTargets: the highest rate met in every run with every lower rate met too. ' +
+      'highestRateMeetingTargets: the highest rate met in every run (lowerRatesMissed: lower rates that were not: noise when isolated). ' +
       'Target (issue 9, pinned): the sidecar\'s highestRateMeetingTargets ≥ HAProxy nbthread 1\'s in the same run.',
     rows,
     summary,

@@ -117,7 +117,7 @@ export async function protection(cfg: BenchConfig): Promise<BenchReport> {
       setup,
       goodputRatio: round(g, 3),
       p99Ratio: round(p, 3),
-      proxyCores: round(med(setup, 'proxyCores'), 2),
+      proxyCores: setup === 'none' ? null : round(med(setup, 'proxyCores'), 2),
       coresVsHaproxy: setup === 'none' ? null : round(med(setup, 'proxyCores') / med('haproxy', 'proxyCores'), 2),
       // Issue 9's target is the sidecar's; HAProxy's own verdict is the reference it is read against.
       verdict: !measured ? 'not measured' : setup === 'none' || setup === 'bare-proxy' ? `(no budgets: ${meets})` : setup === 'haproxy' ? `(reference: ${meets})` : meets,
