@@ -109,7 +109,8 @@ function highestPassing(rows: Row[], setup: Setup, runs: number): { rate: number
 export async function protectionOpen(cfg: BenchConfig): Promise<BenchReport> {
   const rows: Row[] = [];
   for (let run = 1; run <= cfg.runs; run++) {
-    for (const setup of SETUPS) rows.push(...(await measureSetup(setup, cfg, run)));
+    // Alternate the order so slow drift on a shared machine does not favour one setup.
+    for (const setup of run % 2 ? SETUPS : [...SETUPS].reverse()) rows.push(...(await measureSetup(setup, cfg, run)));
   }
   const summary: Row[] = [];
   for (const setup of SETUPS) {
