@@ -109,22 +109,22 @@ export async function reject(cfg: BenchConfig): Promise<BenchReport> {
     const fixedPort = await freePort();
     const fixed = await start('fixed-503', NODE, [script('fixed-server'), String(fixedPort)], { port: fixedPort, cpus: cfg.proxyCpus });
     procs.push(fixed);
+    const steps: [string, Proc, number, string][] = [
+      ['sidecar proxied', sidecar.proc, sidecar.port, '/'],
+      ['sidecar refused', sidecar.proc, sidecar.port, '/shed'],
+      ...(sidecarB
+        ? ([
+            ['sidecar-b proxied', sidecarB.proc, sidecarB.port, '/'],
+            ['sidecar-b refused', sidecarB.proc, sidecarB.port, '/shed'],
+          ] as [string, Proc, number, string][])
+        : []),
+      ['haproxy proxied', haproxy, haPort, '/'],
+      ['haproxy refused', haproxy, haPort, '/shed'],
+      ['bare-proxy proxied', bare, bareListen, '/'],
+      ['node:http fixed 503', fixed, fixedPort, '/'],
+    ];
     for (let run = 1; run <= cfg.runs; run++) {
       // Alternate the order so slow drift on a shared machine does not favour one side.
-      const steps: [string, Proc, number, string][] = [
-        ['sidecar proxied', sidecar.proc, sidecar.port, '/'],
-        ['sidecar refused', sidecar.proc, sidecar.port, '/shed'],
-        ...(sidecarB
-          ? ([
-              ['sidecar-b proxied', sidecarB.proc, sidecarB.port, '/'],
-              ['sidecar-b refused', sidecarB.proc, sidecarB.port, '/shed'],
-            ] as [string, Proc, number, string][])
-          : []),
-        ['haproxy proxied', haproxy, haPort, '/'],
-        ['haproxy refused', haproxy, haPort, '/shed'],
-        ['bare-proxy proxied', bare, bareListen, '/'],
-        ['node:http fixed 503', fixed, fixedPort, '/'],
-      ];
       for (const [kind, proc, port, path] of run % 2 ? steps : [...steps].reverse()) rows.push(await measure(cfg, kind, proc, port, path, run));
     }
   } catch (e) {
