@@ -6,13 +6,16 @@
  * wrk runs each proxy at its own maximum, and a process doing more requests per event-loop turn
  * spends less CPU on each, so the proxies are also compared at one fixed open-loop rate that
  * all of them sustain (cpuUsPerReqFixedRate): same work per second, same batching.
+ *
+ * The verdict is issue 9's: the sidecar's CPU per proxied request ≤ 1.5× HAProxy's (nbthread 1)
+ * in the same run; the ratios to the bare Node proxy (issue 2's yardstick) stay as information.
  */
 import type { BenchConfig } from './config.js';
 import { startHaproxy, startNginxProxy, startNginxUpstream } from './peers.js';
 import { OVERHEAD_POLICY } from './policies.js';
 import { CpuMeter, freePort, stopAll, type Proc } from './procs.js';
 import { cpuRatioVerdict, median, round, type BenchReport, type Row } from './report.js';
-import { startBareProxy, startOpenLoop, startSidecar } from './targets.js';
+import { POLICY_AB_LIMIT, POLICY_B, policyNote, sidecarPolicy, startBareProxy, startOpenLoop, startSidecar } from './targets.js';
 import { runWrk } from './wrk.js';
 
 const CONNECTIONS = 50;
@@ -20,8 +23,11 @@ const WARMUP_SEC = 2;
 /** Requests per second every target sustains here, even on a shared machine. */
 export const FIXED_RATE = 500;
 
-type Target = 'direct' | 'haproxy' | 'nginx' | 'bare-proxy' | 'sidecar';
-const TARGETS: Target[] = ['direct', 'haproxy', 'nginx', 'bare-proxy', 'sidecar'];
+/** Issue 9: the sidecar's CPU per proxied request / HAProxy's. */
+export const HAPROXY_CPU_LIMIT = 1.5;
+
+type Target = 'direct' | 'haproxy' | 'nginx' | 'bare-proxy' | 'sidecar' | 'sidecar-b';
+const TARGETS: Target[] = ['direct', 'haproxy', 'nginx', 'bare-proxy', 'sidecar', ...(POLICY_B !== null ? (['sidecar-b'] as const) : [])];
 
 async function startTarget(t: Target, cfg: BenchConfig, listen: number, upstreamPort: number): Promise<Proc | null> {
   switch (t) {
@@ -34,7 +40,9 @@ async function startTarget(t: Target, cfg: BenchConfig, listen: number, upstream
     case 'bare-proxy':
       return startBareProxy(listen, upstreamPort, cfg.proxyCpus);
     case 'sidecar':
-      return startSidecar({ dir: cfg.dir, policyYaml: OVERHEAD_POLICY, listen, upstreamPort, cpus: cfg.proxyCpus });
+      return startSidecar({ dir: cfg.dir, policyYaml: sidecarPolicy(OVERHEAD_POLICY), listen, upstreamPort, cpus: cfg.proxyCpus });
+    case 'sidecar-b':
+      return startSidecar({ dir: cfg.dir, policyYaml: sidecarPolicy(OVERHEAD_POLICY, 'b'), listen, upstreamPort, cpus: cfg.proxyCpus });
   }
 }
 
@@ -96,18 +104,34 @@ export async function overhead(cfg: BenchConfig): Promise<BenchReport> {
     p50Ms: round(med(t, 'p50Ms')),
     p99Ms: round(med(t, 'p99Ms')),
     cpuUsPerReq: round(med(t, 'cpuUsPerReq'), 2),
-    cpuVsBare: round(med(t, 'cpuUsPerReq') / med('bare-proxy', 'cpuUsPerReq'), 2),
+    cpuVsHaproxy: round(med(t, 'cpuUsPerReq') / med('haproxy', 'cpuUsPerReq'), 2),
     cpuUsPerReqFixedRate: round(med(t, 'cpuUsPerReqFixedRate'), 2),
+    fixedRateVsHaproxy: round(med(t, 'cpuUsPerReqFixedRate') / med('haproxy', 'cpuUsPerReqFixedRate'), 2),
+    cpuVsBare: round(med(t, 'cpuUsPerReq') / med('bare-proxy', 'cpuUsPerReq'), 2),
     fixedRateVsBare: round(med(t, 'cpuUsPerReqFixedRate') / med('bare-proxy', 'cpuUsPerReqFixedRate'), 2),
   }));
-  const ratio = med('sidecar', 'cpuUsPerReq') / med('bare-proxy', 'cpuUsPerReq');
-  const fixedRatio = med('sidecar', 'cpuUsPerReqFixedRate') / med('bare-proxy', 'cpuUsPerReqFixedRate');
-  summary.push({
-    target: 'TARGET sidecar/bare CPU per request ≤ 1.15',
-    cpuVsBare: round(ratio, 2),
-    fixedRateVsBare: round(fixedRatio, 2),
-    verdict: cpuRatioVerdict(ratio, fixedRatio),
-  });
+  const vsHaproxy = (t: Target): Row => {
+    const ratio = med(t, 'cpuUsPerReq') / med('haproxy', 'cpuUsPerReq');
+    const fixedRatio = med(t, 'cpuUsPerReqFixedRate') / med('haproxy', 'cpuUsPerReqFixedRate');
+    return {
+      target: `TARGET ${t}/haproxy CPU per proxied request ≤ ${HAPROXY_CPU_LIMIT}`,
+      cpuVsHaproxy: round(ratio, 2),
+      fixedRateVsHaproxy: round(fixedRatio, 2),
+      verdict: cpuRatioVerdict(ratio, fixedRatio, HAPROXY_CPU_LIMIT),
+    };
+  };
+  summary.push(vsHaproxy('sidecar'));
+  if (TARGETS.includes('sidecar-b')) {
+    summary.push(vsHaproxy('sidecar-b'));
+    const ab = med('sidecar-b', 'cpuUsPerReq') / med('sidecar', 'cpuUsPerReq');
+    const abFixed = med('sidecar-b', 'cpuUsPerReqFixedRate') / med('sidecar', 'cpuUsPerReqFixedRate');
+    summary.push({
+      target: `policy A/B: sidecar-b/sidecar CPU per proxied request ≤ ${POLICY_AB_LIMIT}`,
+      bVsA: round(ab, 3),
+      bVsAFixedRate: round(abFixed, 3),
+      verdict: cpuRatioVerdict(ab, abFixed, POLICY_AB_LIMIT),
+    });
+  }
   return {
     name: 'overhead',
     description:
@@ -117,6 +141,6 @@ export async function overhead(cfg: BenchConfig): Promise<BenchReport> {
       `cpuUsPerReqFixedRate: the same over ${cfg.durationSec} s of open-loop GET / at ${FIXED_RATE}/s (bench/open-loop.ts).`,
     rows,
     summary,
-    notes: [],
+    notes: policyNote(),
   };
 }

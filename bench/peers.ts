@@ -97,6 +97,38 @@ backend app
 }
 
 /**
+ * The refusal peer: HAProxy proxying to the upstream, except that every path under /shed is
+ * refused with `http-request deny` (503, HAProxy's built-in error page), the cheapest refusal it has.
+ */
+export async function startHaproxyDeny(dir: string, port: number, upstreamPort: number, cpus?: string): Promise<Proc> {
+  const conf = `${HAPROXY_HEAD}
+frontend fe
+  bind 127.0.0.1:${port}
+  http-request deny deny_status 503 if { path_beg /shed }
+  default_backend app
+backend app
+  server s1 127.0.0.1:${upstreamPort}
+`;
+  return startHaproxyConf(dir, `haproxy-deny-${port}.cfg`, conf, port, cpus);
+}
+
+/**
+ * The WebSocket peer: plain proxying, sessions tunnelled after the 101 and never timed out while
+ * the benchmark holds them. No global maxconn: HAProxy then derives it from the fd limit (two fds
+ * per proxied session), the most sessions this machine allows it, like the Node proxies.
+ */
+export async function startHaproxyWs(dir: string, port: number, upstreamPort: number, cpus?: string): Promise<Proc> {
+  const conf = `${HAPROXY_HEAD.replace(/^ {2}maxconn \d+\n/m, '')}  timeout tunnel 1h
+frontend fe
+  bind 127.0.0.1:${port}
+  default_backend app
+backend app
+  server s1 127.0.0.1:${upstreamPort}
+`;
+  return startHaproxyConf(dir, `haproxy-ws-${port}.cfg`, conf, port, cpus);
+}
+
+/**
  * The protection peer: background logins and messages in separate backends, each with its own
  * server maxconn (its concurrency budget) and a 100 ms queue timeout (then 503).
  */

@@ -10,6 +10,9 @@ spec:
 /**
  * examples/chat-policy.yaml with limits so large that nothing is shed: the benchmark's GET /
  * walks every class's matchers and lands in the default class (the worst case for the classifier).
+ * The chat classes' header matchers sit behind a method or path that GET / fails first, so a
+ * method-less "crawler" class makes every request pay a header lookup too (issue 9: CPU per request
+ * with header-matching classes).
  */
 export const OVERHEAD_POLICY = `${HEAD}  classes:
     - name: background-login
@@ -44,6 +47,10 @@ export const OVERHEAD_POLICY = `${HEAD}  classes:
     - name: websocket
       match: [{ websocket: true }]
       priority: 80
+      concurrency: { limit: 100000, scope: Pod }
+    - name: crawler
+      match: [{ headers: { x-client-kind: crawler } }]
+      priority: 20
       concurrency: { limit: 100000, scope: Pod }
   defaultClass:
     priority: 50

@@ -3,16 +3,27 @@
  * background logins arriving at fixed rates that step up. Every refusal costs the proxy CPU, so
  * past some rate its one core saturates and /messages suffers: the highest rate that still meets
  * the targets is the number reported.
+ *
+ * The verdict is issue 9's: the sidecar's highest such rate is at least HAProxy's (nbthread 1,
+ * same run). A setup stops stepping up after two misses in a row (one miss may be noise on a
+ * shared machine; two say the core is saturated), which keeps a run bounded.
  */
 import type { BenchConfig } from './config.js';
 import { CpuMeter, RunQueueMeter, sleep } from './procs.js';
 import { messages, startRig, STORM_REQUEST, type Rig, type Setup } from './protection-setup.js';
 import { median, round, type BenchReport, type Row } from './report.js';
-import { BASELINE_ROOT, startOpenLoop } from './targets.js';
+import { BASELINE_ROOT, POLICY_B, policyNote, startOpenLoop } from './targets.js';
 
 export const STORM_RATES = [1000, 2000, 4000, 8000, 16000];
 const SETTLE_SEC = 2;
-const SETUPS: Setup[] = ['sidecar', 'haproxy', ...(BASELINE_ROOT ? (['sidecar-baseline'] as const) : [])];
+/** Misses in a row after which a setup stops stepping up. */
+const MISSES_TO_STOP = 2;
+const SETUPS: Setup[] = [
+  'sidecar',
+  'haproxy',
+  ...(POLICY_B !== null ? (['sidecar-b'] as const) : []),
+  ...(BASELINE_ROOT ? (['sidecar-baseline'] as const) : []),
+];
 
 function storm(rig: Rig, cfg: BenchConfig, rate: number, durationSec: number) {
   return startOpenLoop(
@@ -34,6 +45,7 @@ async function measureSetup(setup: Setup, cfg: BenchConfig, run: number): Promis
   try {
     await messages(rig, cfg, 2, 'warmup');
     const pre = await messages(rig, cfg, cfg.durationSec);
+    let misses = 0;
     for (const rate of STORM_RATES) {
       const gen = await storm(rig, cfg, rate, cfg.durationSec + SETTLE_SEC + 1);
       await sleep(SETTLE_SEC * 1000);
@@ -69,7 +81,8 @@ async function measureSetup(setup: Setup, cfg: BenchConfig, run: number): Promis
         generatorCores: round(cpu['open-loop'].cores, 2),
         meets: g >= 0.98 && p <= 1.1 && s.unsent === 0 ? 'yes' : 'no',
       });
-      if (rows[rows.length - 1].meets !== 'yes') break; // higher rates only fail harder: save the time
+      misses = rows[rows.length - 1].meets === 'yes' ? 0 : misses + 1;
+      if (misses >= MISSES_TO_STOP) break; // higher rates only fail harder: save the time
       await sleep(1000); // let the upstream's backlog drain before the next step
     }
   } catch (e) {
@@ -80,21 +93,24 @@ async function measureSetup(setup: Setup, cfg: BenchConfig, run: number): Promis
   return rows;
 }
 
-/** The highest rate at which this setup met the targets in every run, and every lower rate too. */
-function highestPassing(rows: Row[], setup: Setup, runs: number): number {
-  let best = 0;
-  for (const rate of STORM_RATES) {
+/**
+ * The highest rate at which this setup met the targets in every run, and how many lower rates it
+ * did not (an isolated miss below on a busy machine is noise; several say the number is not steady).
+ */
+function highestPassing(rows: Row[], setup: Setup, runs: number): { rate: number; missesBelow: number } {
+  const met = (rate: number): boolean => {
     const at = rows.filter((r) => r.setup === setup && r.stormRate === rate);
-    if (at.length < runs || at.some((r) => r.meets !== 'yes')) break;
-    best = rate;
-  }
-  return best;
+    return at.length >= runs && at.every((r) => r.meets === 'yes');
+  };
+  const rate = Math.max(0, ...STORM_RATES.filter(met));
+  return { rate, missesBelow: STORM_RATES.filter((r) => r < rate && !met(r)).length };
 }
 
 export async function protectionOpen(cfg: BenchConfig): Promise<BenchReport> {
   const rows: Row[] = [];
   for (let run = 1; run <= cfg.runs; run++) {
-    for (const setup of SETUPS) rows.push(...(await measureSetup(setup, cfg, run)));
+    // Alternate the order so slow drift on a shared machine does not favour one setup.
+    for (const setup of run % 2 ? SETUPS : [...SETUPS].reverse()) rows.push(...(await measureSetup(setup, cfg, run)));
   }
   const summary: Row[] = [];
   for (const setup of SETUPS) {
@@ -112,17 +128,32 @@ export async function protectionOpen(cfg: BenchConfig): Promise<BenchReport> {
       });
     }
   }
+  const highest = new Map(SETUPS.map((setup) => [setup, highestPassing(rows, setup, cfg.runs)]));
+  const top = STORM_RATES[STORM_RATES.length - 1];
   for (const setup of SETUPS) {
-    summary.push({ setup, highestRateMeetingTargets: highestPassing(rows, setup, cfg.runs) });
+    const h = highest.get(setup)?.rate ?? 0;
+    const ha = highest.get('haproxy')?.rate ?? 0;
+    summary.push({
+      setup,
+      highestRateMeetingTargets: h,
+      lowerRatesMissed: highest.get(setup)?.missesBelow ?? 0,
+      // Issue 9: at least HAProxy's; both at the top step means the ladder, not the proxies, set the limit.
+      verdict:
+        setup === 'haproxy'
+          ? `(reference${h === top ? ': reached the top step' : ''})`
+          : `${h >= ha ? 'met' : 'MISSED'} (${h}/s against HAProxy's ${ha}/s)`,
+    });
   }
   return {
     name: 'protection-open',
     description:
       `Same rig as "protection"; the storm is open loop (bench/open-loop.ts, its own process on the load CPU): ` +
       `POST /login background at ${STORM_RATES.join(', ')} per second, ${SETTLE_SEC} s before and during ${cfg.durationSec} s of /messages (wrk -c40). ` +
-      'meets: goodputRatio ≥ 0.98, p99Ratio ≤ 1.10 and the generator kept its schedule; a run stops stepping up at its first miss.',
+      `meets: goodputRatio ≥ 0.98, p99Ratio ≤ 1.10 and the generator kept its schedule; a setup stops stepping up after ${MISSES_TO_STOP} misses in a row. ` +
+      'highestRateMeetingTargets: the highest rate met in every run (lowerRatesMissed: lower rates that were not: noise when isolated). ' +
+      'Target (issue 9, pinned): the sidecar\'s highestRateMeetingTargets ≥ HAProxy nbthread 1\'s in the same run.',
     rows,
     summary,
-    notes: [],
+    notes: policyNote(),
   };
 }

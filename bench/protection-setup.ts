@@ -7,10 +7,10 @@ import type { BenchConfig } from './config.js';
 import { startHaproxyBudgets } from './peers.js';
 import { protectionPolicy } from './policies.js';
 import { freePort, stopAll, type Proc } from './procs.js';
-import { BASELINE_ROOT, startBareProxy, startSidecar, startSlowUpstream } from './targets.js';
+import { BASELINE_ROOT, sidecarPolicy, startBareProxy, startSidecar, startSlowUpstream } from './targets.js';
 import { runWrk, type WrkResult } from './wrk.js';
 
-export type Setup = 'none' | 'bare-proxy' | 'haproxy' | 'sidecar' | 'sidecar-failfast' | 'sidecar-baseline';
+export type Setup = 'none' | 'bare-proxy' | 'haproxy' | 'sidecar' | 'sidecar-b' | 'sidecar-failfast' | 'sidecar-baseline';
 
 export const LIMITS = { backgroundLogin: 20, messages: 80, queueMs: 100 };
 export const MESSAGE_CONNECTIONS = 40;
@@ -55,10 +55,13 @@ export async function startRig(setup: Setup, cfg: BenchConfig): Promise<Rig> {
         proxy = await startHaproxyBudgets(cfg.dir, listen, upstreamPort, LIMITS, cfg.proxyCpus);
         break;
       case 'sidecar':
-        proxy = await startSidecar({ dir: cfg.dir, policyYaml: protectionPolicy(), listen, upstreamPort, cpus: cfg.proxyCpus });
+        proxy = await startSidecar({ dir: cfg.dir, policyYaml: sidecarPolicy(protectionPolicy()), listen, upstreamPort, cpus: cfg.proxyCpus });
+        break;
+      case 'sidecar-b':
+        proxy = await startSidecar({ dir: cfg.dir, policyYaml: sidecarPolicy(protectionPolicy(), 'b'), listen, upstreamPort, cpus: cfg.proxyCpus });
         break;
       case 'sidecar-baseline':
-        proxy = await startSidecar({ dir: cfg.dir, policyYaml: protectionPolicy(), listen, upstreamPort, cpus: cfg.proxyCpus, root: BASELINE_ROOT });
+        proxy = await startSidecar({ dir: cfg.dir, policyYaml: sidecarPolicy(protectionPolicy()), listen, upstreamPort, cpus: cfg.proxyCpus, root: BASELINE_ROOT });
         break;
       case 'sidecar-failfast':
         proxy = await startSidecar({ dir: cfg.dir, policyYaml: protectionPolicy(0), listen, upstreamPort, cpus: cfg.proxyCpus });

@@ -73,8 +73,13 @@ export function round(x: number, digits = 3): number {
   return Math.round(x * f) / f;
 }
 
+/** "met" when `ratio` ≤ `limit` (or < it when `strict`), "MISSED" above, "not measured" without a number. */
+export function ratioVerdict(ratio: number, limit: number, strict = false): string {
+  if (!Number.isFinite(ratio)) return 'not measured';
+  return (strict ? ratio < limit : ratio <= limit) ? 'met' : 'MISSED';
+}
+
 /** The verdict of a "CPU per request ≤ limit ×" target, under wrk and at the fixed rate. */
-export function cpuRatioVerdict(wrkRatio: number, fixedRateRatio: number, limit = 1.15): string {
-  const v = (r: number): string => (Number.isFinite(r) ? (r <= limit ? 'met' : 'MISSED') : 'not measured');
-  return `wrk: ${v(wrkRatio)}; fixed rate: ${v(fixedRateRatio)}`;
+export function cpuRatioVerdict(wrkRatio: number, fixedRateRatio: number, limit: number): string {
+  return `wrk: ${ratioVerdict(wrkRatio, limit)}; fixed rate: ${ratioVerdict(fixedRateRatio, limit)}`;
 }

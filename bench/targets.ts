@@ -3,7 +3,7 @@
  * policy file), the bare Node proxy and the benchmark's own Node servers (as compiled scripts
  * next to this file, each its own process).
  */
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { OpenLoopOptions, OpenLoopResult } from './open-loop.js';
@@ -56,6 +56,54 @@ export const PROXY_NODE: NodeBinary = nodeFromEnv('SPILLWAY_BENCH_NODE', { path:
  * sidecar on two Node releases under the same noise.
  */
 export const BASELINE_NODE: NodeBinary = nodeFromEnv('SPILLWAY_BENCH_BASELINE_NODE', PROXY_NODE);
+
+/** The policy file named by environment variable `name` (read once, so a wrong path fails before any benchmark starts). */
+function policyFromEnv(name: string): string | null {
+  const path = process.env[name];
+  if (path === undefined || path === '') return null;
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new Error(`${name}=${path}: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * SPILLWAY_BENCH_POLICY: a TrafficPolicy file the "sidecar" setups run with instead of the
+ * benchmark's built-in policy (bench/policies.ts). It must fit the benchmark: overhead, reject and
+ * ws-memory need what bench/policies/none.yaml has (a /hold+/shed class with one slot, a
+ * websocket class, header-matching classes), protection and protection-open the budgets of
+ * bench/policies/none-protection.yaml.
+ */
+const POLICY_A = policyFromEnv('SPILLWAY_BENCH_POLICY');
+/**
+ * SPILLWAY_BENCH_POLICY_B: when set, every benchmark that runs a sidecar also runs this same build
+ * with this policy as "sidecar-b", in the same run: an A/B of policy features (e.g. none of them
+ * against all of them) under the same noise.
+ */
+export const POLICY_B = policyFromEnv('SPILLWAY_BENCH_POLICY_B');
+
+/** Issue 11: policy features cost ≤ 5 % CPU per request against the same build without them (sidecar-b / sidecar). */
+export const POLICY_AB_LIMIT = 1.05;
+
+/** The policy a sidecar setup runs with: the B file for "sidecar-b", else the A file, else the benchmark's own. */
+export function sidecarPolicy(builtIn: string, variant: 'a' | 'b' = 'a'): string {
+  if (variant === 'b') {
+    if (POLICY_B === null) throw new Error('sidecar-b needs SPILLWAY_BENCH_POLICY_B');
+    return POLICY_B;
+  }
+  return POLICY_A ?? builtIn;
+}
+
+/** Where the sidecar's policy came from, for the report's notes. */
+export function policyNote(): string[] {
+  const a = process.env.SPILLWAY_BENCH_POLICY;
+  const b = process.env.SPILLWAY_BENCH_POLICY_B;
+  return [
+    ...(a ? [`sidecar policy: ${a} (SPILLWAY_BENCH_POLICY)`] : []),
+    ...(b ? [`sidecar-b: this build with policy ${b} (SPILLWAY_BENCH_POLICY_B)`] : []),
+  ];
+}
 
 export type SidecarProc = Proc & { admin: number; egress: number };
 

@@ -5,10 +5,13 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { parsePolicy } from '../../api/validate.js';
 import { startBareProxy } from '../../bench/bare-proxy.js';
 import { runOpenLoop } from '../../bench/open-loop.js';
-import { startHaproxy, startNginxUpstream } from '../../bench/peers.js';
+import { startHaproxy, startHaproxyDeny, startHaproxyWs, startNginxUpstream } from '../../bench/peers.js';
+import { OVERHEAD_POLICY, protectionPolicy, REJECT_POLICY } from '../../bench/policies.js';
 import { freePort, haveCommand, tempDir } from '../../bench/procs.js';
 import { startSlowUpstream } from '../../bench/slow-upstream.js';
 import { runWrk } from '../../bench/wrk.js';
@@ -114,6 +117,51 @@ test('the generator counts refusals and chunked bodies', async () => {
     }
   },
 );
+
+(HAVE.wrk && HAVE.nginx && HAVE.haproxy ? test : test.skip)(
+  'the HAProxy deny peer refuses /shed with 503 and proxies the rest; the WebSocket peer starts (skipped without wrk, nginx or haproxy)',
+  async () => {
+    const upPort = await freePort();
+    const nginx = await startNginxUpstream(dir, upPort);
+    try {
+      const denyPort = await freePort();
+      const deny = await startHaproxyDeny(dir, denyPort, upPort);
+      try {
+        const refused = await runWrk({ url: `http://127.0.0.1:${denyPort}/shed`, connections: 2, durationSec: 1, dir });
+        expect(refused.requests).toBeGreaterThan(0);
+        expect(refused.non2xx).toBe(refused.requests);
+        const proxied = await runWrk({ url: `http://127.0.0.1:${denyPort}/`, connections: 2, durationSec: 1, dir });
+        expect(proxied.non2xx).toBe(0);
+      } finally {
+        await deny.stop();
+      }
+      const wsPort = await freePort();
+      const ws = await startHaproxyWs(dir, wsPort, upPort);
+      await ws.stop();
+    } finally {
+      await nginx.stop();
+    }
+  },
+);
+
+test('the example policies under bench/policies/ are valid and are the built-in ones (a policy A/B starts from today\'s policy)', () => {
+  const load = (file: string): unknown => {
+    const r = parsePolicy(parseYaml(readFileSync(new URL(`../../bench/policies/${file}`, import.meta.url), 'utf8')));
+    if (!r.ok) throw new Error(`${file}: ${r.error}`);
+    return r.value;
+  };
+  const builtIn = (yaml: string): unknown => {
+    const r = parsePolicy(parseYaml(yaml));
+    if (!r.ok) throw new Error(r.error);
+    return r.value;
+  };
+  const none = load('none.yaml') as { spec: { classes: { name: string }[] } };
+  const overhead = builtIn(OVERHEAD_POLICY) as { spec: { classes: unknown[]; defaultClass: unknown } };
+  const reject = builtIn(REJECT_POLICY) as { spec: { classes: unknown[] } };
+  // none.yaml: the overhead policy's classes, then the reject policy's one-slot class.
+  expect(none).toEqual({ ...overhead, spec: { ...overhead.spec, classes: [...overhead.spec.classes, ...reject.spec.classes] } });
+  expect(load('none-protection.yaml')).toEqual(builtIn(protectionPolicy()));
+});
 
 if (!HAVE.wrk || !HAVE.nginx || !HAVE.haproxy) {
   console.warn(`bench-smoke: skipping parts that need ${Object.keys(HAVE).filter((k) => !HAVE[k as keyof typeof HAVE]).join(', ')} (not installed)`);
