@@ -25,7 +25,7 @@ const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
 const CONNECTION_CLOSE = 'connection: close\r\n';
 const CONNECTION_KEEP_ALIVE = 'connection: keep-alive\r\n';
 
-/** What the request body is doing. */
+/** What the request body is doing: nothing (none, not yet, or all read), kept, or streamed to the vendor. */
 const B_WAIT = 0;
 const B_KEEP = 1;
 const B_STREAM = 2;
@@ -153,8 +153,10 @@ export class SendExchange extends Permit<EgressRoute> implements Exchange, SendO
   }
 
   requestBodyEnd(): void {
-    if (this.bodyMode === B_STREAM) (this.send as Send).end();
-    else if (this.bodyMode === B_KEEP) {
+    if (this.bodyMode === B_STREAM) {
+      this.bodyMode = B_WAIT;
+      (this.send as Send).end();
+    } else if (this.bodyMode === B_KEEP) {
       const body = (this.kept as KeptBody).body;
       this.kept = null;
       this.bodyMode = B_WAIT;
@@ -231,8 +233,9 @@ export class SendExchange extends Permit<EgressRoute> implements Exchange, SendO
   }
 
   /**
-   * The caller went away. A send whose request is complete goes on (its answer settles the
-   * dedup claim and is dropped); one still reading the caller's body is cut.
+   * The caller went away. A send whose request is complete goes on (the vendor may act on it:
+   * its answer settles the dedup claim, then is dropped); one still streaming the caller's body
+   * is cut, its key freed.
    */
   clientClosed(): void {
     this.gone = true;
