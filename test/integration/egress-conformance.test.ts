@@ -21,13 +21,16 @@ describe('egress listener conformance (raw bytes)', () => {
   beforeAll(async () => {
     a = await RawApp.start();
     b = await RawApp.start();
-    egress = await Egress.start({ port: 0, registry: new Registry(), podName: 'relay-0', loadLevel: () => 0 });
+    // The inbound's limits, with a short header timeout so slowloris is quick to show.
+    egress = await Egress.start({ port: 0, registry: new Registry(), podName: 'relay-0', loadLevel: () => 0, limits: { headerTimeoutMs: 300 } });
     egress.apply(
       configWithRoutes([
         // Two vendors: a keyed send may be retried, so its body is kept and sent with its length.
         { name: 'pair', vendors: [{ name: 'a', url: a.url, timeoutMs: 2000 }, { name: 'b', url: b.url, timeoutMs: 2000 }] },
         // One vendor: never retried, so a body is streamed as it came.
         { name: 'one', vendors: [{ name: 'a', url: a.url, timeoutMs: 2000 }] },
+        // One vendor and dedup (claims in memory: no Redis here).
+        { name: 'keyed', vendors: [{ name: 'a', url: a.url, timeoutMs: 2000 }], dedup: { ttlSeconds: 60 } },
       ]),
     );
   });
@@ -122,5 +125,33 @@ describe('egress listener conformance (raw bytes)', () => {
     await new Promise((r) => setTimeout(r, 50));
     expect(c.got).toBe(OK);
     c.destroy();
+  });
+
+  it('slowloris: a head that stops half-way gets 408 and the connection closes; no vendor byte', async () => {
+    const c = await exchange(['POST /one/x HTTP/1.1\r\nhost: e\r\nx-a: 1'], (x) => x.closed);
+    expect(c.got).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/);
+    expect(a.received).toBe('');
+  });
+
+  it('a vendor dying mid-answer cuts the caller connection (never a truncated answer that looks whole)', async () => {
+    a.script([`GET /cut HTTP/1.1\r\n${host()}\r\n`], [{ data: 'HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc', destroy: true }]);
+    const c = await exchange(['GET /one/cut HTTP/1.1\r\nhost: e\r\n\r\n'], (x) => x.closed);
+    expect(c.got).toBe('HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc');
+  });
+
+  it('a caller leaving mid-body on a streamed keyed send frees its key: the retry is sent, not answered as a duplicate', async () => {
+    const head = `POST /keyed/k HTTP/1.1\r\nhost: e\r\n${KEY.replace('k1', 'left-1')}content-length: 10\r\n\r\n`;
+    const toVendor = `POST /k HTTP/1.1\r\n${host()}${KEY.replace('k1', 'left-1')}content-length: 10\r\n\r\n`;
+    a.script([toVendor + 'abc'], []);
+    const first = await RawClient.connect(egress.port);
+    first.write(head + 'abc');
+    await until(() => a.received.length >= toVendor.length + 3, 'the first part at the vendor');
+    first.destroy();
+    await until(() => a.closedByPeer > 0, 'the vendor connection cut');
+    a.reset();
+    a.script([toVendor + '0123456789'], [OK]);
+    const again = await exchange([head + '0123456789'], (x) => x.got.endsWith('ok'));
+    expect(again.got).toBe(OK);
+    again.destroy();
   });
 });
