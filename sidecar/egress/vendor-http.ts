@@ -11,7 +11,6 @@ import { FRAME_CHUNKED, FRAME_LENGTH, FRAME_NONE, VendorEndpoint, type CompiledV
 
 /** Open connections per vendor at most; sends beyond wait in FIFO order (the routes' limits are the real bound). */
 const MAX_SOCKETS = 4096;
-const CONNECT_TIMEOUT_MS = 5_000;
 /** Below Node's default keep-alive timeout (5 s), so the keep-alive race is rare. */
 const IDLE_TIMEOUT_MS = 4_000;
 /** Methods whose request has a meaning for content: sent with `content-length: 0` when there is none. */
@@ -25,7 +24,9 @@ export class HttpVendor extends VendorEndpoint {
 
   constructor(v: CompiledVendor, u: URL, now: () => number) {
     super(v, u, 80, now);
-    this.pool = new UpstreamPool({ host: this.hostname, port: this.port, maxSockets: MAX_SOCKETS, connectTimeoutMs: CONNECT_TIMEOUT_MS, idleTimeoutMs: IDLE_TIMEOUT_MS, now });
+    // Connecting is part of the attempt, bounded by the vendor's timeout (whose timer fires first):
+    // a vendor that drops SYNs is a timeout, as it always was, not a transport error.
+    this.pool = new UpstreamPool({ host: this.hostname, port: this.port, maxSockets: MAX_SOCKETS, connectTimeoutMs: v.timeoutMs + 1000, idleTimeoutMs: IDLE_TIMEOUT_MS, now });
   }
 
   start(req: VendorRequest, listener: VendorListener): VendorCall {
