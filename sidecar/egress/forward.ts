@@ -60,8 +60,12 @@ export class SendExchange extends Permit<EgressRoute> implements Exchange, SendO
   }
 
   protected forward(): void {
-    if (this.key !== '' && this.budget.compiled.dedup) this.claimThenSend().catch(() => this.failed());
-    else this.sendBody();
+    try {
+      if (this.key !== '' && this.budget.compiled.dedup) this.claimThenSend().catch(() => this.failed());
+      else this.sendBody();
+    } catch {
+      this.failed();
+    }
   }
 
   // Routes have no queue and no list timeout (a send is bounded by its budget and the vendors' timeouts): never called.

@@ -119,7 +119,15 @@ export class Send implements TimedAttempt, VendorListener {
     this.state = S_WAITING;
     if (this.cut) this.timer = setTimeout(onTimer, Math.max(1, left), this);
     else target.timeouts.push(this, t + target.timeoutMs);
-    const call = target.start(this.req, this);
+    let call: VendorCall;
+    try {
+      call = target.start(this.req, this);
+    } catch {
+      // node:https checks what it is given at once (a field it will not send): no vendor took it.
+      this.stopTimer();
+      this.settle('error');
+      return;
+    }
     this.call = call;
     // A streamed body is never retried, so this is its only attempt.
     if (this.req.stream !== FRAME_NONE && call.ready) this.owner.sendReady();
