@@ -51,6 +51,7 @@ export class ShedExchange implements Exchange {
   requestBody(b: Buffer): boolean {
     const kept = this.kept;
     if (kept === null || kept.add(b)) return true;
+    // Only a chunked body gets here (see SendExchange.requestBody): the refusal closes the connection.
     this.kept = null;
     refuse(this.route, 'body-too-large', this.conn, this.head, this.level);
     return true;

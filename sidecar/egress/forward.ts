@@ -19,7 +19,7 @@ import { answerDuplicate, CLAIM_MARGIN_MS, settleClaim } from './duplicates.js';
 import { callerBudgetMs, fieldValue, vendorFields } from './http-util.js';
 import type { EgressRoute } from './route.js';
 import { Send, type SendOwner } from './send.js';
-import { FRAME_CHUNKED, FRAME_LENGTH, FRAME_NONE, type VendorRequest } from './vendor-client.js';
+import { FRAME_CHUNKED, FRAME_LENGTH, FRAME_NONE, type VendorCall, type VendorRequest } from './vendor-client.js';
 
 const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
 const CONNECTION_CLOSE = 'connection: close\r\n';
@@ -150,6 +150,8 @@ export class SendExchange extends Permit<EgressRoute> implements Exchange, SendO
     if (this.bodyMode === B_STREAM) return (this.send as Send).write(b);
     const kept = this.kept as KeptBody;
     if (kept.add(b)) return true;
+    // Only a chunked body gets here (a longer Content-Length is refused before reading): the
+    // refusal closes the connection, so no next request is read while the engine is in this call.
     this.kept = null;
     this.bodyMode = B_WAIT;
     this.tooLarge();
@@ -206,7 +208,7 @@ export class SendExchange extends Permit<EgressRoute> implements Exchange, SendO
     this.status = status;
     this.end(status >= 500 ? O_ERROR : O_SUCCESS);
     const conn = this.conn;
-    const call = (s.call as NonNullable<Send['call']>);
+    const call = s.call as VendorCall;
     if (call.closeDelimited) conn.closeAfter = true;
     const keep = conn.keepAliveAfterResponse();
     const connection = !keep ? CONNECTION_CLOSE : this.head.minor === 0 ? CONNECTION_KEEP_ALIVE : '';

@@ -154,4 +154,12 @@ describe('egress listener conformance (raw bytes)', () => {
     expect(again.got).toBe(OK);
     again.destroy();
   });
+
+  it('a kept chunked body over 1 MiB: 413 body-too-large, the connection closes, no vendor byte', async () => {
+    const big = 'x'.repeat(1024 * 1024 + 1);
+    const send = `POST /pair/big HTTP/1.1\r\nhost: e\r\n${KEY}transfer-encoding: chunked\r\n\r\n${big.length.toString(16)}\r\n${big}\r\n0\r\n\r\n`;
+    const c = await exchange([send], (x) => x.closed);
+    expect(c.got).toMatch(/^HTTP\/1\.1 413 Payload Too Large\r\n(.*\r\n)*x-spillway-reason: body-too-large\r\n(.*\r\n)*connection: close\r\n/);
+    expect(a.received + b.received).toBe('');
+  });
 });
