@@ -110,6 +110,7 @@ export async function startSidecar(options: SidecarOptions, log: Logger): Promis
     deferrer: deferrer ?? undefined,
     loadLevel: () => inbound.loadLevel(),
     accessLog: accessLog ?? undefined,
+    limits: engineLimits(options),
   });
   // Everything that enforces a config; the deferrer last, so it only hears of a config that
   // the others took (the store rolls a refused config back on the targets before it).

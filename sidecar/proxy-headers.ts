@@ -1,14 +1,15 @@
 /**
- * Header rewriting for the inbound proxy, on Node's flat rawHeaders arrays (no per-header
- * objects): hop-by-hop headers are dropped (RFC 9110 §7.6.1), headers named in Connection too,
- * x-forwarded-for gets the client address appended and x-forwarded-proto is set when absent.
- * Names are lower-cased only when their length could make them interesting.
+ * Response header filtering on Node's flat rawHeaders arrays (no per-header objects), for the
+ * one leg still on node's HTTP stack, the egress's https:// vendors (egress/vendor-https.ts):
+ * hop-by-hop headers are dropped (RFC 9110 §7.6.1), headers named in Connection too — the rules
+ * http1/rewrite.ts applies to raw heads. Names are lower-cased only when their length could
+ * make them interesting.
  */
 
 /** Hop-by-hop on both legs. */
 const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-authenticate']);
-/** Lengths worth lower-casing for (hop-by-hop names, transfer-encoding, x-forwarded-*). */
-const INTERESTING_LENGTHS = new Set([...HOP, 'transfer-encoding', 'x-forwarded-for', 'x-forwarded-proto'].map((n) => n.length));
+/** Lengths worth lower-casing for (hop-by-hop names, transfer-encoding). */
+const INTERESTING_LENGTHS = new Set([...HOP, 'transfer-encoding'].map((n) => n.length));
 /** Connection tokens that name no header to drop. */
 const PLAIN_CONNECTION = new Set(['keep-alive', 'close', 'upgrade']);
 
@@ -29,36 +30,7 @@ function connectionNamed(raw: readonly string[]): Set<string> | null {
   return named;
 }
 
-/**
- * Headers for the upstream request. Transfer-Encoding is kept: Node re-frames a chunked body
- * itself when the header says chunked. For an upgrade, Connection/Upgrade are put back.
- */
-export function upstreamRequestHeaders(raw: readonly string[], clientAddress: string | undefined, upgrade: string | null): string[] {
-  const named = connectionNamed(raw);
-  const out: string[] = [];
-  let xff: string | null = null;
-  let hasProto = false;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i];
-    if (INTERESTING_LENGTHS.has(name.length) || named !== null) {
-      const lower = name.toLowerCase();
-      if (HOP.has(lower) || (named !== null && named.has(lower))) continue;
-      if (lower === 'x-forwarded-for') {
-        xff = xff === null ? raw[i + 1] : `${xff}, ${raw[i + 1]}`;
-        continue;
-      }
-      if (lower === 'x-forwarded-proto') hasProto = true;
-    }
-    out.push(name, raw[i + 1]);
-  }
-  const addr = clientAddress ?? '';
-  out.push('x-forwarded-for', xff === null ? addr : `${xff}, ${addr}`);
-  if (!hasProto) out.push('x-forwarded-proto', 'http');
-  if (upgrade !== null) out.push('connection', 'upgrade', 'upgrade', upgrade);
-  return out;
-}
-
-/** Headers for the client response: hop-by-hop and Transfer-Encoding dropped (Node frames the body for the client). */
+/** Headers for the caller's response: hop-by-hop and Transfer-Encoding dropped (the egress frames the body for the caller). */
 export function clientResponseHeaders(raw: readonly string[]): string[] {
   const named = connectionNamed(raw);
   const out: string[] = [];

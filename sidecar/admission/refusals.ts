@@ -1,12 +1,10 @@
 /**
  * The one table from a refusal reason to the response the client gets, for the inbound HTTP
  * exchange, the upgrade and the egress: status, Retry-After, headers and JSON body. Every
- * response is precomputed per class (or route) when a config is applied — header arrays for
- * node:http (the egress) and the whole raw HTTP/1.1 message (status line, headers, body) for the
- * inbound engine, each for every Retry-After value and with and without `connection: close` — so a
- * refusal allocates nothing and is one write.
+ * response is precomputed per class (or route) when a config is applied — the whole raw
+ * HTTP/1.1 message (status line, headers, body) for the engine, for every Retry-After value and
+ * with and without `connection: close` — so a refusal allocates nothing and is one write.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { AccessLog } from './access-log.js';
 import type { RefusalReason } from './outcomes.js';
@@ -40,8 +38,6 @@ export const REFUSAL_TABLE: Readonly<Record<RefusalReason, RefusalSpec>> = {
 /** Retry-After base by load level (seconds); the value sent is jittered ±50%. */
 const RETRY_BASE = [1, 2, 4, 8] as const;
 export const MAX_RETRY_AFTER = 12;
-/** A refused request with a body up to this size is read and discarded (keep-alive kept); larger ones close the connection. */
-export const DRAIN_LIMIT = 64 * 1024;
 
 /** Whole seconds, at least 1: base(level) × [0.5, 1.5). Higher levels tell clients to stay away longer. */
 export function retryAfterSeconds(level: number, random: number = Math.random()): number {
@@ -58,13 +54,12 @@ type Headers = (string | number)[];
 const KEEP = 0;
 const CLOSE = 1;
 
-/** One reason's precomputed response for one class: index [KEEP | CLOSE][retryAfter] (retryAfter 0 without Retry-After). */
+/** One reason's precomputed response for one class. */
 export class PreparedRefusal {
   readonly status: number;
   readonly retryAfter: boolean;
   readonly body: Buffer;
-  readonly headers: Headers[][];
-  /** The whole raw message, indexed like headers. */
+  /** The whole raw message, index [KEEP | CLOSE][retryAfter] (retryAfter 0 without Retry-After). */
   readonly raw: Buffer[][];
 
   constructor(name: string, rejectStatus: number, reason: RefusalReason) {
@@ -82,9 +77,9 @@ export class PreparedRefusal {
       if (close) h.push('connection', 'close');
       return h;
     };
-    this.headers = [false, true].map((close) => Array.from({ length: values }, (_, r) => make(close, r)));
-    this.raw = this.headers.map((byRetry) =>
-      byRetry.map((h) => {
+    this.raw = [false, true].map((close) =>
+      Array.from({ length: values }, (_, r) => {
+        const h = make(close, r);
         let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n`;
         for (let i = 0; i < h.length; i += 2) head += `${h[i]}: ${h[i + 1]}\r\n`;
         return Buffer.concat([Buffer.from(head + '\r\n', 'latin1'), body]);
@@ -97,30 +92,10 @@ export class PreparedRefusal {
     return this.retryAfter ? retryAfterSeconds(level) : 0;
   }
 
-  /** Through node:http. A response already under way cannot be replaced: its connection is cut. */
-  send(req: IncomingMessage, res: ServerResponse, level: number): void {
-    if (res.headersSent) {
-      res.destroy();
-      return;
-    }
-    const close = mustClose(req);
-    if (!close) req.resume();
-    res.writeHead(this.status, this.headers[close ? CLOSE : KEEP][this.retryAfterAt(level)]);
-    res.end(this.body);
-  }
-
   /** The whole message as bytes for one write on a raw socket; `close` adds `connection: close`. */
   bytes(level: number, close: boolean): Buffer {
     return this.raw[close ? CLOSE : KEEP][this.retryAfterAt(level)];
   }
-}
-
-/** A body we would have to read in full to keep the connection: too big, or of unknown size. */
-function mustClose(req: IncomingMessage): boolean {
-  if (req.complete) return false;
-  if (req.headers['transfer-encoding'] !== undefined) return true;
-  const len = req.headers['content-length'];
-  return len !== undefined && Number(len) > DRAIN_LIMIT;
 }
 
 /**
@@ -143,12 +118,6 @@ export class Refusals<R extends RefusalReason = RefusalReason> {
 
   get(reason: R): PreparedRefusal {
     return this.byReason[reason];
-  }
-
-  send(reason: R, req: IncomingMessage, res: ServerResponse, level: number): void {
-    const p = this.byReason[reason];
-    if (this.log !== null) this.log.refused(this.name, reason, p.status, req.method, req.url, level);
-    p.send(req, res, level);
   }
 
   /**

@@ -49,10 +49,10 @@ const FLAGS = {
   'state-dir': { env: 'SPILLWAY_STATE_DIR', def: defaultStateDir(), help: 'where the last good remote config is persisted' },
   'poll-interval-ms': { env: 'SPILLWAY_POLL_INTERVAL_MS', def: '10000', help: 'slow poll of the Redis key (a missed message heals)' },
   'log-level': { env: 'SPILLWAY_LOG_LEVEL', def: 'info', help: LOG_LEVELS.join(' | ') },
-  'max-header-bytes': { env: 'SPILLWAY_MAX_HEADER_BYTES', def: '16384', help: 'longest inbound request head (request line and fields); beyond: 431' },
-  'max-header-count': { env: 'SPILLWAY_MAX_HEADER_COUNT', def: '100', help: 'most field lines in an inbound request head; beyond: 431' },
+  'max-header-bytes': { env: 'SPILLWAY_MAX_HEADER_BYTES', def: '16384', help: 'longest request head on the inbound and egress listeners (request line and fields); beyond: 431' },
+  'max-header-count': { env: 'SPILLWAY_MAX_HEADER_COUNT', def: '100', help: 'most field lines in a request head (inbound and egress); beyond: 431' },
   'header-timeout-ms': { env: 'SPILLWAY_HEADER_TIMEOUT_MS', def: '10000', help: "time from a request head's first byte to its end; beyond: 408 and close" },
-  'idle-timeout-ms': { env: 'SPILLWAY_IDLE_TIMEOUT_MS', def: '5000', help: 'an inbound keep-alive connection with no request in progress is closed after this' },
+  'idle-timeout-ms': { env: 'SPILLWAY_IDLE_TIMEOUT_MS', def: '5000', help: 'a keep-alive connection (inbound or egress) with no request in progress is closed after this' },
   'body-timeout-ms': { env: 'SPILLWAY_BODY_TIMEOUT_MS', def: '300000', help: 'time from the end of a request head to the end of its body; beyond: the connection is cut' },
   'access-log': { env: 'SPILLWAY_ACCESS_LOG', def: 'off', help: `${ACCESS_LOG_MODES.join(' | ')}: sampled log of refused (or all) requests` },
   'ready-without-config-after': {

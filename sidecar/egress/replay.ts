@@ -9,9 +9,10 @@ import { Permit } from '../admission/permit.js';
 import type { EgressContext } from './context.js';
 import type { DeferredSend, ReplayOutcome } from './contracts.js';
 import { CLAIM_MARGIN_MS, settleClaim } from './duplicates.js';
-import { storedRequestHeaders } from './http-util.js';
+import { storedVendorFields, vendorPath } from './http-util.js';
 import type { EgressRoute } from './route.js';
 import { sendOnce } from './send.js';
+import { FRAME_NONE, type VendorRequest } from './vendor-client.js';
 
 /** A replay's hold on its route's slot; its work is the async flow in replay(). */
 class ReplayPermit extends Permit<EgressRoute> {
@@ -53,10 +54,17 @@ async function replayOnce(ctx: EgressContext, route: EgressRoute, send: Deferred
     claimed = c.kind === 'claimed';
   }
   const retryable = route.mayRetry(send.method, send.key !== '');
-  const body = send.body.length > 0 ? send.body : null;
-  const headers = storedRequestHeaders(send.headers, send.body.length);
-  const r = await sendOnce(route, send.method, send.path, headers, body, retryable, ctx.now() + budget, ctx.now);
-  r.res?.resume();
+  const req: VendorRequest = {
+    method: send.method,
+    path: vendorPath(send.path),
+    fields: storedVendorFields(send.headers),
+    body: send.body.length > 0 ? send.body : null,
+    stream: FRAME_NONE,
+    streamLength: 0,
+    dechunk: false,
+  };
+  // The answer's body is read off and dropped by the send (its connection is reused).
+  const r = await sendOnce(route, req, retryable, ctx.now() + budget, ctx.now);
   if (claimed) settleClaim(ctx, route, send.key, r);
   return r.outcome === 'success' ? 'delivered' : r.outcome === 'caller' ? 'failed' : 'retry';
 }

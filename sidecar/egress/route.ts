@@ -10,11 +10,12 @@ import { EGRESS_REFUSALS, OUTCOMES, type EgressRefusal } from '../admission/outc
 import type { Budget, Permit } from '../admission/permit.js';
 import { Refusals } from '../admission/refusals.js';
 import { DeadlineList } from '../deadline-list.js';
+import { ascii } from '../http1/chars.js';
 import { Limiter } from '../limiter.js';
 import { RouteFailover } from './failover.js';
 import type { EgressMetrics } from './metrics.js';
 import { isRetrySafe } from './outcome.js';
-import { VendorTarget } from './vendor-client.js';
+import type { VendorTarget } from './vendor-client.js';
 
 const DEFAULT_KEY_HEADER = 'idempotency-key';
 /** Routes have no rejectStatus field: their load refusals are 503. */
@@ -31,6 +32,8 @@ export class EgressRoute implements Budget {
    * Idempotency-Key without dedup (a keyed send may still be retried on another vendor).
    */
   keyHeader = DEFAULT_KEY_HEADER;
+  /** keyHeader as bytes, for finding it in a parsed head. */
+  keyName = ascii(DEFAULT_KEY_HEADER);
   /** A send's whole budget when the caller does not say: twice the slowest vendor's timeout. */
   defaultBudgetMs = 0;
   /** The route's limit (Infinity without one); no queue: a full route refuses or defers at once. */
@@ -79,6 +82,7 @@ export class EgressRoute implements Budget {
     this.compiled = compiled;
     this.targets = compiled.vendors.map(target);
     this.keyHeader = compiled.dedup ? compiled.dedup.header.toLowerCase() : DEFAULT_KEY_HEADER;
+    this.keyName = ascii(this.keyHeader);
     this.defaultBudgetMs = 2 * Math.max(...compiled.vendors.map((v) => v.timeoutMs));
     this.shedAtLevel = compiled.shedAtLevel ?? Infinity;
     this.limiter.update({ limit: compiled.limit ?? Infinity, queueSize: 0, queueTimeoutMs: 1 });

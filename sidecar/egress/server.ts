@@ -5,24 +5,28 @@
  * forward (forward.ts: dedup, body, failover) → end(outcome). Also the replay path the deferral
  * drainer sends deferred sends through (replay.ts).
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import type { CompiledConfig, CompiledRoute } from '../../api/config.js';
 import type { AccessLog } from '../admission/access-log.js';
 import { O_LOAD_LEVEL } from '../admission/outcomes.js';
 import { admit, GRANTED } from '../admission/permit.js';
-import { refuse, sendJson } from './admission.js';
+import type { RequestHead } from '../http1/head.js';
+import { DEFAULT_LIMITS, Http1Server, type RequestHandler, type ServerConn, type ServerLimits } from '../http1/server.js';
+import { refuse, unknownRoute } from './admission.js';
 import type { EgressContext } from './context.js';
 import type { DeferredSend, Deferrer, ReplayOutcome } from './contracts.js';
 import { MemoryDedupStore, RedisDedupStore, type DedupStore } from './dedup.js';
-import { deferShed } from './defer-shed.js';
+import { ShedExchange } from './defer-shed.js';
 import { SendExchange } from './forward.js';
 import { HealthReporter } from './health-report.js';
+import { vendorPath } from './http-util.js';
 import { EgressMetrics } from './metrics.js';
 import { connectEgressRedis, waitReady, type EgressRedis } from './redis.js';
 import { replay } from './replay.js';
 import { EgressRoute } from './route.js';
-import { VendorTarget } from './vendor-client.js';
+import type { CompiledVendor, VendorTarget } from './vendor-client.js';
+import { HttpVendor } from './vendor-http.js';
+import { HttpsVendor } from './vendor-https.js';
 
 export interface EgressOptions {
   port: number;
@@ -43,6 +47,8 @@ export interface EgressOptions {
   now?: () => number;
   /** `--access-log refusals|all`; absent: off. */
   accessLog?: AccessLog;
+  /** Request head limits and client timeouts (defaults: the engine's, as on the inbound). */
+  limits?: Partial<ServerLimits>;
 }
 
 export interface EgressVendorState {
@@ -65,7 +71,7 @@ export interface EgressState {
   routes: EgressRouteState[];
 }
 
-export class Egress implements EgressContext {
+export class Egress implements EgressContext, RequestHandler {
   private routes = new Map<string, EgressRoute>();
   private targets = new Map<string, VendorTarget>();
   readonly metrics: EgressMetrics;
@@ -76,7 +82,7 @@ export class Egress implements EgressContext {
   private readonly reporter: HealthReporter | null;
   readonly now: () => number;
   private readonly loadLevel: () => number;
-  private readonly server: Server;
+  private readonly server: Http1Server;
 
   private constructor(private readonly o: EgressOptions) {
     this.now = o.now ?? Date.now;
@@ -93,16 +99,18 @@ export class Egress implements EgressContext {
     this.dedup = this.redis ? new RedisDedupStore(this.redis) : new MemoryDedupStore(this.now);
     this.reporter =
       this.redis && o.configKey ? new HealthReporter(this.redis, o.configKey, o.podName, () => this.routes.values(), this.now) : null;
-    this.server = createServer((req, res) => this.onRequest(req, res));
+    this.server = new Http1Server(this, { ...DEFAULT_LIMITS, ...o.limits }, this.now);
   }
 
   static async start(o: EgressOptions): Promise<Egress> {
     const e = new Egress(o);
     if (e.redis) await waitReady(e.redis, 1000);
-    await new Promise<void>((resolve, rejectListen) => {
-      e.server.once('error', rejectListen);
-      e.server.listen(o.port, o.host ?? '127.0.0.1', () => resolve());
-    });
+    try {
+      await e.server.listen(o.port, o.host ?? '127.0.0.1');
+    } catch (err) {
+      e.redis?.disconnect();
+      throw err;
+    }
     e.reporter?.start();
     o.deferrer?.startDrainer(
       (s) => e.replay(s),
@@ -112,8 +120,7 @@ export class Egress implements EgressContext {
   }
 
   get port(): number {
-    const a = this.server.address();
-    return typeof a === 'object' && a ? a.port : this.o.port;
+    return this.server.port;
   }
 
   /** New sends use the new routes at once; sends in flight finish on what they started with. */
@@ -147,8 +154,8 @@ export class Egress implements EgressContext {
 
   async close(): Promise<void> {
     this.reporter?.stop();
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    this.server.closeAllConnections();
+    const closed = this.server.stopAccepting();
+    this.server.destroyAll();
     await closed;
     for (const tg of this.targets.values()) tg.destroy();
     if (this.redis) this.redis.disconnect();
@@ -158,10 +165,10 @@ export class Egress implements EgressContext {
     const t = this.now();
     const next = new Map<string, EgressRoute>();
     const usedTargets = new Map<string, VendorTarget>();
-    const target = (v: CompiledRoute['vendors'][number]): VendorTarget => {
+    const target = (v: CompiledVendor): VendorTarget => {
       const k = `${v.name} ${v.url} ${v.timeoutMs}`;
       let tg = usedTargets.get(k) ?? this.targets.get(k);
-      if (!tg) tg = new VendorTarget(v, this.now);
+      if (!tg) tg = vendorTarget(v, this.now);
       usedTargets.set(k, tg);
       return tg;
     };
@@ -181,35 +188,38 @@ export class Egress implements EgressContext {
     this.targets = usedTargets;
   }
 
-  private onRequest(req: IncomingMessage, res: ServerResponse): void {
-    const url = req.url ?? '/';
+  /** The pipeline, for a head the engine parsed: route → load level → permit, or defer, or refuse → forward (SendExchange). */
+  request(conn: ServerConn, head: RequestHead): void {
+    const url = head.target;
     let end = url.indexOf('/', 1);
     const q = url.indexOf('?');
     if (end < 0 || (q >= 0 && q < end)) end = q < 0 ? url.length : q;
     const route = this.routes.get(url.slice(1, end));
     if (!route) {
-      sendJson(res, 404, {}, '{"error":"unknown route"}');
+      unknownRoute(conn);
       return;
     }
-    const rest = url.slice(end);
-    const path = rest === '' || rest[0] === '?' ? '/' + rest : rest;
+    const path = vendorPath(url.slice(end));
     const level = this.loadLevel();
     const d = admit(route, level);
     if (d === GRANTED) {
-      new SendExchange(this, route, req, res, path, level).admitted();
+      new SendExchange(this, route, conn, head, path, level).admitted();
       return;
     }
     // Routes have no queue: anything but a permit is a refusal (load level or capacity).
     const deferrer = this.o.deferrer;
-    if (route.compiled.defer && deferrer) {
-      deferShed(this, deferrer, route, req, res, path, level).catch(() => refuse(route, 'defer-unavailable', req, res, level));
-    } else {
-      refuse(route, d === O_LOAD_LEVEL ? 'load-level' : 'capacity', req, res, level);
-    }
+    if (route.compiled.defer && deferrer) new ShedExchange(this, deferrer, route, conn, head, path, level).start();
+    else refuse(route, d === O_LOAD_LEVEL ? 'load-level' : 'capacity', conn, head, level);
   }
 
   private forEachRate(fn: (route: string, vendor: string, rate: number | null) => void): void {
     const t = this.now();
     for (const r of this.routes.values()) r.vendorNames.forEach((v, i) => fn(r.name, v, r.failover.rate(i, t)));
   }
+}
+
+/** The client for a vendor's scheme: the engine's pool for http://, node:https for https://. */
+function vendorTarget(v: CompiledVendor, now: () => number): VendorTarget {
+  const u = new URL(v.url);
+  return u.protocol === 'https:' ? new HttpsVendor(v, u, now) : new HttpVendor(v, u, now);
 }

@@ -3,8 +3,9 @@
  * the original bytes copied as they are: hop-by-hop fields and the fields Connection names are
  * dropped (RFC 9110 §7.6.1), client x-spillway-* fields are dropped (the sidecar alone sets
  * them), x-forwarded-for gets the client address appended, x-forwarded-proto is set when absent,
- * and the sidecar's x-spillway-class / x-spillway-load-level are added. The same rules as
- * sidecar/proxy-headers.ts, which serves the egress.
+ * and the sidecar's x-spillway-class / x-spillway-load-level are added. The egress relays its
+ * http:// vendors' answers with clientResponseHead too (its https:// vendors' through
+ * sidecar/proxy-headers.ts, the same rules on node's header arrays).
  */
 import {
   F_STRIDE,

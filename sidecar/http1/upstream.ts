@@ -72,6 +72,8 @@ export class UpstreamConn implements DeadlineEntry, ChunkDataSink {
   reused = false;
   /** Any byte of the current answer arrived. */
   answered = false;
+  /** The code of the socket's last error (ECONNREFUSED…): the egress fails over at once when a vendor cannot be reached. */
+  errorCode: string | undefined = undefined;
   private headRequest = false;
   private upgradeRequest = false;
   private dechunk = false;
@@ -94,7 +96,7 @@ export class UpstreamConn implements DeadlineEntry, ChunkDataSink {
     socket.on('data', onData);
     socket.on('close', onClose);
     socket.on('drain', onDrain);
-    socket.on('error', ignore);
+    socket.on('error', onError);
   }
 
   /** Binds the next exchange (the pool does this). */
@@ -220,7 +222,7 @@ export class UpstreamConn implements DeadlineEntry, ChunkDataSink {
     s.removeListener('data', onData);
     s.removeListener('close', onClose);
     s.removeListener('drain', onDrain);
-    s.removeListener('error', ignore);
+    s.removeListener('error', onError);
     delete (s as Partial<ConnSocket>)[kConn];
     this.pool.forget(this);
     user.upstreamUpgraded(r, s, rest);
@@ -291,8 +293,9 @@ function onClose(this: ConnSocket): void {
 function onDrain(this: ConnSocket): void {
   this[kConn].drained();
 }
-function ignore(): void {
-  // Socket errors end in 'close', which is handled.
+function onError(this: ConnSocket, err: NodeJS.ErrnoException): void {
+  // Socket errors end in 'close', which is handled; the code is kept for the user to read.
+  this[kConn].errorCode = err.code;
 }
 
 export class UpstreamPool {
