@@ -94,6 +94,15 @@ export const CompiledConfig = z.strictObject({
 });
 export type CompiledConfig = z.infer<typeof CompiledConfig>;
 
-export function configKey(target: string): string {
-  return CONFIG_KEY_PREFIX + target;
+/**
+ * `cluster`: Redis Cluster mode, where `{<ns>/<target>}` is a hash tag so that the config key and
+ * the operator's version counter for it (written together by one script) share a slot.
+ */
+export function configKey(target: string, cluster = false): string {
+  return CONFIG_KEY_PREFIX + hashTag(target, cluster);
+}
+
+/** The target as it appears in key names: in Cluster mode wrapped in a hash tag. */
+export function hashTag(target: string, cluster: boolean): string {
+  return cluster ? `{${target}}` : target;
 }

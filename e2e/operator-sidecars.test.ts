@@ -5,17 +5,14 @@
  * refused. Against the API-server double, or a real cluster when KUBECONFIG is set (the operator
  * and the sidecars still run here; see docs/operator.md).
  */
-import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import type { CompiledConfig } from '../api/config.js';
 import type { KubeDouble } from './kube-double/server.js';
 import { deleteNamespace, ensureBuilt, installCrdsAndNamespace, Kubectl, REAL_CLUSTER, startControlPlane, waitFor, waitReadyReplicas, type RunResult } from './support/control-plane.js';
-import { SpillwayProcess } from './support/spillway-process.js';
+import { adminGet, classLimit, configVersion, expectBudget as fillBudget, HoldingUpstream, Proc, send, startSidecar, Vendor, type Sidecar } from './support/sidecars.js';
 import { RedisServer } from '../test/support/redis.js';
 import { freePort } from '../test/support/ports.js';
 
@@ -61,100 +58,6 @@ const policyWithRoute = (loginLimit: number, urlA: string, urlB: string) => `${p
       failover: { minSuccessRate: 0.9, windowSeconds: 30, minRequests: 10, cooldownSeconds: 600 }
 `;
 
-/** A vendor: counts what it gets; answers 200, or 500 while failing. */
-class Vendor {
-  received = 0;
-  failing = false;
-  private server!: Server;
-
-  async start(): Promise<string> {
-    this.server = createServer((req, res) => {
-      req.resume();
-      this.received++;
-      res.writeHead(this.failing ? 500 : 200).end();
-    });
-    this.server.listen(0, '127.0.0.1');
-    await once(this.server, 'listening');
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-
-  async close(): Promise<void> {
-    this.server.closeAllConnections();
-    this.server.close();
-    await once(this.server, 'close');
-  }
-}
-
-/** The app: answers at once, except /login, which it holds until released. */
-class HoldingUpstream {
-  private readonly held: ServerResponse[] = [];
-  private server!: Server;
-
-  async start(): Promise<number> {
-    this.server = createServer((req: IncomingMessage, res: ServerResponse) => {
-      req.resume();
-      if (req.url === '/login') this.held.push(res);
-      else res.end('ok');
-    });
-    this.server.listen(0, '127.0.0.1');
-    await once(this.server, 'listening');
-    return (this.server.address() as AddressInfo).port;
-  }
-
-  get holding(): number {
-    return this.held.length;
-  }
-
-  release(): void {
-    for (const res of this.held.splice(0)) res.end('ok');
-  }
-
-  async close(): Promise<void> {
-    this.release();
-    this.server.closeAllConnections();
-    this.server.close();
-    await once(this.server, 'close');
-  }
-}
-
-/** A named operator or sidecar process (the name heads its log). */
-class Proc extends SpillwayProcess {
-  constructor(
-    readonly name: string,
-    args: string[],
-  ) {
-    super(args);
-  }
-}
-
-interface Sidecar {
-  proc: Proc;
-  pod: string;
-  listen: number;
-  admin: number;
-  egress: number;
-}
-
-/** One send through a sidecar's egress route. */
-async function send(s: Sidecar): Promise<number> {
-  const res = await fetch(`http://127.0.0.1:${s.egress}/push/v1/send`, { method: 'POST', body: '{}' });
-  await res.body?.cancel();
-  return res.status;
-}
-
-/** One POST /login through a sidecar; resolves with the status when the answer starts. */
-function login(port: number): { status: Promise<{ status: number; reason?: string }> } {
-  const status = new Promise<{ status: number; reason?: string }>((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/login', agent: false }, (res) => {
-      res.resume();
-      resolve({ status: res.statusCode ?? 0, reason: res.headers['x-spillway-reason'] as string | undefined });
-    });
-    req.on('error', reject);
-    req.end();
-  });
-  return { status };
-}
-
 describe(`operator + two sidecars end to end (${REAL_CLUSTER ? 'real cluster' : 'API-server double'})`, () => {
   let double: KubeDouble | undefined;
   let redis: RedisServer;
@@ -175,35 +78,10 @@ describe(`operator + two sidecars end to end (${REAL_CLUSTER ? 'real cluster' : 
     const raw = await client.get(`spillway:config:${NS}/chat`);
     return raw ? (JSON.parse(raw) as CompiledConfig) : null;
   };
-  const adminGet = async (s: Sidecar, path: string): Promise<{ status: number; body: Record<string, unknown> }> => {
-    const res = await fetch(`http://127.0.0.1:${s.admin}${path}`);
-    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-  };
-  const configVersion = async (s: Sidecar): Promise<number> => {
-    const r = await adminGet(s, '/config');
-    return r.status === 200 ? (r.body.version as number) : 0;
-  };
-  const classLimit = async (s: Sidecar, name: string): Promise<number | undefined> => {
-    const st = (await adminGet(s, '/state')).body as { classes: Array<{ name: string; limit: number }> };
-    return st.classes?.find((c) => c.name === name)?.limit;
-  };
   /** Both sidecars at version ≥ v. */
   const bothAt = (v: number, timeoutMs = 10_000) =>
     waitFor(`both sidecars at version ${v}`, async () => (await Promise.all(sidecars.map(configVersion))).every((x) => x >= v), timeoutMs, 20);
-  /**
-   * Fills background-login on one sidecar with `limit` held requests, checks the next one is
-   * refused 503 capacity, then releases the held ones.
-   */
-  const expectBudget = async (s: Sidecar, limit: number): Promise<void> => {
-    const before = upstream.holding;
-    const admitted = Array.from({ length: limit }, () => login(s.listen).status);
-    pending.push(...admitted);
-    await waitFor(`${limit} held at the upstream via ${s.pod}`, () => upstream.holding === before + limit);
-    const refused = await login(s.listen).status;
-    expect({ pod: s.pod, ...refused }).toEqual({ pod: s.pod, status: 503, reason: 'capacity' });
-    upstream.release();
-    for (const r of await Promise.all(admitted)) expect(r.status).toBe(200);
-  };
+  const expectBudget = (s: Sidecar, limit: number) => fillBudget(upstream, s, limit, pending);
   const scale = async (replicas: number) => {
     await mustKubectl(['scale', 'deployment', 'chat', '-n', NS, `--replicas=${replicas}`]);
     if (double) double.setReadyReplicas(NS, 'chat', replicas);
@@ -229,20 +107,7 @@ describe(`operator + two sidecars end to end (${REAL_CLUSTER ? 'real cluster' : 
       '--admin', String(await freePort()), '--vendor-health-interval', '1s',
     ]);
     for (const pod of ['chat-0', 'chat-1']) {
-      const [listen, admin, egress] = [await freePort(), await freePort(), await freePort()];
-      const proc = new Proc(pod, [
-        'sidecar',
-        '--redis', redis.url,
-        '--config-key', `${NS}/chat`,
-        '--pod-name', pod,
-        '--upstream', `http://127.0.0.1:${upstreamPort}`,
-        '--host', '127.0.0.1',
-        '--listen', String(listen),
-        '--admin', String(admin),
-        '--egress', String(egress),
-        '--state-dir', join(tmp, pod),
-      ]);
-      sidecars.push({ proc, pod, listen, admin, egress });
+      sidecars.push(await startSidecar({ pod, redis: redis.url, configKey: `${NS}/chat`, upstreamPort, stateRoot: tmp }));
     }
     for (const s of sidecars) await waitFor(`${s.pod} admin`, async () => (await adminGet(s, '/healthz')).status === 200, 20_000);
   }, 240_000);

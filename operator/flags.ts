@@ -6,10 +6,11 @@
 import { readFileSync } from 'node:fs';
 import { duration, flagUsage, integer, k8sName, list, oneOf, parseFlagTable, port, UsageError, type FlagTable, type FlagValues } from '../lib/flags.js';
 import { LOG_LEVELS, type LogLevel } from '../lib/log.js';
+import { checkRedisUrl } from '../lib/redis-url.js';
 
 const FLAGS = {
   kubeconfig: { env: 'KUBECONFIG', def: 'in-cluster', help: 'API server credentials' },
-  redis: { env: 'SPILLWAY_REDIS', def: '', help: 'Redis URL the sidecars read their config from (required)' },
+  redis: { env: 'SPILLWAY_REDIS', def: '', help: 'Redis URL the sidecars read their config from (required): redis://, redis+sentinel://…/<master>, redis+cluster://…; rediss… for TLS' },
   namespace: { env: 'SPILLWAY_NAMESPACE', def: 'all', help: 'namespace to watch; repeatable or comma-separated', multiple: true },
   'leader-elect': { env: 'SPILLWAY_LEADER_ELECT', def: '', help: 'take part in Lease-based leader election', boolean: true },
   'lease-name': { env: 'SPILLWAY_LEASE_NAME', def: 'spillway-operator', help: 'the Lease object' },
@@ -96,7 +97,7 @@ export function parseOperatorFlags(argv: string[], env: NodeJS.ProcessEnv = proc
 
   const redis = flags.get('redis') ?? '';
   if (!redis) throw new UsageError('--redis (or SPILLWAY_REDIS) is required: the Redis URL the sidecars read their config from');
-  if (!/^rediss?:\/\//.test(redis)) throw new UsageError(`--redis: "${redis}" is not a redis:// or rediss:// URL`);
+  checkRedisUrl(redis, (m) => new UsageError(`--redis: ${m}`));
   const podNamespace = env.POD_NAMESPACE || inClusterNamespace();
   const parsed: OperatorFlags = {
     kubeconfig: flags.get('kubeconfig'),

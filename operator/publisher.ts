@@ -4,9 +4,13 @@
  * `PUBLISH spillway:config <ns>/<target>` happen in one Lua script, so a sidecar woken by the
  * message always reads the new document. The version lives in a counter key that is never
  * deleted, so it keeps growing across a delete and re-create of the policy.
+ *
+ * The URL may name one node, a Sentinel-managed master or a Cluster (lib/redis-url.ts). In
+ * Cluster mode the two keys of one script carry the hash tag `{<ns>/<target>}` (api/config.ts).
  */
-import { Redis } from 'ioredis';
-import { CONFIG_CHANNEL, configKey } from '../api/config.js';
+import { Cluster, Redis } from 'ioredis';
+import { CONFIG_CHANNEL, configKey, hashTag } from '../api/config.js';
+import { connectSpec, parseRedisUrl } from '../lib/redis-url.js';
 import type { CompiledBody } from '../api/compile.js';
 import { MAX_REPORT_BYTES, MAX_REPORTS_PER_ROUTE, vendorHealthKey } from '../api/vendor-health.js';
 import { silentLogger, type Logger } from '../lib/log.js';
@@ -37,6 +41,8 @@ return {t, out}
 export const VERSION_KEY_PREFIX = 'spillway:config-version:';
 /** Set by the operator and never deleted: its absence means Redis lost its data (a FLUSHALL, a restart without persistence). */
 export const MARKER_KEY = 'spillway:operator-marker';
+/** Cluster mode: node changes within this window cause one re-reconcile. */
+const NODE_CHANGE_DEBOUNCE_MS = 1000;
 
 /**
  * KEYS: config key, version key. ARGV: the body's JSON without its opening brace, the channel,
@@ -78,6 +84,8 @@ export interface PublishResult {
   version: number;
   /** false when the stored body was already this one (nothing written, nothing published). */
   changed: boolean;
+  /** The Redis key written (in Cluster mode with its hash tag). */
+  key: string;
 }
 
 export interface ConfigPublisher extends VendorReportReader {
@@ -93,19 +101,27 @@ export interface ConfigPublisher extends VendorReportReader {
 }
 
 export class RedisPublisher implements ConfigPublisher {
-  readonly redis: Redis;
+  readonly redis: Redis | Cluster;
+  /** Redis Cluster: keys written together carry a hash tag. */
+  readonly cluster: boolean;
 
   private readonly connectWaitMs: number;
 
+  /**
+   * onReady: connected (again), or in Cluster mode the set of nodes changed (a failover under
+   * way or done): the caller re-reconciles so anything lost with a failed master is written again.
+   */
   constructor(url: string, options: { onReady?: () => void; log?: Logger; connectWaitMs?: number } = {}) {
     this.connectWaitMs = options.connectWaitMs ?? 1000;
-    this.redis = new Redis(url, {
-      // Fail fast while Redis is down: the reconciler reports RedisUnavailable and backs off.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      commandTimeout: 5000,
-      retryStrategy: (times) => Math.min(2000, 50 * 2 ** Math.min(times, 6)),
-    });
+    const spec = connectSpec(parseRedisUrl(url));
+    // Fail fast while Redis is down: the reconciler reports RedisUnavailable and backs off.
+    const retry = (times: number) => Math.min(2000, 50 * 2 ** Math.min(times, 6));
+    const commands = { maxRetriesPerRequest: 1, commandTimeout: 5000 };
+    this.cluster = spec.kind === 'cluster';
+    this.redis =
+      spec.kind === 'cluster'
+        ? new Cluster(spec.nodes, { enableOfflineQueue: false, clusterRetryStrategy: retry, redisOptions: { ...commands, ...spec.redisOptions } })
+        : new Redis({ ...commands, enableOfflineQueue: false, retryStrategy: retry, ...spec.options });
     const log = options.log ?? silentLogger;
     // One line per outage, not one per reconnect attempt.
     let lastError = '';
@@ -118,27 +134,44 @@ export class RedisPublisher implements ConfigPublisher {
       lastError = '';
       options.onReady?.();
     });
+    if (this.cluster) {
+      // While a node is down ioredis drops and re-adds it on every slots refresh: at most one
+      // re-reconcile per second, one log line per episode.
+      let pending: NodeJS.Timeout | null = null;
+      let loggedAt = 0;
+      this.redis.on('-node', () => {
+        if (pending) return;
+        if (Date.now() - loggedAt > 30_000) log.info('a redis cluster node left (a failover?); reconciling every policy');
+        loggedAt = Date.now();
+        pending = setTimeout(() => {
+          pending = null;
+          options.onReady?.();
+        }, NODE_CHANGE_DEBOUNCE_MS);
+        pending.unref();
+      });
+    }
   }
 
   async publish(body: CompiledBody, floor = 0): Promise<PublishResult> {
     await this.whenReady();
     const json = JSON.stringify(body);
+    const key = configKey(body.target, this.cluster);
     const res = (await this.redis.eval(
       PUBLISH_SCRIPT,
       2,
-      configKey(body.target),
-      VERSION_KEY_PREFIX + body.target,
+      key,
+      VERSION_KEY_PREFIX + hashTag(body.target, this.cluster),
       json.slice(1),
       CONFIG_CHANNEL,
       body.target,
       String(floor),
     )) as [number, number];
-    return { changed: res[0] === 1, version: res[1] };
+    return { changed: res[0] === 1, version: res[1], key };
   }
 
   async remove(target: string, policy: string): Promise<boolean> {
     await this.whenReady();
-    const res = await this.redis.eval(REMOVE_SCRIPT, 1, configKey(target), policy, CONFIG_CHANNEL, target);
+    const res = await this.redis.eval(REMOVE_SCRIPT, 1, configKey(target, this.cluster), policy, CONFIG_CHANNEL, target);
     return res === 1;
   }
 
@@ -149,20 +182,18 @@ export class RedisPublisher implements ConfigPublisher {
 
   async readVendorReports(keys: readonly ReportKey[]): Promise<Array<Record<string, string> | null>> {
     await this.whenReady();
-    const pipe = this.redis.pipeline();
-    // One single-key script per hash: fine on a Redis Cluster too.
-    for (const k of keys) pipe.eval(READ_REPORTS_SCRIPT, 1, vendorHealthKey(k.target, k.route), MAX_REPORT_BYTES, MAX_REPORTS_PER_ROUTE);
-    const res = (await pipe.exec()) ?? [];
-    return keys.map((_k, i) => {
-      const [err, v] = res[i] ?? [null, ['none', []]];
-      if (err) throw err;
-      const [type, flat] = v as [string, string[]];
-      if (type === 'none') return {};
-      if (type !== 'hash') return null;
-      const fields: Record<string, string> = {};
-      for (let j = 0; j + 1 < flat.length; j += 2) fields[flat[j]] = flat[j + 1];
-      return fields;
-    });
+    // One single-key script per hash, not a pipeline: in Cluster mode the hashes live in different slots.
+    return Promise.all(
+      keys.map(async (k) => {
+        const v = await this.redis.eval(READ_REPORTS_SCRIPT, 1, vendorHealthKey(k.target, k.route), MAX_REPORT_BYTES, MAX_REPORTS_PER_ROUTE);
+        const [type, flat] = v as [string, string[]];
+        if (type === 'none') return {};
+        if (type !== 'hash') return null;
+        const fields: Record<string, string> = {};
+        for (let j = 0; j + 1 < flat.length; j += 2) fields[flat[j]] = flat[j + 1];
+        return fields;
+      }),
+    );
   }
 
   /**

@@ -4,7 +4,6 @@
  * the same Redis document and status, so a retry or a resync is always safe.
  */
 import { compile, type CompiledBody } from '../api/compile.js';
-import { configKey } from '../api/config.js';
 import type { TrafficPolicyStatus } from '../api/policy.js';
 import { parsePolicy } from '../api/validate.js';
 import type { Logger } from '../lib/log.js';
@@ -192,14 +191,14 @@ export class Reconciler {
     this.deps.vendorHealth?.published(key, body);
     if (result.changed) {
       this.deps.onPublished?.();
-      this.deps.log?.info('config published', { key, target: configKey(body.target), version: result.version });
+      this.deps.log?.info('config published', { key, target: result.key, version: result.version });
     }
     const routes = this.statusRoutes(key, body, prev);
     await this.writeStatus(
       policy,
       {
         accepted,
-        programmed: { status: 'True', reason: 'Programmed', message: `config version ${result.version} published to ${configKey(body.target)}` },
+        programmed: { status: 'True', reason: 'Programmed', message: `config version ${result.version} published to ${result.key}` },
         protection: protection?.cond,
       },
       {

@@ -38,8 +38,13 @@ export const InjectionSettings = z.object({
   readyWithoutConfigAfterSeconds: z.number().int().min(0).max(86_400).default(0),
   resources: z.record(z.string(), z.unknown()).default({}),
   securityContext: z.record(z.string(), z.unknown()).default({}),
-  /** Empty: no injection (a Redis URL only in a Secret cannot reach other namespaces). */
+  /** Empty, with no redisSecret: no injection (the operator's own Secret cannot reach other namespaces). */
   redisUrl: z.string().default(''),
+  /**
+   * A Secret of this name in the pod's own namespace holds the full Redis URL (credentials
+   * included): the sidecar reads SPILLWAY_REDIS from it, and redisUrl is not used.
+   */
+  redisSecret: z.strictObject({ name: z.string().max(253), key: z.string().min(1).max(253) }).default({ name: '', key: 'url' }),
   kafkaBrokers: z.array(z.string()).default([]),
 });
 export type InjectionSettings = z.infer<typeof InjectionSettings>;
@@ -171,7 +176,9 @@ export function mutatePod(object: unknown, requestNamespace: string | undefined,
   const meshPod: MeshPod = { annotations, containers: spec.containers, initContainers: spec.initContainers ?? [] };
   const all = [...spec.containers, ...(spec.initContainers ?? [])];
   if (all.some((c) => c.name === SIDECAR_NAME)) return besideMesh(meshPod, settings);
-  if (!settings.redisUrl) return { skip: true, warning: 'the operator has no Redis URL for sidecars (redis.url in the chart)' };
+  if (!settings.redisUrl && !settings.redisSecret.name) {
+    return { skip: true, warning: 'the operator has no Redis URL for sidecars (redis.url or redis.sidecarSecret in the chart)' };
+  }
 
   const namespace = requestNamespace || pod.metadata?.namespace;
   if (!namespace || !DNS_LABEL.test(namespace)) return { skip: true, warning: 'the pod has no namespace' };
@@ -352,7 +359,9 @@ export function sidecarContainer(s: InjectionSettings, inboundName: string, appP
     { name: 'SPILLWAY_UPSTREAM', value: `http://127.0.0.1:${appPort}` },
     { name: 'SPILLWAY_ADMIN', value: String(s.ports.admin) },
     { name: 'SPILLWAY_EGRESS', value: String(s.ports.egress) },
-    { name: 'SPILLWAY_REDIS', value: s.redisUrl },
+    s.redisSecret.name
+      ? { name: 'SPILLWAY_REDIS', valueFrom: { secretKeyRef: { name: s.redisSecret.name, key: s.redisSecret.key } } }
+      : { name: 'SPILLWAY_REDIS', value: s.redisUrl },
     { name: 'SPILLWAY_CONFIG_KEY', value: configKey },
   ];
   if (s.kafkaBrokers.length > 0) env.push({ name: 'SPILLWAY_KAFKA', value: s.kafkaBrokers.join(',') });

@@ -21,6 +21,7 @@ import { drainerGroupId } from './egress/defer-record.js';
 import { Egress } from './egress/index.js';
 import { Inbound } from './inbound.js';
 import { createLogger, type Logger } from '../lib/log.js';
+import { redactRedisUrl } from '../lib/redis-url.js';
 
 /** Backstop after SIGTERM: Inbound.close() itself gives in-flight requests 10 s, then cuts them. */
 const DRAIN_TIMEOUT_MS = 12_000;
@@ -165,7 +166,7 @@ export async function startSidecar(options: SidecarOptions, log: Logger): Promis
     upstream: options.upstream,
     podName: options.podName,
     policy: options.policy,
-    redis: options.redis !== null ? redactUrl(options.redis) : null,
+    redis: options.redis !== null ? redactRedisUrl(options.redis) : null,
     configKey: options.configKey,
     stateDir: stateDir?.dir ?? null,
     configSource: inForce?.source ?? null,
@@ -269,10 +270,4 @@ async function withTimeout(p: Promise<unknown>, ms: number): Promise<boolean> {
   } finally {
     clearTimeout(timer);
   }
-}
-
-function redactUrl(s: string): string {
-  const u = new URL(s);
-  if (u.password) u.password = '***';
-  return u.toString();
 }

@@ -14,7 +14,8 @@ want() { # want <package> <test>...: <package> is needed unless the test succeed
 has() { command -v "$1"; }
 
 want redis-server has redis-server            # Redis for config, dedup, the operator
-want redis-sentinel has redis-sentinel        # Redis Sentinel failover
+want redis-sentinel has redis-sentinel        # Redis Sentinel failover (test/support/redis-topology.ts)
+want openssl has openssl                      # the private CA of the TLS Redis suites
 want haproxy has haproxy                      # scenario and benchmark-harness peer
 want nginx-light has nginx                    # benchmark-harness peer
 want prometheus has promtool                  # alert and recording rules, PromQL checks

@@ -8,8 +8,9 @@ export class SpillwayProcess {
   /** stdout and stderr together, for a failing test to print. */
   log = '';
 
-  constructor(args: string[]) {
-    this.child = spawn(process.execPath, ['bin/spillway.js', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  /** `env`: added to this process's environment. */
+  constructor(args: string[], env?: NodeJS.ProcessEnv) {
+    this.child = spawn(process.execPath, ['bin/spillway.js', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: env && { ...process.env, ...env } });
     this.child.stdout?.on('data', (d: Buffer) => (this.log += d.toString()));
     this.child.stderr?.on('data', (d: Buffer) => (this.log += d.toString()));
   }

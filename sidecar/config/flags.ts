@@ -6,6 +6,7 @@ import { hostname } from 'node:os';
 import { flagUsage, integer, isK8sName, list, oneOf, parseFlagTable, port, url, UsageError, type FlagTable } from '../../lib/flags.js';
 import { LOG_LEVELS, type LogLevel } from '../../lib/log.js';
 import { ACCESS_LOG_MODES, type AccessLogMode } from '../admission/access-log.js';
+import { checkRedisUrl } from '../../lib/redis-url.js';
 import { defaultStateDir } from './state-dir.js';
 
 export interface SidecarOptions {
@@ -36,7 +37,7 @@ const FLAGS = {
   host: { env: 'SPILLWAY_HOST', def: '0.0.0.0', help: 'address the inbound and admin ports bind to' },
   'pod-name': { env: 'POD_NAME', def: 'the hostname', help: "this pod's name (its share of Cluster-scope budgets)" },
   policy: { env: 'SPILLWAY_POLICY', def: '', help: 'TrafficPolicy YAML file: standalone mode, hot-reloaded' },
-  redis: { env: 'SPILLWAY_REDIS', def: '', help: 'Redis URL for remote config (redis:// or rediss://)' },
+  redis: { env: 'SPILLWAY_REDIS', def: '', help: 'Redis URL for remote config (redis://, redis+sentinel://…/<master>, redis+cluster://…; rediss… for TLS)' },
   'config-key': { env: 'SPILLWAY_CONFIG_KEY', def: '', help: '<namespace>/<target>: which config to read from Redis' },
   kafka: { env: 'SPILLWAY_KAFKA', def: '', help: 'Kafka brokers for deferral (host:port,...)' },
   'state-dir': { env: 'SPILLWAY_STATE_DIR', def: defaultStateDir(), help: 'where the last good remote config is persisted' },
@@ -73,7 +74,7 @@ export function parseSidecarFlags(argv: string[], env: NodeJS.ProcessEnv = proce
   const configKey = get('config-key') ?? null;
   if (configKey !== null && redis === null) throw new UsageError('--config-key needs --redis (the Redis URL to read it from)');
   if (redis !== null && configKey === null) throw new UsageError('--redis needs --config-key <namespace>/<target>');
-  if (redis !== null) url('--redis', redis, ['redis:', 'rediss:']);
+  if (redis !== null) checkRedisUrl(redis, (m) => new UsageError(`--redis: ${m}`));
   if (configKey !== null) {
     const [ns, target, ...rest] = configKey.split('/');
     if (rest.length > 0 || !isK8sName(ns, 'label') || target === undefined || !isK8sName(target, 'subdomain')) {

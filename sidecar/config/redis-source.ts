@@ -11,11 +11,18 @@
  * Redis being down is normal operation here: the store keeps the config in force, reconnects
  * are retried at most every 500 ms (so a config written during an outage applies within a
  * second or so of Redis returning), and only state changes are logged, not every retry.
+ *
+ * The URL may name one node, a Sentinel-managed master or a Cluster (lib/redis-url.ts). With
+ * Sentinel, ioredis asks the Sentinels for the master on every reconnect, so a failover is an
+ * outage of a few seconds followed by a 'ready' that reads the key again. In Cluster mode the
+ * key carries a hash tag (api/config.ts), ioredis's cluster subscriber moves to another node and
+ * resubscribes by itself when its node leaves, and a change of nodes triggers a read.
  */
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { Gauge, type Registry } from 'prom-client';
 import { CONFIG_CHANNEL, configKey, MAX_CONFIG_BYTES } from '../../api/config.js';
 import type { Logger } from '../../lib/log.js';
+import { connectSpec, parseRedisUrl, type ConnectSpec } from '../../lib/redis-url.js';
 import type { ConfigStore } from './store.js';
 
 export interface RedisSourceOptions {
@@ -41,16 +48,23 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** A read that takes this long means a dead link: drop the connection and reconnect. */
 const COMMAND_TIMEOUT_MS = 2000;
+/** Cluster mode: node changes within this window cause one read (ioredis reports a down node every ~100 ms). */
+const NODE_CHANGE_READ_DELAY_MS = 1000;
 
-function connectionOptions(): RedisOptions {
-  return {
-    retryStrategy: (times: number) => Math.min(50 * times, RETRY_CAP_MS),
-    connectTimeout: COMMAND_TIMEOUT_MS,
-    keepAlive: 10_000,
-    lazyConnect: true,
-    // After close(), a socket that already died would otherwise hold the process for 2 s.
-    disconnectTimeout: 200,
-  };
+const retryStrategy = (times: number) => Math.min(50 * times, RETRY_CAP_MS);
+const NODE_OPTIONS: RedisOptions = {
+  connectTimeout: COMMAND_TIMEOUT_MS,
+  keepAlive: 10_000,
+  // After close(), a socket that already died would otherwise hold the process for 2 s.
+  disconnectTimeout: 200,
+};
+
+type Client = Redis | Cluster;
+
+function connect(spec: ConnectSpec, node: RedisOptions, cluster: ClusterOptions = {}): Client {
+  return spec.kind === 'cluster'
+    ? new Cluster(spec.nodes, { ...cluster, lazyConnect: true, clusterRetryStrategy: retryStrategy, redisOptions: { ...NODE_OPTIONS, ...node, ...spec.redisOptions } })
+    : new Redis({ ...NODE_OPTIONS, ...node, ...cluster, lazyConnect: true, retryStrategy, ...spec.options });
 }
 
 export class RedisSource {
@@ -59,11 +73,15 @@ export class RedisSource {
   private readonly store: ConfigStore;
   private readonly log: Logger;
   private readonly pollIntervalMs: number;
-  private readonly cmd: Redis;
-  private readonly sub: Redis;
+  private readonly cmd: Client;
+  private readonly sub: Client;
+  private readonly cluster: boolean;
   private readonly connected: Gauge;
 
   private poll: NodeJS.Timeout | null = null;
+  private nodeChangeRead: NodeJS.Timeout | null = null;
+  /** Cluster mode: the hash slot of our key (constant), once asked. */
+  private slot: number | null = null;
   private reading = false;
   private readAgain = false;
   /** The raw value last handled (or a marker of a refused one): a poll that finds the same does nothing. */
@@ -81,17 +99,20 @@ export class RedisSource {
   private closed = false;
 
   constructor(options: RedisSourceOptions) {
+    const spec = connectSpec(parseRedisUrl(options.url));
+    this.cluster = spec.kind === 'cluster';
     this.key = options.configKey;
-    this.redisKey = configKey(options.configKey);
+    this.redisKey = configKey(options.configKey, this.cluster);
     this.store = options.store;
     this.log = options.log;
     this.pollIntervalMs = options.pollIntervalMs ?? 10_000;
     this.configRunId = options.persistedRunId ?? null;
     // Commands fail fast while disconnected (no offline queue): a read is retried on reconnect.
-    this.cmd = new Redis(options.url, { ...connectionOptions(), enableOfflineQueue: false, commandTimeout: COMMAND_TIMEOUT_MS });
+    this.cmd = connect(spec, { commandTimeout: COMMAND_TIMEOUT_MS }, { enableOfflineQueue: false });
     // We subscribe ourselves on every 'ready' (not autoResubscribe) so that we know when the
     // subscription is live and read the key only then: no write can slip between read and subscribe.
-    this.sub = new Redis(options.url, { ...connectionOptions(), autoResubscribe: false });
+    // (Cluster mode: its subscriber connection resubscribes by itself when it moves node.)
+    this.sub = connect(spec, { autoResubscribe: false });
     this.connected = new Gauge({
       name: 'spillway_config_redis_connected',
       help: '1 while both config connections to Redis are up.',
@@ -113,6 +134,11 @@ export class RedisSource {
         (err: unknown) => this.log.warn('subscribe failed; relying on the poll until the next reconnect', { channel: CONFIG_CHANNEL, err }),
       );
     });
+    if (this.cluster) {
+      // A node left or joined (a failover): a message may have been missed while the
+      // subscriber moved, and the key may now be served by a promoted replica.
+      for (const ev of ['+node', '-node']) this.cmd.on(ev, () => this.onNodeChange());
+    }
     this.sub.on('message', (channel: string, message: string) => {
       if (channel !== CONFIG_CHANNEL || message !== this.key) return;
       this.announced = true;
@@ -128,6 +154,8 @@ export class RedisSource {
     this.closed = true;
     if (this.poll) clearInterval(this.poll);
     this.poll = null;
+    if (this.nodeChangeRead) clearTimeout(this.nodeChangeRead);
+    this.nodeChangeRead = null;
     this.cmd.disconnect();
     this.sub.disconnect();
   }
@@ -149,6 +177,14 @@ export class RedisSource {
     }
     // Anything written while we were away (or before the subscription was live) is read now.
     this.read();
+  }
+
+  private onNodeChange(): void {
+    if (this.nodeChangeRead || this.closed) return;
+    this.nodeChangeRead = setTimeout(() => {
+      this.nodeChangeRead = null;
+      this.read();
+    }, NODE_CHANGE_READ_DELAY_MS);
   }
 
   private onDown(name: 'cmd' | 'sub'): void {
@@ -208,12 +244,20 @@ export class RedisSource {
   }
 
   private async fetch(): Promise<{ raw: RawValue; runId: string }> {
-    this.runId ??= /run_id:(\w+)/.exec(await this.cmd.info('server'))?.[1] ?? '';
-    const runId = this.runId;
+    // Cluster mode: the key's slot may move to another node at any time (a failover): ask the node
+    // serving it now, every time ('' when unknown: an unannounced absence then keeps the config in force).
+    const runId = this.cmd instanceof Cluster ? await this.slotOwnerRunId(this.cmd) : (this.runId ??= runIdOf(await this.cmd.info('server')));
     const replies = await this.cmd.multi().type(this.redisKey).strlen(this.redisKey).getrangeBuffer(this.redisKey, 0, MAX_CONFIG_BYTES).exec();
     if (!replies) throw new Error('config read aborted');
     const [[, type], [, length], [, bytes]] = replies as [[Error | null, string], [Error | null, number], [Error | null, Buffer]];
     return { raw: rawValue(type, length, bytes), runId };
+  }
+
+  private async slotOwnerRunId(cluster: Cluster): Promise<string> {
+    this.slot ??= (await cluster.cluster('KEYSLOT', this.redisKey)) as number;
+    const owner = cluster.slots[this.slot]?.[0];
+    const node = cluster.nodes('master').find((n) => `${n.options.host}:${n.options.port}` === owner);
+    return node ? runIdOf(await node.info('server')) : '';
   }
 
   private handle(value: RawValue, runId: string, announced: boolean): void {
@@ -274,4 +318,8 @@ function rawValue(type: string, length: number, bytes: Buffer): RawValue {
   } catch {
     return { kind: 'refused', reason: 'not-json', error: 'not JSON: the value is not valid UTF-8', marker: `\0utf8:${bytes.toString('base64')}` };
   }
+}
+
+function runIdOf(info: string): string {
+  return /run_id:(\w+)/.exec(info)?.[1] ?? '';
 }

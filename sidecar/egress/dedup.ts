@@ -4,7 +4,7 @@
  * the first status for the route's TTL (retried for a while if Redis is away just then); if every vendor failed the key is released so the caller
  * may retry. The key is per route, not per vendor, so it spans failover.
  */
-import type { Redis } from 'ioredis';
+import type { EgressRedis } from './redis.js';
 
 export const DEDUP_PREFIX = 'spillway:dedup:';
 
@@ -55,7 +55,7 @@ function parseStored(raw: string): ClaimResult {
 }
 
 export class RedisDedupStore implements DedupStore {
-  constructor(private readonly redis: Redis) {}
+  constructor(private readonly redis: EgressRedis) {}
 
   async claim(route: string, key: string, pendingMs: number): Promise<ClaimResult> {
     try {

@@ -3,8 +3,8 @@
  * (hash `spillway:vendor-health:<ns>/<target>:<route>`, field = pod name, see
  * api/vendor-health.ts), with an expiry so a workload that stops reporting leaves nothing.
  */
-import type { Redis } from 'ioredis';
 import { DEFAULT_MAX_REPORT_AGE_MS, encodeReport, vendorHealthKey, type VendorCounts } from '../../api/vendor-health.js';
+import type { EgressRedis } from './redis.js';
 import type { EgressRoute } from './route.js';
 
 export const REPORT_INTERVAL_MS = 2000;
@@ -13,7 +13,7 @@ export class HealthReporter {
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: EgressRedis,
     private readonly target: string,
     private readonly podName: string,
     private readonly routes: () => Iterable<EgressRoute>,
@@ -34,19 +34,17 @@ export class HealthReporter {
   /** One round of reports; a Redis outage just skips it. */
   async reportOnce(): Promise<void> {
     const t = this.now();
-    const pipe = this.redis.pipeline();
-    let any = false;
+    // One pipeline per route hash: in Cluster mode the routes' hashes live in different slots.
+    const writes: Promise<unknown>[] = [];
     for (const r of this.routes()) {
       const vendors: Record<string, VendorCounts> = {};
       r.vendorNames.forEach((name, i) => (vendors[name] = r.failover.counts(i, t)));
       const key = vendorHealthKey(this.target, r.name);
-      pipe.hset(key, this.podName, encodeReport({ at: t, active: r.failover.activeName, vendors }));
-      pipe.pexpire(key, 2 * DEFAULT_MAX_REPORT_AGE_MS);
-      any = true;
+      const report = encodeReport({ at: t, active: r.failover.activeName, vendors });
+      writes.push(this.redis.pipeline().hset(key, this.podName, report).pexpire(key, 2 * DEFAULT_MAX_REPORT_AGE_MS).exec());
     }
-    if (!any) return;
     try {
-      await pipe.exec();
+      await Promise.all(writes);
     } catch {
       // Redis away: the next round reports again.
     }

@@ -7,7 +7,6 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
-import type { Redis } from 'ioredis';
 import type { CompiledConfig, CompiledRoute } from '../../api/config.js';
 import type { AccessLog } from '../admission/access-log.js';
 import { O_LOAD_LEVEL } from '../admission/outcomes.js';
@@ -20,7 +19,7 @@ import { deferShed } from './defer-shed.js';
 import { SendExchange } from './forward.js';
 import { HealthReporter } from './health-report.js';
 import { EgressMetrics } from './metrics.js';
-import { connectEgressRedis, waitReady } from './redis.js';
+import { connectEgressRedis, waitReady, type EgressRedis } from './redis.js';
 import { replay } from './replay.js';
 import { EgressRoute } from './route.js';
 import { VendorTarget } from './vendor-client.js';
@@ -73,7 +72,7 @@ export class Egress implements EgressContext {
   readonly dedup: DedupStore;
   readonly endLog: AccessLog | null;
   private readonly accessLog: AccessLog | null;
-  private readonly redis: Redis | null;
+  private readonly redis: EgressRedis | null;
   private readonly reporter: HealthReporter | null;
   readonly now: () => number;
   private readonly loadLevel: () => number;

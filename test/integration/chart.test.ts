@@ -130,7 +130,7 @@ function expectedRbac(values: any): Map<string, string[]> {
 describe('helm chart charts/spillway', () => {
   it('has ci values files for the variants', () => {
     expect(CI_FILES).toEqual(
-      expect.arrayContaining(['default-values.yaml', 'external-redis-values.yaml', 'autoscaling-values.yaml', 'keda-values.yaml', 'no-crds-values.yaml', 'namespaced-values.yaml', 'webhook-values.yaml', 'cert-manager-values.yaml', 'no-webhook-values.yaml']),
+      expect.arrayContaining(['default-values.yaml', 'external-redis-values.yaml', 'redis-sentinel-values.yaml', 'redis-cluster-values.yaml', 'autoscaling-values.yaml', 'keda-values.yaml', 'no-crds-values.yaml', 'namespaced-values.yaml', 'webhook-values.yaml', 'cert-manager-values.yaml', 'no-webhook-values.yaml']),
     );
   });
 
@@ -277,7 +277,7 @@ describe('helm chart charts/spillway', () => {
     expect(flags.logLevel).toBe(values.operator?.logLevel ?? 'info');
     expect(flags.leaseNamespace).toBe(NAMESPACE);
     expect(flags.namespaces).toEqual(values.operator?.watchNamespaces ?? []);
-    expect(flags.redis).toMatch(/^rediss?:\/\//);
+    expect(flags.redis).toMatch(/^rediss?(\+sentinel|\+cluster)?:\/\//);
     // The webhook's TLS as the values choose it: the operator's own CA unless cert-manager is on.
     const webhook = values.webhook?.enabled ?? true;
     const certManager = values.webhook?.certManager?.enabled ?? false;
@@ -316,6 +316,27 @@ describe('helm chart charts/spillway', () => {
     const bySecret = render('existing-secret-values.yaml');
     const env2 = one(bySecret, 'Deployment', `${RELEASE}-spillway-operator`).spec.template.spec.containers[0].env;
     expect(env2).toContainEqual({ name: 'SPILLWAY_REDIS', valueFrom: { secretKeyRef: { name: 'spillway-redis', key: 'url' } } });
+  });
+
+  it('external Redis Cluster by URL: the operator and the injected sidecars get the URL', () => {
+    const objects = render('redis-cluster-values.yaml');
+    const url = ciValues('redis-cluster-values.yaml').redis.url;
+    expect(url).toMatch(/^redis\+cluster:\/\/[^@]+$/);
+    expect(ofKind(objects, 'Deployment').map((d) => d.metadata.name)).toEqual([`${RELEASE}-spillway-operator`]);
+    const env = one(objects, 'Deployment', `${RELEASE}-spillway-operator`).spec.template.spec.containers[0].env;
+    expect(env).toContainEqual({ name: 'SPILLWAY_REDIS', value: url });
+    const injection = JSON.parse(one(objects, 'ConfigMap', `${RELEASE}-spillway-injection`).data['sidecar.json']);
+    expect(injection).toEqual(expect.objectContaining({ redisUrl: url, redisSecret: { name: '', key: 'url' } }));
+  });
+
+  it('external Redis Sentinel with a password: the URL comes only from Secrets, for the operator and the sidecars', () => {
+    const objects = render('redis-sentinel-values.yaml');
+    const env = one(objects, 'Deployment', `${RELEASE}-spillway-operator`).spec.template.spec.containers[0].env;
+    expect(env).toContainEqual({ name: 'SPILLWAY_REDIS', valueFrom: { secretKeyRef: { name: 'spillway-redis', key: 'url' } } });
+    const injection = JSON.parse(one(objects, 'ConfigMap', `${RELEASE}-spillway-injection`).data['sidecar.json']);
+    expect(injection).toEqual(expect.objectContaining({ redisUrl: '', redisSecret: { name: 'spillway-redis', key: 'url' } }));
+    // No Redis URL (let alone a credential) is rendered anywhere.
+    expect(JSON.stringify(objects)).not.toMatch(/rediss?(\+\w+)?:\/\//);
   });
 
   it('watchNamespaces: --namespace flags and no leader election with one replica (no PDB)', () => {
@@ -440,7 +461,7 @@ describe('helm chart charts/spillway', () => {
     expect(pm.metadata.labels?.release).toBe('kube-prometheus-stack');
   });
 
-  it.each(['default-values.yaml', 'namespaced-values.yaml', 'webhook-values.yaml', 'cert-manager-values.yaml', 'no-webhook-values.yaml', 'existing-secret-values.yaml'])('NOTES.txt renders for ci/%s', (ciFile) => {
+  it.each(['default-values.yaml', 'namespaced-values.yaml', 'webhook-values.yaml', 'cert-manager-values.yaml', 'no-webhook-values.yaml', 'existing-secret-values.yaml', 'redis-sentinel-values.yaml'])('NOTES.txt renders for ci/%s', (ciFile) => {
     const r = helm(['install', RELEASE, CHART, '--namespace', NAMESPACE, '--dry-run=client', '-f', join(CHART, 'ci', ciFile)]);
     expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
     const notes = r.stdout.slice(r.stdout.indexOf('NOTES:'));
@@ -452,7 +473,7 @@ describe('helm chart charts/spillway', () => {
     if (values.webhook?.enabled === false) expect(notes).toMatch(/Sidecar injection is off/);
     else if (values.webhook?.certManager?.enabled) expect(notes).toMatch(/Webhook TLS: cert-manager/);
     else expect(notes).toMatch(/Webhook TLS: the operator's self-signed CA/);
-    if (values.redis?.existingSecret?.name) expect(notes).toMatch(/WARNING: no Redis URL for sidecars/);
+    if (values.redis?.existingSecret?.name && !values.redis?.sidecarSecret?.name) expect(notes).toMatch(/WARNING: no Redis URL for sidecars/);
     else expect(notes).not.toMatch(/WARNING/);
     const grace = values.sidecar?.readyWithoutConfigAfterSeconds ?? 60;
     if (values.webhook?.enabled !== false) expect(notes).toMatch(grace > 0 ? new RegExp(`turns Ready after ${grace}s`) : /becomes Ready only once/);
@@ -464,6 +485,10 @@ describe('helm chart charts/spillway', () => {
     [['--set', 'operator.resourcez.cpu=1'], /additional properties 'resourcez' not allowed/],
     [['--set', 'operator.securityContext.runAsNonRoot=false'], /runAsNonRoot/],
     [['--set', 'redis.url=http://redis:6379', '--set', 'redis.bundled.enabled=false'], /redis\/url/],
+    // Credentials never go into a literal that ends up in pod specs.
+    [['--set', 'redis.url=redis+sentinel://:pw@s1:26379/m', '--set', 'redis.bundled.enabled=false'], /redis\/url/],
+    [['--set', 'redis.url=redis+sentinal://s1:26379/m', '--set', 'redis.bundled.enabled=false'], /redis\/url/],
+    [['--set', 'redis.sidecarSecret.key=', '--set', 'redis.bundled.enabled=false'], /redis\/sidecarSecret\/key/],
     [['--set', 'kafka.brokers[0]=no-port'], /kafka\/brokers\/0/],
     [['--set', 'autoscaling.target.kind=ReplicaSet'], /autoscaling\/target\/kind/],
     [['--set', 'sidecar.readyWithoutConfigAfterSeconds=-1'], /sidecar\/readyWithoutConfigAfterSeconds/],

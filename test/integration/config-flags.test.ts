@@ -78,8 +78,10 @@ describe('sidecar flags', () => {
   test.each([
     [['--config-key', 'talk/chat'], /--config-key needs --redis/],
     [['--redis', 'redis://r:6379'], /--redis needs --config-key/],
-    [['--redis', 'http://r:6379', '--config-key', 'talk/chat'], /--redis: .* must be a redis:\/\/ or rediss:\/\/ URL/],
-    [['--redis', 'not a url', '--config-key', 'talk/chat'], /--redis: "not a url" is not a URL/],
+    [['--redis', 'http://r:6379', '--config-key', 'talk/chat'], /--redis: "http:\/\/r:6379" is not a redis:\/\/, rediss:\/\/, redis\+sentinel:\/\//],
+    [['--redis', 'not a url', '--config-key', 'talk/chat'], /--redis: contains whitespace/],
+    [['--redis', 'redis+sentinel://:pw@s1:26379', '--config-key', 'talk/chat'], /--redis: "redis\+sentinel:\/\/:\*\*\*@s1:26379": name the master/],
+    [['--redis', 'redis+cluster://a:7000,a:7000', '--config-key', 'talk/chat'], /--redis: .* listed twice/],
     [['--redis', 'redis://r', '--config-key', 'chat'], /--config-key: "chat" is not <namespace>\/<target>/],
     [['--redis', 'redis://r', '--config-key', 'Talk/chat'], /--config-key/],
     [['--redis', 'redis://r', '--config-key', 'talk/chat/x'], /--config-key/],

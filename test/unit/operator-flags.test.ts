@@ -78,6 +78,8 @@ describe('operator flags', () => {
   it('rejects bad flags with a clear message', () => {
     expect(() => parse([])).toThrow(/--redis .* is required/);
     expect(() => parse(['--redis', 'localhost:6379'])).toThrow(/not a redis:\/\//);
+    expect(() => parse(['--redis', 'redis+cluster://:pw@a:7000/0'])).toThrow(/^--redis: "redis\+cluster:\/\/:\*\*\*@a:7000\/0": a Cluster URL has no path/);
+    expect(parse(['--redis', 'rediss+sentinel://s1:26379,s2:26379/mymaster']).redis).toBe('rediss+sentinel://s1:26379,s2:26379/mymaster');
     expect(() => parse(['--redis', 'redis://x', '--bogus'])).toThrow(UsageError);
     expect(() => parse(['--redis', 'redis://x', '--admin', 'abc'])).toThrow(/--admin/);
     expect(() => parse(['--redis', 'redis://x', '--workers', '0'])).toThrow(/--workers: "0" is not an integer in 1..64/);

@@ -218,6 +218,15 @@ describe('sidecar injection (pure)', () => {
     expect(r.status === 200 && r.body.response).toEqual({ uid: 'req-1', allowed: true, warnings: [expect.stringMatching(/no Redis URL/)] });
   });
 
+  it('with redisSecret the sidecar reads its Redis URL from that Secret in its own namespace, never a literal', () => {
+    const s = parseInjectionSettings({ image: 'x:1', redisSecret: { name: 'spillway-redis', key: 'sidecar-url' } });
+    const r = review(request(deploymentPod()), s);
+    const patch = r.status === 200 ? JSON.stringify(r.patch) : '';
+    expect(patch).toContain('{"name":"SPILLWAY_REDIS","valueFrom":{"secretKeyRef":{"name":"spillway-redis","key":"sidecar-url"}}}');
+    expect(() => parseInjectionSettings({ image: 'x', redisSecret: { name: 'a', key: '' } })).toThrow(/redisSecret\.key/);
+    expect(() => parseInjectionSettings({ image: 'x', redisSecret: { name: 'a', key: 'k', extra: 1 } })).toThrow(/redisSecret/);
+  });
+
   it('a body that is not an AdmissionReview is a 400', () => {
     for (const body of [null, [], 'x', { kind: 'Pod' }, { kind: 'AdmissionReview' }, { kind: 'AdmissionReview', request: { object: {} } }]) {
       expect(review(body, settings).status).toBe(400);
