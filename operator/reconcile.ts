@@ -59,6 +59,8 @@ export interface ReconcilerDeps {
   /** The cluster-wide vendor choices (absent: routes are left to each sidecar). */
   vendorHealth?: VendorHealthTracker;
   onVendorFailover?: (route: string) => void;
+  /** Per-workload Redis ACL users and their Secrets (absent: sidecars share one Redis login). */
+  workloadUsers?: { ensure(workload: string): Promise<void>; remove(workload: string): Promise<void> };
   /** The pods of a namespace (absent: protection is not reported). */
   podsIn?(namespace: string): Iterable<PodObject>;
   /** The policy's count of unprotected ready pods; undefined when it reports none (no target, a lost conflict, gone). */
@@ -177,6 +179,7 @@ export class Reconciler {
     try {
       this.guard();
       await this.unpublishElsewhere(policy, body.target);
+      await this.deps.workloadUsers?.ensure(body.target);
       result = await this.deps.publisher.publish(body, prev?.configVersion ?? 0);
     } catch (err) {
       if (err instanceof NotLeaderError) throw err;
@@ -265,7 +268,7 @@ export class Reconciler {
     if (t) targets.add(`${t.namespace}/${t.name}`);
     const last = this.lastPublished(policy);
     if (last) targets.add(last);
-    for (const target of targets) await this.deps.publisher.remove(target, key);
+    for (const target of targets) await this.removeConfig(target, key);
     this.published.delete(key);
     this.written.delete(key);
     this.deps.vendorHealth?.forget(key);
@@ -278,6 +281,11 @@ export class Reconciler {
     );
     this.deps.log?.info('policy deleted: config removed', { key });
     return 'deleted';
+  }
+
+  /** Removes the target's config if this policy owns it, and then the target's Redis user and Secret. */
+  private async removeConfig(target: string, policyKey: string): Promise<void> {
+    if (await this.deps.publisher.remove(target, policyKey)) await this.deps.workloadUsers?.remove(target);
   }
 
   /**
@@ -297,7 +305,7 @@ export class Reconciler {
     const last = this.lastPublished(policy);
     if (last === undefined || last === keep) return {};
     this.guard();
-    await this.deps.publisher.remove(last, key);
+    await this.removeConfig(last, key);
     this.published.delete(key);
     if (keep === undefined) this.deps.vendorHealth?.forget(key);
     return { publishedTarget: '' };

@@ -6,9 +6,8 @@
  * two workloads that name a route alike never suppress each other's sends (and a workload's
  * Redis ACL user may touch its own keys only: api/redis-acl.ts).
  */
+import { dedupPrefix } from '../../api/redis-acl.js';
 import type { EgressRedis } from './redis.js';
-
-export const DEDUP_PREFIX = 'spillway:dedup:';
 
 export type ClaimResult =
   | { kind: 'claimed' }
@@ -28,11 +27,6 @@ export interface DedupStore {
    * here means the key is free.
    */
   peek(route: string, key: string): Promise<ClaimResult>;
-}
-
-/** `spillway:dedup:<ns>/<target>:`: every dedup key of one workload starts with it. */
-export function dedupPrefix(workload: string): string {
-  return `${DEDUP_PREFIX}${workload}:`;
 }
 
 export function dedupKey(workload: string, route: string, key: string): string {
