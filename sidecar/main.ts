@@ -131,6 +131,7 @@ export async function startSidecar(options: SidecarOptions, log: Logger): Promis
       dataPlane: inbound,
       draining: () => draining,
       readyWithoutConfig: { afterS: options.readyWithoutConfigAfterS, startedAt },
+      internalsAddress: options.adminInternalsAddress,
     },
     options.admin,
     options.host,

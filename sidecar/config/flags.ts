@@ -2,6 +2,7 @@
  * `spillway sidecar` flags, each with its environment fallback (flag wins; lib/flags.ts). Pure:
  * takes argv and env, returns options or throws UsageError (the CLI exits 2 with its message).
  */
+import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { flagUsage, integer, isK8sName, list, oneOf, parseFlagTable, port, url, UsageError, type FlagTable } from '../../lib/flags.js';
 import { LOG_LEVELS, type LogLevel } from '../../lib/log.js';
@@ -15,6 +16,8 @@ export interface SidecarOptions {
   egress: number;
   admin: number;
   host: string;
+  /** The local address /config and /state answer on (0.0.0.0 or ::: every address). */
+  adminInternalsAddress: string;
   podName: string;
   policy: string | null;
   redis: string | null;
@@ -35,6 +38,11 @@ const FLAGS = {
   egress: { env: 'SPILLWAY_EGRESS', def: '17002', help: 'outbound vendor routes port' },
   admin: { env: 'SPILLWAY_ADMIN', def: '17090', help: 'admin and metrics port' },
   host: { env: 'SPILLWAY_HOST', def: '0.0.0.0', help: 'address the inbound and admin ports bind to' },
+  'admin-internals-address': {
+    env: 'SPILLWAY_ADMIN_INTERNALS_ADDRESS',
+    def: '127.0.0.1',
+    help: 'the admin /config and /state answer only connections made to this address (127.0.0.1 also admits ::1; 0.0.0.0: every address)',
+  },
   'pod-name': { env: 'POD_NAME', def: 'the hostname', help: "this pod's name (its share of Cluster-scope budgets)" },
   policy: { env: 'SPILLWAY_POLICY', def: '', help: 'TrafficPolicy YAML file: standalone mode, hot-reloaded' },
   redis: { env: 'SPILLWAY_REDIS', def: '', help: 'Redis URL for remote config (redis://, redis+sentinel://…/<master>, redis+cluster://…; rediss… for TLS)' },
@@ -95,6 +103,7 @@ export function parseSidecarFlags(argv: string[], env: NodeJS.ProcessEnv = proce
     egress: port('--egress', get('egress') ?? FLAGS.egress.def),
     admin: port('--admin', get('admin') ?? FLAGS.admin.def),
     host: get('host') ?? FLAGS.host.def,
+    adminInternalsAddress: ipAddress('--admin-internals-address', get('admin-internals-address') ?? FLAGS['admin-internals-address'].def),
     podName: get('pod-name') ?? hostname(),
     policy: get('policy') ?? null,
     redis,
@@ -106,4 +115,9 @@ export function parseSidecarFlags(argv: string[], env: NodeJS.ProcessEnv = proce
     accessLog,
     readyWithoutConfigAfterS: integer('--ready-without-config-after', get('ready-without-config-after') ?? FLAGS['ready-without-config-after'].def, 0, 86_400),
   };
+}
+
+function ipAddress(flag: string, value: string): string {
+  if (isIP(value) === 0) throw new UsageError(`${flag}: "${value}" is not an IP address`);
+  return value;
 }
