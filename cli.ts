@@ -14,6 +14,7 @@ const USAGE = `Usage: ${NAME} <command> [flags]
 Commands:
   status     TrafficPolicies with their conditions, config version, pod limits and vendors (${NAME} status --help)
   validate   check TrafficPolicy files as the API server and the operator would (${NAME} validate --help)
+  explain    which class of a policy a request falls into and why, with its limit, queue and shedding (${NAME} explain --help)
   sidecar    the load-shedding proxy in front of a pod (${NAME} sidecar --help)
   operator   the TrafficPolicy controller (${NAME} operator --help)
 `;
@@ -25,6 +26,8 @@ async function run(argv: string[]): Promise<void> {
       return (await import('./operator/status-command.js')).main(rest, NAME);
     case 'validate':
       return (await import('./operator/validate-command.js')).main(rest, NAME);
+    case 'explain':
+      return (await import('./sidecar/explain-command.js')).main(rest, NAME);
     case 'sidecar':
       return (await import('./sidecar/main.js')).main(rest);
     case 'operator':

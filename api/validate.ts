@@ -69,6 +69,8 @@ export interface DocumentVerdict {
   /** Not a TrafficPolicy: not ours to judge (a manifest may hold the Deployment next to it). */
   skipped: boolean;
   problems: string[];
+  /** The parsed policy (defaults filled) when it is a TrafficPolicy without problems. */
+  policy?: TrafficPolicy;
 }
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
@@ -111,7 +113,8 @@ export function validateManifests(text: string): DocumentVerdict[] {
     const meta = (o.metadata ?? {}) as Record<string, unknown>;
     const name = `${str(meta.namespace) ?? '(default namespace)'}/${str(meta.name) ?? '(no name)'}`;
     const problems = apiVersion === undefined || apiVersion === API_VERSION ? policyProblems(value) : [`apiVersion: "${apiVersion}" is not served; use ${API_VERSION}`];
-    out.push({ index, what: `${KIND} ${name}`, skipped: false, problems });
+    const parsed = problems.length === 0 ? TrafficPolicy.safeParse(value) : null;
+    out.push({ index, what: `${KIND} ${name}`, skipped: false, problems, ...(parsed?.success ? { policy: parsed.data } : {}) });
   });
   return out;
 }

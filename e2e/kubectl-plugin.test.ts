@@ -179,4 +179,13 @@ describe(`kubectl spillway (${REAL_CLUSTER ? 'real cluster' : 'API-server double
     expect(bad.code).toBe(1);
     expect(bad.stdout).toContain('  spec.classes[0].concurrency.limit: ');
   }, 60_000);
+
+  it('explain through kubectl: the class and why, --json passed through, exit 2 on a usage error', async () => {
+    const r = await kubectlPlugin(['spillway', 'explain', 'examples/chat-policy.yaml', '--request', 'POST /login?next=/', '--header', 'X-Login-Kind: background', '--replicas', '3', '--pod-name', 'chat-0', '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ class: { name: 'background-login' }, limit: { scope: 'Cluster', replicas: 3, podName: 'chat-0' } });
+    const usage = await kubectlPlugin(['spillway', 'explain', 'examples/chat-policy.yaml']);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain('kubectl spillway explain: --request is required');
+  }, 60_000);
 });

@@ -264,7 +264,7 @@ describe('every dashboard panel query returns data from a real Prometheus', () =
     // A broken edit of the policy file is refused; the original is then restored.
     const original = readFileSync(policyFile, 'utf8');
     writeFileSync(policyFile, 'spec: [not a policy');
-    await waitLong('the refused file config', async () => /spillway_config_rejected_total\{source="file"\} 1/.test(await metricsText(chatAdmin)));
+    await waitLong('the refused file config', async () => /spillway_config_rejected_total\{source="file",reason="[a-z-]+"\} 1/.test(await metricsText(chatAdmin)));
     writeFileSync(policyFile, original);
 
     // Egress on relay-0. push: vendor a fails 4 in 5, the route fails over to b.

@@ -202,11 +202,10 @@ export class RedisPublisher implements ConfigPublisher {
 
   async readVendorReports(keys: readonly ReportKey[]): Promise<Array<Record<string, string> | null>> {
     await this.whenReady();
-    // One single-key script per hash, not a pipeline: in Cluster mode the hashes live in different slots.
+    // One single-key script per hash, each its own command: in Cluster mode the hashes live in different slots.
     return Promise.all(
       keys.map(async (k) => {
-        const v = await this.redis.eval(READ_REPORTS_SCRIPT, 1, vendorHealthKey(k.target, k.route), MAX_REPORT_BYTES, MAX_REPORTS_PER_ROUTE);
-        const [type, flat] = v as [string, string[]];
+        const [type, flat] = (await this.redis.eval(READ_REPORTS_SCRIPT, 1, vendorHealthKey(k.target, k.route), MAX_REPORT_BYTES, MAX_REPORTS_PER_ROUTE)) as [string, string[]];
         if (type === 'none') return {};
         if (type !== 'hash') return null;
         const fields: Record<string, string> = {};

@@ -4,11 +4,8 @@
  * schema and CEL rules), each problem printed with its field path. Exit 0 when all are valid,
  * 1 when any is not (or a file holds none), 2 on a usage error. For CI and pre-commit hooks.
  */
-import { readFileSync, statSync } from 'node:fs';
 import { validateManifests } from '../api/validate.js';
-
-/** Larger than any object the API server stores (etcd's request limit is 1.5 MiB). */
-const MAX_FILE_BYTES = 3 * 1024 * 1024;
+import { readFailure, readManifestFile } from '../lib/manifest-file.js';
 
 export interface CommandIo {
   out(line: string): void;
@@ -22,23 +19,15 @@ skipped) by the rules the API server and the operator apply. Prints each problem
 field path; exits 0 when every policy is valid, 1 otherwise.
 `;
 
-function readInput(file: string): string {
-  if (file === '-') return readFileSync(0, 'utf8');
-  const st = statSync(file);
-  if (!st.isFile()) throw new Error('not a regular file');
-  if (st.size > MAX_FILE_BYTES) throw new Error(`larger than ${MAX_FILE_BYTES} bytes`);
-  return readFileSync(file, 'utf8');
-}
-
 /** Returns the exit code. */
 export function validateFiles(files: string[], io: CommandIo): number {
   let failed = false;
   for (const file of files) {
     let text: string;
     try {
-      text = readInput(file);
+      text = readManifestFile(file);
     } catch (err) {
-      io.err(`${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err instanceof Error ? err.message : String(err))}`);
+      io.err(`${file}: cannot read: ${readFailure(err)}`);
       failed = true;
       continue;
     }

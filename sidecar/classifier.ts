@@ -3,9 +3,13 @@
  * request costs a few string compares. First class with a matching matcher wins; a class with
  * no matchers (the default class, always last) matches everything. The query string is parsed
  * only if some matcher uses it, and then at most once per request, when first needed.
+ * explain() (for `spillway explain`, never on the request path) walks the same records in the
+ * same order and says why each earlier matcher failed.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { CompiledMatch } from '../api/config.js';
+import { ascii } from './http1/chars.js';
+import { Head } from './http1/head.js';
 
 interface Matcher {
   method: string | null;
@@ -14,6 +18,9 @@ interface Matcher {
   /** [lower-cased name, exact value] pairs. */
   headers: ReadonlyArray<readonly [string, string]>;
   headersPresent: readonly string[];
+  /** The same names as lower-case bytes, for a raw request head. */
+  headerBytes: readonly Uint8Array[];
+  presentBytes: readonly Uint8Array[];
   query: ReadonlyArray<readonly [string, string]>;
   websocket: boolean | null;
 }
@@ -31,8 +38,11 @@ export class Classifier {
     this.usesPath = all.some((m) => m.path !== null || m.pathPrefix !== null);
   }
 
-  /** Index of the class the request belongs to; classes.length if none matches (no default). */
-  classify(method: string, url: string, headers: IncomingHttpHeaders, websocket: boolean): number {
+  /**
+   * Index of the class the request belongs to; classes.length if none matches (no default).
+   * `headers`: the engine's raw request head (the data path), or a header object.
+   */
+  classify(method: string, url: string, headers: Head | IncomingHttpHeaders, websocket: boolean): number {
     const q = url.indexOf('?');
     const path = this.usesPath && q >= 0 ? url.slice(0, q) : url;
     let query: Query | null = null;
@@ -46,8 +56,8 @@ export class Classifier {
         if (m.websocket !== null && m.websocket !== websocket) continue;
         if (m.path !== null && m.path !== path) continue;
         if (m.pathPrefix !== null && !path.startsWith(m.pathPrefix)) continue;
-        if (m.headers.length > 0 && !headersEqual(m.headers, headers)) continue;
-        if (m.headersPresent.length > 0 && !headersPresent(m.headersPresent, headers)) continue;
+        if (m.headers.length > 0 && !(headers instanceof Head ? rawHeadersEqual(m, headers) : headersEqual(m.headers, headers))) continue;
+        if (m.headersPresent.length > 0 && !(headers instanceof Head ? rawHeadersPresent(m, headers) : headersPresent(m.headersPresent, headers))) continue;
         if (m.query.length > 0) {
           if (query === null) query = parseQuery(url, q);
           if (!queryEqual(m.query, query)) continue;
@@ -57,15 +67,95 @@ export class Classifier {
     }
     return classes.length;
   }
+
+  /**
+   * What classify() decides and why: the winning class and matcher, and for every matcher of
+   * the classes before it the first field that failed (checked in classify()'s order). Not for
+   * the request path: it allocates freely.
+   */
+  explain(method: string, url: string, headers: IncomingHttpHeaders, websocket: boolean): Explanation {
+    const q = url.indexOf('?');
+    const path = q >= 0 ? url.slice(0, q) : url;
+    const query = parseQuery(url, q);
+    const misses: MatcherMiss[] = [];
+    const classes = this.matchers;
+    for (let i = 0; i < classes.length; i++) {
+      const ms = classes[i];
+      if (ms.length === 0) return { index: i, matcher: null, misses };
+      for (let j = 0; j < ms.length; j++) {
+        const miss = firstMiss(ms[j], method, path, headers, query, websocket);
+        if (miss === null) return { index: i, matcher: j, misses };
+        misses.push({ class: i, matcher: j, ...miss });
+      }
+    }
+    return { index: classes.length, matcher: null, misses };
+  }
+}
+
+/** The field of a matcher that failed first, in classify()'s order. */
+export type MissField = 'method' | 'websocket' | 'path' | 'pathPrefix' | 'headers' | 'headersPresent' | 'query';
+
+export interface MatcherMiss {
+  class: number;
+  matcher: number;
+  field: MissField;
+  /** The header or query parameter at fault (lower-cased header name); null for the other fields. */
+  name: string | null;
+  /** What the matcher wants: a value, a path, a prefix; null for headersPresent (presence only). */
+  want: string | boolean | null;
+  /** What the request has there; null when it has nothing (an absent header or parameter). */
+  got: string | boolean | null;
+}
+
+export interface Explanation {
+  /** As classify() returns it: classes.length when nothing matches (no default class). */
+  index: number;
+  /** Index of the winning matcher in its class; null for a class without matchers (the default). */
+  matcher: number | null;
+  /** Every matcher tried before the winner, in order, with why it failed. */
+  misses: MatcherMiss[];
+}
+
+function headerText(v: string | string[] | undefined): string | null {
+  if (v === undefined) return null;
+  return Array.isArray(v) ? v.join(', ') : v;
+}
+
+function firstMiss(
+  m: Matcher,
+  method: string,
+  path: string,
+  headers: IncomingHttpHeaders,
+  query: Query,
+  websocket: boolean,
+): Omit<MatcherMiss, 'class' | 'matcher'> | null {
+  if (m.method !== null && m.method !== method) return { field: 'method', name: null, want: m.method, got: method };
+  if (m.websocket !== null && m.websocket !== websocket) return { field: 'websocket', name: null, want: m.websocket, got: websocket };
+  if (m.path !== null && m.path !== path) return { field: 'path', name: null, want: m.path, got: path };
+  if (m.pathPrefix !== null && !path.startsWith(m.pathPrefix)) return { field: 'pathPrefix', name: null, want: m.pathPrefix, got: path };
+  for (const [name, want] of m.headers) {
+    if (!headersEqual([[name, want]], headers)) return { field: 'headers', name, want, got: headerText(headers[name]) };
+  }
+  for (const name of m.headersPresent) {
+    if (headers[name] === undefined) return { field: 'headersPresent', name, want: null, got: null };
+  }
+  for (const [name, want] of m.query) {
+    if (query[name] !== want) return { field: 'query', name, want, got: query[name] ?? null };
+  }
+  return null;
 }
 
 function compileMatcher(m: CompiledMatch): Matcher {
+  const headers = Object.entries(m.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v] as const);
+  const headersPresent = (m.headersPresent ?? []).map((h) => h.toLowerCase());
   return {
     method: m.method ?? null,
     path: m.path ?? null,
     pathPrefix: m.pathPrefix ?? null,
-    headers: Object.entries(m.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v] as const),
-    headersPresent: (m.headersPresent ?? []).map((h) => h.toLowerCase()),
+    headers,
+    headersPresent,
+    headerBytes: headers.map(([k]) => ascii(k)),
+    presentBytes: headersPresent.map(ascii),
     query: Object.entries(m.query ?? {}),
     websocket: m.websocket ?? null,
   };
@@ -78,6 +168,17 @@ function headersEqual(want: ReadonlyArray<readonly [string, string]>, headers: I
     if (Array.isArray(v) && v.includes(want[i][1])) continue;
     return false;
   }
+  return true;
+}
+
+/** On a raw head: any field of the name with exactly the value (a repeated field matches on any of its lines). */
+function rawHeadersEqual(m: Matcher, head: Head): boolean {
+  for (let i = 0; i < m.headers.length; i++) if (!head.hasValue(m.headerBytes[i], m.headers[i][1])) return false;
+  return true;
+}
+
+function rawHeadersPresent(m: Matcher, head: Head): boolean {
+  for (let i = 0; i < m.presentBytes.length; i++) if (!head.has(m.presentBytes[i])) return false;
   return true;
 }
 

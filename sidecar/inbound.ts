@@ -1,25 +1,26 @@
 /**
  * The inbound proxy: every request to the pod passes here on its way to the app container.
- * Pipeline per request, top to bottom in onRequest: classify → load level → permit, queue or
- * refuse (admission/permit.ts, refusals from admission/refusals.ts) → forward with the class
- * timeout → end(outcome), the only release of the slot. See docs/sidecar-data-plane.md.
+ * Pipeline per request, top to bottom in request(): the engine parses it (http1/) → classify →
+ * load level → permit, queue or refuse (admission/permit.ts, refusals from
+ * admission/refusals.ts) → forward with the class timeout (inbound-exchange.ts) → end(outcome),
+ * the only release of the slot. See docs/sidecar-data-plane.md.
  */
-import { Agent, createServer, request, type ClientRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import type { Duplex } from 'node:stream';
 import type { Registry } from 'prom-client';
 import { effectiveLimit, podSlot } from '../api/compile.js';
 import type { CompiledConfig } from '../api/config.js';
 import type { AccessLog } from './admission/access-log.js';
-import { admissionRefusal, O_ABORTED, O_ERROR, O_SUCCESS, O_UPSTREAM_ERROR, outcomeName, type OutcomeCode } from './admission/outcomes.js';
-import { admit, GRANTED, Permit, QUEUE } from './admission/permit.js';
+import { admissionRefusal } from './admission/outcomes.js';
+import { admit, GRANTED, QUEUE } from './admission/permit.js';
 import { ClassRuntime, type ClassSettings } from './class-runtime.js';
 import { Classifier } from './classifier.js';
 import type { DataPlane, DataPlaneState } from './contracts.js';
+import type { RequestHead } from './http1/head.js';
+import { DEFAULT_LIMITS, Http1Server, type RequestHandler, type ServerConn, type ServerLimits } from './http1/server.js';
+import { UpstreamPool } from './http1/upstream.js';
+import { InboundExchange, refuse, type ExchangeHost } from './inbound-exchange.js';
 import { InboundMetrics } from './inbound-metrics.js';
 import { LoadLevel } from './load-level.js';
-import { clientResponseHeaders, upstreamRequestHeaders } from './proxy-headers.js';
-import { Sessions, UpgradeExchange, type UpgradeHost } from './websocket.js';
+import { Sessions } from './websocket.js';
 
 export interface InboundOptions {
   /** 0 in tests. */
@@ -34,6 +35,10 @@ export interface InboundOptions {
   registry: Registry;
   /** Keep-alive pool bound to the upstream (default 1024). */
   maxUpstreamSockets?: number;
+  /** Request head limits and client timeouts (defaults: DEFAULT_LIMITS). */
+  limits?: Partial<ServerLimits>;
+  /** Connecting to the upstream may take this long before the request gets 502 (default 5000). */
+  connectTimeoutMs?: number;
   /** ms clock, injectable; default performance.now. */
   now?: () => number;
   /** `--access-log refusals|all`; absent: off. */
@@ -53,13 +58,15 @@ const UNCONFIGURED: ClassSettings = {
 const SAMPLE_INTERVAL_MS = 100;
 /** close(): how long in-flight requests may take to finish before connections are cut. */
 const DRAIN_MS = 10_000;
+/** Pooled upstream connections idle longer than this are closed: below Node's default keep-alive timeout (5 s), so the race is rare. */
+const UPSTREAM_IDLE_MS = 4_000;
 
-export class Inbound implements DataPlane, UpgradeHost {
+export class Inbound implements DataPlane, RequestHandler, ExchangeHost {
   readonly port: number;
-  readonly upstreamHost: string;
-  readonly upstreamPort: number;
   readonly sessions = new Sessions();
-  readonly agent: Agent;
+  readonly pool: UpstreamPool;
+  /** Host sent for an HTTP/1.0 request that named none. */
+  readonly defaultHost: string;
   readonly now: () => number;
   /** Refusal lines go through the class refusal tables; this is for end lines (mode `all`), else null. */
   readonly endLog: AccessLog | null;
@@ -80,23 +87,24 @@ export class Inbound implements DataPlane, UpgradeHost {
   private warming = false;
   private readonly sampler: NodeJS.Timeout;
 
-  private constructor(
-    private readonly server: Server,
-    opts: InboundOptions,
-  ) {
+  private readonly server: Http1Server;
+
+  private constructor(opts: InboundOptions) {
     const up = new URL(opts.upstream);
     if (up.protocol !== 'http:') throw new Error(`upstream must be an http:// URL, got ${opts.upstream}`);
-    this.upstreamHost = up.hostname.replace(/^\[(.*)\]$/, '$1');
-    this.upstreamPort = up.port === '' ? 80 : Number(up.port);
     this.now = opts.now ?? performance.now.bind(performance);
     this.startedAt = this.now();
     this.maxUpstreamSockets = opts.maxUpstreamSockets ?? 1024;
-    this.agent = new Agent({
-      keepAlive: true,
+    this.defaultHost = up.host;
+    this.pool = new UpstreamPool({
+      host: up.hostname.replace(/^\[(.*)\]$/, '$1'),
+      port: up.port === '' ? 80 : Number(up.port),
       maxSockets: this.maxUpstreamSockets,
-      maxFreeSockets: this.maxUpstreamSockets,
-      scheduling: 'lifo',
+      connectTimeoutMs: opts.connectTimeoutMs ?? 5_000,
+      idleTimeoutMs: UPSTREAM_IDLE_MS,
+      now: this.now,
     });
+    this.server = new Http1Server(this, { ...DEFAULT_LIMITS, ...opts.limits }, this.now);
     this.podName = opts.podName;
     this.accessLog = opts.accessLog ?? null;
     this.endLog = this.accessLog !== null && this.accessLog.ends ? this.accessLog : null;
@@ -108,9 +116,7 @@ export class Inbound implements DataPlane, UpgradeHost {
     });
     this.unconfigured = this.newRuntime(UNCONFIGURED, Infinity);
     this.classes = [this.unconfigured];
-    this.port = (server.address() as AddressInfo).port;
-    server.on('request', this.onRequest);
-    server.on('upgrade', this.onUpgrade);
+    this.port = 0;
     this.sampler = setInterval(this.sample, SAMPLE_INTERVAL_MS);
     this.sampler.unref();
   }
@@ -119,15 +125,15 @@ export class Inbound implements DataPlane, UpgradeHost {
   private readonly maxUpstreamSockets: number;
 
   static async start(opts: InboundOptions): Promise<Inbound> {
-    const server = createServer({ noDelay: true });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(opts.port, opts.host ?? '0.0.0.0', () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    return new Inbound(server, opts);
+    const inbound = new Inbound(opts);
+    try {
+      await inbound.server.listen(opts.port, opts.host ?? '0.0.0.0');
+    } catch (e) {
+      inbound.dispose();
+      throw e;
+    }
+    (inbound as { port: number }).port = inbound.server.port;
+    return inbound;
   }
 
   apply(config: CompiledConfig): void {
@@ -149,7 +155,7 @@ export class Inbound implements DataPlane, UpgradeHost {
     }
     // The budgets are the real bound on upstream concurrency; the pool must not be smaller than
     // their sum, or requests of one class (held long-polls) would wait in the Agent and block all.
-    this.agent.maxSockets = Math.max(this.maxUpstreamSockets, next.reduce((sum, c) => sum + c.baseLimit, 0));
+    this.pool.setMaxSockets(Math.max(this.maxUpstreamSockets, next.reduce((sum, c) => sum + c.baseLimit, 0)));
     this.levels.configure(config.loadLevels);
     this.classifier = new Classifier(config.classes);
     this.classes = next;
@@ -161,7 +167,7 @@ export class Inbound implements DataPlane, UpgradeHost {
     this.classifier = null;
     this.classes = [this.unconfigured];
     this.warming = false;
-    this.agent.maxSockets = this.maxUpstreamSockets;
+    this.pool.setMaxSockets(this.maxUpstreamSockets);
     this.levels.reset();
     this.level = 0;
     this.utilisation = 0;
@@ -192,16 +198,20 @@ export class Inbound implements DataPlane, UpgradeHost {
   /** Stops accepting, lets in-flight and queued requests finish (up to DRAIN_MS), then closes sessions and connections. */
   async close(): Promise<void> {
     clearInterval(this.sampler);
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    this.server.closeIdleConnections();
+    const closed = this.server.stopAccepting();
     const deadline = Date.now() + DRAIN_MS;
     while (this.pending() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     this.sessions.closeAll();
-    this.server.closeAllConnections();
-    this.agent.destroy();
+    this.server.destroyAll();
+    this.dispose();
+    await closed;
+  }
+
+  private dispose(): void {
+    clearInterval(this.sampler);
+    this.pool.destroy();
     for (const rt of this.runtimes.values()) rt.dispose();
     this.unconfigured.dispose();
-    await closed;
   }
 
   private pending(): number {
@@ -210,29 +220,22 @@ export class Inbound implements DataPlane, UpgradeHost {
     return n;
   }
 
-  private classOf(req: IncomingMessage, websocket: boolean): ClassRuntime {
+  private classOf(head: RequestHead): ClassRuntime {
     const classifier = this.classifier;
     if (classifier === null) return this.unconfigured;
     const classes = this.classes;
-    const i = classifier.classify(req.method ?? 'GET', req.url ?? '/', req.headers, websocket);
+    const i = classifier.classify(head.method, head.target, head, head.upgrade);
     return i < classes.length ? classes[i] : classes[classes.length - 1];
   }
 
-  private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
-    const cls = this.classOf(req, false);
+  /** The pipeline, for a head the engine parsed: classify → load level → permit, queue or refuse → forward (InboundExchange). */
+  request(conn: ServerConn, head: RequestHead): void {
+    const cls = this.classOf(head);
     const d = admit(cls, this.level);
-    if (d === GRANTED) new HttpExchange(this, req, res, cls).admitted();
-    else if (d === QUEUE) cls.limiter.enqueue(new HttpExchange(this, req, res, cls));
-    else cls.refusals.send(admissionRefusal(d), req, res, this.level);
-  };
-
-  private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    const cls = this.classOf(req, true);
-    const d = admit(cls, this.level);
-    if (d === GRANTED) new UpgradeExchange(this, req, socket, head, cls).admitted();
-    else if (d === QUEUE) cls.limiter.enqueue(new UpgradeExchange(this, req, socket, head, cls));
-    else cls.refusals.sendRaw(admissionRefusal(d), req, socket, this.level);
-  };
+    if (d === GRANTED) new InboundExchange(this, conn, head, cls).admitted();
+    else if (d === QUEUE) cls.limiter.enqueue(new InboundExchange(this, conn, head, cls));
+    else refuse(conn, head, cls, admissionRefusal(d), this.level);
+  }
 
   /** Off the hot path: utilisation, load level, warm-up limits, pruning drained classes. */
   private readonly sample = (): void => {
@@ -265,120 +268,11 @@ export class Inbound implements DataPlane, UpgradeHost {
   }
 
   private newRuntime(settings: ClassSettings, limit: number): ClassRuntime {
-    return new ClassRuntime(
-      settings,
-      limit,
-      this.now,
-      this.metrics.countsFor(settings.name),
-      this.metrics.durationFor(settings.name),
-      this.accessLog,
-    );
+    return new ClassRuntime(settings, limit, this.now, this.metrics.countsFor(settings.name), this.metrics.durationFor(settings.name), this.accessLog);
   }
 }
 
 /** Slow start: a share of the limit, never below 1. */
 function scaled(limit: number, factor: number): number {
   return factor >= 1 ? limit : Math.max(1, Math.ceil(limit * factor));
-}
-
-const kExchange = Symbol('spillway.exchange');
-type Tagged<T> = T & { [kExchange]: HttpExchange };
-
-/**
- * One proxied HTTP request, holding its class permit (see admission/permit.ts). Its listeners
- * are shared module functions that find the exchange through a symbol on the emitter, so a
- * request allocates no closures.
- */
-class HttpExchange extends Permit<ClassRuntime> {
-  status = 0;
-  upReq: ClientRequest | null = null;
-
-  constructor(
-    private readonly inbound: Inbound,
-    readonly req: IncomingMessage,
-    readonly res: ServerResponse,
-    cls: ClassRuntime,
-  ) {
-    super(cls);
-    (res as Tagged<ServerResponse>)[kExchange] = this;
-    res.on('close', onResponseClose);
-  }
-
-  protected forward(): void {
-    const req = this.req;
-    const inbound = this.inbound;
-    const upReq = request({
-      host: inbound.upstreamHost,
-      port: inbound.upstreamPort,
-      method: req.method,
-      path: req.url,
-      headers: upstreamRequestHeaders(req.rawHeaders, req.socket.remoteAddress, null),
-      agent: inbound.agent,
-    });
-    (upReq as Tagged<ClientRequest>)[kExchange] = this;
-    upReq.on('response', onUpstreamResponse);
-    upReq.on('error', onUpstreamError);
-    this.upReq = upReq;
-    const h = req.headers;
-    if (h['content-length'] === undefined && h['transfer-encoding'] === undefined) upReq.end();
-    else req.pipe(upReq);
-  }
-
-  protected refuseQueueTimeout(): void {
-    this.budget.refusals.send('queue-timeout', this.req, this.res, this.inbound.level);
-  }
-
-  protected timedOut(): void {
-    this.upReq?.destroy();
-    this.budget.refusals.send('upstream-timeout', this.req, this.res, this.inbound.level);
-  }
-
-  responded(upRes: IncomingMessage): void {
-    if (!this.active) {
-      upRes.resume();
-      return;
-    }
-    const status = upRes.statusCode ?? 502;
-    this.status = status;
-    this.res.writeHead(status, upRes.statusMessage, clientResponseHeaders(upRes.rawHeaders));
-    (upRes as Tagged<IncomingMessage>)[kExchange] = this;
-    upRes.on('close', onUpstreamResponseClose);
-    upRes.pipe(this.res);
-  }
-
-  upstreamFailed(): void {
-    if (!this.end(O_UPSTREAM_ERROR)) return;
-    this.upReq?.destroy();
-    this.budget.refusals.send('upstream-error', this.req, this.res, this.inbound.level);
-  }
-
-  protected override ended(outcome: OutcomeCode): void {
-    const log = this.inbound.endLog;
-    if (log !== null) {
-      log.ended(this.budget.name, outcomeName(outcome), this.status, this.req.method, this.req.url, this.inbound.level, this.budget.now() - this.start);
-    }
-  }
-
-  clientClosed(): void {
-    if (!this.clientLeft()) return;
-    if (this.res.writableFinished) this.end(this.status >= 500 ? O_ERROR : O_SUCCESS);
-    else {
-      this.end(O_ABORTED);
-      this.upReq?.destroy();
-    }
-  }
-}
-
-function onResponseClose(this: Tagged<ServerResponse>): void {
-  this[kExchange].clientClosed();
-}
-function onUpstreamResponse(this: Tagged<ClientRequest>, upRes: IncomingMessage): void {
-  this[kExchange].responded(upRes);
-}
-function onUpstreamError(this: Tagged<ClientRequest>): void {
-  this[kExchange].upstreamFailed();
-}
-/** The upstream response ended early (upstream died mid-body): the client cannot get it whole. */
-function onUpstreamResponseClose(this: Tagged<IncomingMessage>): void {
-  if (!this.complete) this[kExchange].upstreamFailed();
 }

@@ -20,6 +20,7 @@ import { createKafkaDeferrer, type KafkaDeferrer } from './egress/defer.js';
 import { drainerGroupId } from './egress/defer-record.js';
 import { Egress } from './egress/index.js';
 import { Inbound } from './inbound.js';
+import type { ServerLimits } from './http1/server.js';
 import { createLogger, type Logger } from '../lib/log.js';
 import { redactRedisUrl } from '../lib/redis-url.js';
 
@@ -93,6 +94,7 @@ export async function startSidecar(options: SidecarOptions, log: Logger): Promis
     upstream: options.upstream,
     podName: options.podName,
     registry,
+    limits: engineLimits(options),
     accessLog: accessLog ?? undefined,
   });
   const deferrer = options.kafka.length > 0 ? startDeferrer(options, registry, log) : null;
@@ -271,4 +273,15 @@ async function withTimeout(p: Promise<unknown>, ms: number): Promise<boolean> {
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** The engine limits the flags set (the others keep the engine's defaults). */
+function engineLimits(o: SidecarOptions): Partial<ServerLimits> {
+  const limits: Partial<ServerLimits> = {};
+  if (o.maxHeaderBytes !== undefined) limits.maxHeadBytes = o.maxHeaderBytes;
+  if (o.maxHeaderCount !== undefined) limits.maxHeaderCount = o.maxHeaderCount;
+  if (o.headerTimeoutMs !== undefined) limits.headerTimeoutMs = o.headerTimeoutMs;
+  if (o.idleTimeoutMs !== undefined) limits.idleTimeoutMs = o.idleTimeoutMs;
+  if (o.bodyTimeoutMs !== undefined) limits.bodyTimeoutMs = o.bodyTimeoutMs;
+  return limits;
 }

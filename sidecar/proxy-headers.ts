@@ -72,18 +72,3 @@ export function clientResponseHeaders(raw: readonly string[]): string[] {
   }
   return out;
 }
-
-/** The 101 response head relayed to the client of an upgrade: the upstream's headers as they are (Connection/Upgrade belong to the handshake). */
-export function switchingProtocolsHead(statusMessage: string, raw: readonly string[]): string {
-  let head = `HTTP/1.1 101 ${statusMessage || 'Switching Protocols'}\r\n`;
-  for (let i = 0; i < raw.length; i += 2) head += `${raw[i]}: ${raw[i + 1]}\r\n`;
-  return head + '\r\n';
-}
-
-/** A non-101 answer to an upgrade, relayed on the raw socket (then the connection closes). */
-export function plainResponseHead(status: number, statusMessage: string, raw: readonly string[]): string {
-  let head = `HTTP/1.1 ${status} ${statusMessage}\r\n`;
-  const headers = clientResponseHeaders(raw);
-  for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
-  return head + 'connection: close\r\n\r\n';
-}

@@ -11,11 +11,14 @@ const JSON_HEADERS = { 'content-type': 'application/json' };
 /** 50 workers; a login holds one 200 ms, a message 10 ms, a sync 5 ms, × up to 3 as workers fill. */
 export const CHAT_APP = { workers: 50, 'load-factor': 2, 'login-ms': 200, 'background-login-ms': 200, 'message-ms': 10, 'sync-ms': 5 };
 
+/** The storm of the earthquake-like scenarios; the control-plane ones edit the class it falls into. */
+export const BACKGROUND_LOGIN: RequestClass = { name: 'background-login', method: 'POST', path: '/login', headers: { ...JSON_HEADERS, 'x-login-kind': 'background' }, body: '{}', maxInFlight: 1500 };
+
 export const CHAT_CLASSES: RequestClass[] = [
   { name: 'send-message', method: 'POST', path: '/messages', headers: JSON_HEADERS, body: '{"text":"are you ok?"}', maxInFlight: 1500 },
   { name: 'sync', method: 'GET', path: '/sync' },
   { name: 'login', method: 'POST', path: '/login', headers: JSON_HEADERS, body: '{}' },
-  { name: 'background-login', method: 'POST', path: '/login', headers: { ...JSON_HEADERS, 'x-login-kind': 'background' }, body: '{}', maxInFlight: 1500 },
+  BACKGROUND_LOGIN,
 ];
 
 export const CHAT_RATES = { 'send-message': 40, sync: 10, login: 4, 'background-login': 10 };

@@ -124,7 +124,8 @@ async function startFront(mode: Mode, s: InboundScenario, app: ChatAppProcess, o
     const h: HaproxyProcess = await startHaproxy(opts.workDir, s.policy, `127.0.0.1:${app.port}`);
     return { url: h.url, sidecar: null, stop: () => h.child.stop() };
   }
-  const sidecar = await startSidecar({ policyFile: writePolicy(opts.workDir, s.name, s.policy), upstream: app.url });
+  // --policy: the user's policy replaces the scenario's here only; HAProxy stays the scenario's baseline.
+  const sidecar = await startSidecar({ policyFile: writePolicy(opts.workDir, s.name, opts.policy?.spec ?? s.policy), upstream: app.url });
   return { url: sidecar.url, sidecar, stop: () => sidecar.stop() };
 }
 

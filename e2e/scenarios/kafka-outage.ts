@@ -15,6 +15,7 @@ import { startKafkaMock, type KafkaMock } from '../kafka-mock/index.js';
 import { msUntil } from './control-plane.js';
 import { runSends, sendTimeline } from './vendor-sends.js';
 import { criterion, type Scenario, type ScenarioOptions, type ScenarioResult } from './types.js';
+import { routeNeeds, withVendorUrls } from './user-policy.js';
 
 const RATE = 20;
 const ROUTE_LIMIT = 4;
@@ -33,6 +34,22 @@ async function metricSum(adminUrl: string, name: string): Promise<number> {
     .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
 }
 
+/** The scenario's own relay policy: one slow vendor behind a small budget, the excess deferred. */
+function ownSpec(vendorUrl: string): unknown {
+  return {
+    targetRef: { kind: 'Deployment', name: 'relay' },
+    routes: [
+      {
+        name: 'push',
+        vendors: [{ name: 'a', url: vendorUrl, timeoutMs: 2000 }],
+        dedup: { ttlSeconds: 3600 },
+        defer: { maxAgeSeconds: 600, maxAttempts: 30, drainRatePerSecond: 50 },
+        concurrency: { limit: ROUTE_LIMIT },
+      },
+    ],
+  };
+}
+
 async function run(opts: ScenarioOptions): Promise<ScenarioResult> {
   const t = timing(opts.quick);
   const vendor = await VendorSim.start({ name: 'a', latencyMs: SLOW_MS });
@@ -41,29 +58,13 @@ async function run(opts: ScenarioOptions): Promise<ScenarioResult> {
   try {
     kafka = await startKafkaMock({ brokers: 3, topics: ['spillway.deferred.push:2', 'spillway.dead-letter.push:1'] });
     const policyFile = join(opts.workDir, 'kafka-outage-policy.yaml');
-    writeFileSync(
-      policyFile,
-      stringify({
-        apiVersion: 'spillway.io/v1alpha1',
-        kind: 'TrafficPolicy',
-        metadata: { name: 'relay', namespace: 'scenarios' },
-        spec: {
-          targetRef: { kind: 'Deployment', name: 'relay' },
-          routes: [
-            {
-              name: 'push',
-              vendors: [{ name: 'a', url: vendor.url, timeoutMs: 2000 }],
-              dedup: { ttlSeconds: 3600 },
-              defer: { maxAgeSeconds: 600, maxAttempts: 30, drainRatePerSecond: 50 },
-              concurrency: { limit: ROUTE_LIMIT },
-            },
-          ],
-        },
-      }),
-    );
+    const header = { apiVersion: 'spillway.io/v1alpha1', kind: 'TrafficPolicy', metadata: { name: 'relay', namespace: 'scenarios' } };
+    // --policy: the user's push route, every vendor of it pointed at the (slow) simulator.
+    const spec = opts.policy === null ? ownSpec(vendor.url) : withVendorUrls(opts.policy.spec, 'push', [vendor.url]);
+    writeFileSync(policyFile, stringify({ ...header, spec }));
     sidecar = await startSidecar({ policyFile, upstream: vendor.url, extraArgs: ['--kafka', kafka.bootstrap.join(',')] });
     const admin = sidecar.adminUrl;
-    opts.log(`  Spillway: sends → egress 127.0.0.1:${sidecar.egressPort} → vendor A (${SLOW_MS} ms, route limit ${ROUTE_LIMIT}); Kafka mock ${kafka.bootstrap.join(',')}`);
+    opts.log(`  Spillway: sends → egress 127.0.0.1:${sidecar.egressPort} → vendor A (${SLOW_MS} ms, route limit ${opts.policy?.spec.routes.find((r) => r.name === 'push')?.concurrency?.limit ?? ROUTE_LIMIT}); Kafka mock ${kafka.bootstrap.join(',')}`);
     const ledger = new Map<string, string>();
     const answeredAt = new Map<string, number>();
     const k = kafka;
@@ -150,4 +151,9 @@ async function run(opts: ScenarioOptions): Promise<ScenarioResult> {
   }
 }
 
-export const kafkaOutage: Scenario = { name: 'kafka-outage', title: 'kafka-outage: every broker down under a deferring storm', run };
+export const kafkaOutage: Scenario = {
+  name: 'kafka-outage',
+  title: 'kafka-outage: every broker down under a deferring storm',
+  run,
+  policyNeeds: (spec) => routeNeeds(spec, 'push', { vendors: 1, defer: true, limit: true }),
+};

@@ -6,12 +6,13 @@
  * then does the leader's job: a policy edit made after the takeover reaches the sidecar.
  */
 import { spawnChatApp, type SidecarProcess } from '../apps/launch.js';
-import { CHAT_APP, CHAT_CLASSES, CHAT_RATES, chatPolicy, chatSessions } from './chat-workload.js';
+import { BACKGROUND_LOGIN, CHAT_APP, CHAT_CLASSES, CHAT_RATES, chatPolicy, chatSessions } from './chat-workload.js';
 import { Cluster, LEASE } from './cluster.js';
 import { msUntil, sidecarView, startRedisSidecar } from './control-plane.js';
 import { failureSummary, fmtRatio, ratio, timelineOf } from './inbound.js';
 import { loadWithActions } from './load-run.js';
 import { criterion, type Scenario, type ScenarioOptions, type ScenarioResult } from './types.js';
+import { limitEdit } from './user-policy.js';
 
 const STORM_RATES = { ...CHAT_RATES, 'background-login': CHAT_RATES['background-login'] * 15 };
 const THRESHOLDS = { full: { goodput: 0.99 }, quick: { goodput: 0.95 } };
@@ -34,6 +35,8 @@ function policy(bgLimit: number): ReturnType<typeof chatPolicy> {
 async function run(opts: ScenarioOptions): Promise<ScenarioResult> {
   const th = opts.quick ? THRESHOLDS.quick : THRESHOLDS.full;
   const t = timing(opts.quick);
+  // The class background logins fall into: the scenario's own, or the user's (--policy).
+  const edit = limitEdit(opts.policy, BACKGROUND_LOGIN, { before: 20, after: EDITED_LIMIT, spec: policy });
   const cluster = await Cluster.start(opts.workDir, 1);
   const app = await spawnChatApp(CHAT_APP);
   let sidecar: SidecarProcess | null = null;
@@ -41,7 +44,7 @@ async function run(opts: ScenarioOptions): Promise<ScenarioResult> {
     const a = await cluster.startOperator('operator-a', true);
     if ((await msUntil(async () => (await cluster.leaseHolder()) === 'operator-a', 15_000)) === null) throw new Error('operator-a never took the lease');
     await cluster.startOperator('operator-b', true);
-    await cluster.applyPolicy(policy(20));
+    await cluster.applyPolicy(edit.spec(edit.before));
     sidecar = await startRedisSidecar(cluster.redis.url, app.url, 'chat-0');
     const admin = sidecar.adminUrl;
     const version0 = (await sidecarView(admin))?.configVersion ?? 0;
@@ -80,8 +83,8 @@ async function run(opts: ScenarioOptions): Promise<ScenarioResult> {
               takeoverMs = ms === null ? null : Date.now() - t0;
               if (ms === null) return;
               const t1 = Date.now();
-              await cluster.applyPolicy(policy(EDITED_LIMIT));
-              const applied = await msUntil(async () => (await sidecarView(admin))?.limits['background-login'] === EDITED_LIMIT, 20_000);
+              await cluster.applyPolicy(edit.spec(edit.after));
+              const applied = await msUntil(async () => (await sidecarView(admin))?.limits[edit.className] === edit.after, 20_000);
               editMs = applied === null ? null : Date.now() - t1;
             },
           },

@@ -6,11 +6,12 @@
  * returns is applied within 2 s of its return; no session dropped.
  */
 import { spawnChatApp, type SidecarProcess } from '../apps/launch.js';
-import { CHAT_APP, CHAT_CLASSES, CHAT_RATES, chatPolicy, chatSessions } from './chat-workload.js';
+import { BACKGROUND_LOGIN, CHAT_APP, CHAT_CLASSES, CHAT_RATES, chatPolicy, chatSessions } from './chat-workload.js';
 import { RedisProcess, msUntil, publishConfig, sidecarView, startRedisSidecar } from './control-plane.js';
 import { failureSummary, fmtRatio, ratio, refused, timelineOf } from './inbound.js';
 import { loadWithActions } from './load-run.js';
 import { criterion, type Scenario, type ScenarioOptions, type ScenarioResult } from './types.js';
+import { limitEdit } from './user-policy.js';
 
 const STORM_RATES = { ...CHAT_RATES, 'background-login': CHAT_RATES['background-login'] * 15 };
 const LIMIT_BEFORE = 20;
@@ -33,11 +34,14 @@ const policy = (bgLimit: number): ReturnType<typeof chatPolicy> => {
 async function run(opts: ScenarioOptions): Promise<ScenarioResult> {
   const th = opts.quick ? THRESHOLDS.quick : THRESHOLDS.full;
   const t = timing(opts.quick);
+  // The class background logins fall into: the scenario's own, or the user's (--policy).
+  const edit = limitEdit(opts.policy, BACKGROUND_LOGIN, { before: LIMIT_BEFORE, after: LIMIT_AFTER, spec: policy });
+  const gauge = `${edit.className} limit`;
   const redis = await RedisProcess.start();
   const app = await spawnChatApp(CHAT_APP);
   let sidecar: SidecarProcess | null = null;
   try {
-    await publishConfig(redis.url, policy(LIMIT_BEFORE), 1, 1);
+    await publishConfig(redis.url, edit.spec(edit.before), 1, 1);
     sidecar = await startRedisSidecar(redis.url, app.url, 'chat-0');
     const admin = sidecar.adminUrl;
     opts.log(`  Spillway: load → sidecar ${sidecar.url} (config from ${redis.url}) → chat app ${app.url}`);
@@ -60,19 +64,19 @@ async function run(opts: ScenarioOptions): Promise<ScenarioResult> {
           app: app.url,
           extra: async (): Promise<Record<string, number>> => {
             const v = await sidecarView(admin);
-            return v ? { 'background-login limit': v.limits['background-login'], 'config version': v.configVersion } : {};
+            return v ? { [gauge]: v.limits[edit.className], 'config version': v.configVersion } : {};
           },
         },
         actions: [
           { at: outageStart, label: 'redis killed', run: () => redis.stop() },
           {
             at: outageEnd,
-            label: `redis back, limit ${LIMIT_AFTER} written`,
+            label: `redis back, limit ${edit.after} written`,
             run: async () => {
               await redis.start();
               const back = Date.now();
-              await publishConfig(redis.url, policy(LIMIT_AFTER), 1, 2);
-              const ms = await msUntil(async () => (await sidecarView(admin))?.limits['background-login'] === LIMIT_AFTER, 10_000);
+              await publishConfig(redis.url, edit.spec(edit.after), 1, 2);
+              const ms = await msUntil(async () => (await sidecarView(admin))?.limits[edit.className] === edit.after, 10_000);
               // Measured from Redis answering again, so the write and its propagation are both inside.
               appliedMs = ms === null ? null : Date.now() - back;
             },
@@ -87,7 +91,7 @@ async function run(opts: ScenarioOptions): Promise<ScenarioResult> {
     const down = run.report.window(downFrom + 1, downTo);
     const all = run.report.window(0, run.phase('after')[1]);
     const downSamples = run.samples.filter((s) => s.t >= downFrom + 0.25 && s.t < downTo);
-    const unchanged = downSamples.every((s) => s.extra?.['config version'] === 1 && s.extra['background-login limit'] === LIMIT_BEFORE);
+    const unchanged = downSamples.every((s) => s.extra?.['config version'] === 1 && s.extra[gauge] === edit.before);
     const answered = downSamples.filter((s) => s.extra?.['config version'] !== undefined).length;
     const goodput = ratio(down.classes['send-message'].goodput, before.classes['send-message'].goodput);
     const bgBefore = before.classes['background-login'];
@@ -95,7 +99,7 @@ async function run(opts: ScenarioOptions): Promise<ScenarioResult> {
     const bgRatio = ratio(bgDown.goodput, bgBefore.goodput);
     const capped = refused(bgDown) > 0 && bgRatio !== null && bgRatio >= th.admitted[0] && bgRatio <= th.admitted[1];
     const criteria = [
-      criterion('config in force while Redis is down', `v1, limit ${LIMIT_BEFORE}`, unchanged ? `unchanged (${answered} samples)` : 'changed', unchanged && answered > 0),
+      criterion('config in force while Redis is down', `v1, limit ${edit.before}`, unchanged ? `unchanged (${answered} samples)` : 'changed', unchanged && answered > 0),
       criterion('message goodput down / before', `≥ ${th.goodput}`, fmtRatio(goodput), goodput !== null && goodput >= th.goodput),
       criterion('background logins still capped', `refused, admitted ${th.admitted[0]}–${th.admitted[1]}× before`, `${refused(bgDown)} refused, ${fmtRatio(bgRatio)}`, capped),
       criterion(

@@ -9,14 +9,19 @@
  */
 import type { SidecarProcess } from '../apps/launch.js';
 import { spawnChatApp } from '../apps/launch.js';
-import { CHAT_APP, CHAT_CLASSES, CHAT_RATES, chatPolicy, chatSessions } from './chat-workload.js';
+import { compile, effectiveLimit, podSlot } from '../../api/compile.js';
+import type { TrafficPolicySpec } from '../../api/policy.js';
+import { parsePolicy } from '../../api/validate.js';
+import { BACKGROUND_LOGIN, CHAT_APP, CHAT_CLASSES, CHAT_RATES, chatPolicy, chatSessions } from './chat-workload.js';
 import { Cluster } from './cluster.js';
 import { msUntil, sidecarView, startRedisSidecar } from './control-plane.js';
 import { failureSummary, fmtRatio, ratio, timelineOf } from './inbound.js';
 import { loadWithActions } from './load-run.js';
 import { criterion, type Scenario, type ScenarioOptions, type ScenarioResult } from './types.js';
+import { classConcurrency, classFor, forTarget } from './user-policy.js';
 
 const CLUSTER_LIMIT = 40;
+const PODS = ['chat-0', 'chat-1', 'chat-2', 'chat-3'];
 const STORM_RATES = { ...CHAT_RATES, 'background-login': CHAT_RATES['background-login'] * 15 };
 const THRESHOLDS = { full: { goodput: 0.99, withinMs: 2000 }, quick: { goodput: 0.95, withinMs: 3000 } };
 /** After the re-division, requests admitted under the old share may still be finishing for up to their 2 s timeout. */
@@ -32,21 +37,45 @@ function policy(): ReturnType<typeof chatPolicy> {
   return p;
 }
 
+/** What a user's policy must have for this scenario: the class background logins fall into is Cluster-scoped. */
+function policyNeeds(spec: TrafficPolicySpec): string[] {
+  const cls = classFor(spec, BACKGROUND_LOGIN);
+  const c = classConcurrency(spec, cls.index);
+  if (c.scope === 'Cluster') return [];
+  return [
+    `the class background logins (POST /login, x-login-kind: background) fall into must have concurrency.scope Cluster, to be re-divided over the replicas; ` +
+      `they fall into ${cls.name} (${cls.field}), which is ${c.scope}-scoped`,
+  ];
+}
+
+/** The class of background logins, its Cluster budget and each pod's share at 4 replicas, as the operator and sidecars compute them. */
+function plan(opts: ScenarioOptions): { spec: ReturnType<typeof chatPolicy> | TrafficPolicySpec; className: string; clusterLimit: number; shares: number[] } {
+  const own = policy();
+  const spec = opts.policy === null ? own : forTarget(opts.policy.spec, own.targetRef);
+  const parsed = parsePolicy({ apiVersion: 'spillway.io/v1alpha1', kind: 'TrafficPolicy', metadata: { name: 'chat', namespace: 'scenarios' }, spec });
+  if (!parsed.ok) throw new Error(`scale-out policy invalid: ${parsed.error}`);
+  const cls = classFor(parsed.value.spec, BACKGROUND_LOGIN);
+  const compiled = compile(parsed.value, 4).classes.find((c) => c.name === cls.name);
+  if (compiled === undefined) throw new Error(`scale-out: no class ${cls.name}`);
+  return { spec, className: cls.name, clusterLimit: compiled.policyLimit, shares: PODS.map((pod) => effectiveLimit(compiled, podSlot(pod, 4))) };
+}
+
 async function run(opts: ScenarioOptions): Promise<ScenarioResult> {
   const th = opts.quick ? THRESHOLDS.quick : THRESHOLDS.full;
   const t = timing(opts.quick);
+  const { spec, className, clusterLimit, shares } = plan(opts);
   const cluster = await Cluster.start(opts.workDir, 2);
   const app = await spawnChatApp(CHAT_APP);
   const sidecars: SidecarProcess[] = [];
   try {
     await cluster.startOperator('operator-0', false);
-    await cluster.applyPolicy(policy());
+    await cluster.applyPolicy(spec);
     // Four pods' sidecars (one shared app process stands in for the four app containers);
     // chat-2 and chat-3 are starting, not yet counted ready, until the scale.
-    for (const pod of ['chat-0', 'chat-1', 'chat-2', 'chat-3']) sidecars.push(await startRedisSidecar(cluster.redis.url, app.url, pod));
+    for (const pod of PODS) sidecars.push(await startRedisSidecar(cluster.redis.url, app.url, pod));
     const admins = sidecars.map((s) => s.adminUrl);
     const limits = async (): Promise<Array<number | undefined>> =>
-      Promise.all(admins.map(async (a) => (await sidecarView(a))?.limits['background-login']));
+      Promise.all(admins.map(async (a) => (await sidecarView(a))?.limits[className]));
     opts.log(`  Spillway: load → chat-0 ${sidecars[0].url} → chat app ${app.url}; operator, API-server double, Redis; 4 sidecars`);
     let reDividedMs: number | null = null;
     let limitsAfter: Array<number | undefined> = [];
@@ -67,8 +96,8 @@ async function run(opts: ScenarioOptions): Promise<ScenarioResult> {
           extra: async (): Promise<Record<string, number>> => {
             const res = await fetch(`${admins[0]}/state`, { signal: AbortSignal.timeout(1000) });
             const s = (await res.json()) as { classes: Array<{ name: string; limit: number; inflight: number }> };
-            const bg = s.classes.find((c) => c.name === 'background-login');
-            return bg ? { 'chat-0 background-login limit': bg.limit, 'in flight': bg.inflight } : {};
+            const bg = s.classes.find((c) => c.name === className);
+            return bg ? { [`chat-0 ${className} limit`]: bg.limit, 'in flight': bg.inflight } : {};
           },
         },
         actions: [
@@ -78,7 +107,7 @@ async function run(opts: ScenarioOptions): Promise<ScenarioResult> {
             run: async () => {
               const t0 = Date.now();
               await cluster.scale(4);
-              const ms = await msUntil(async () => (await limits()).every((l) => l === CLUSTER_LIMIT / 4), 15_000);
+              const ms = await msUntil(async () => (await limits()).every((l, i) => l === shares[i]), 15_000);
               reDividedMs = ms === null ? null : Date.now() - t0;
               limitsAfter = await limits();
             },
@@ -98,12 +127,12 @@ async function run(opts: ScenarioOptions): Promise<ScenarioResult> {
     const bgRatio = ratio(after.classes['background-login'].goodput, before.classes['background-login'].goodput);
     const criteria = [
       criterion('budgets re-divided on all 4 sidecars', `≤ ${th.withinMs} ms`, reDividedMs === null ? 'never' : `${reDividedMs} ms`, reDividedMs !== null && reDividedMs <= th.withinMs),
-      criterion('per-pod shares after', `sum ≤ ${CLUSTER_LIMIT}`, `${limitsAfter.join(' + ')} = ${sum}`, sum > 0 && sum <= CLUSTER_LIMIT),
+      criterion('per-pod shares after', `sum ≤ ${clusterLimit}`, `${limitsAfter.join(' + ')} = ${sum}`, sum > 0 && sum <= clusterLimit),
       criterion(
         'chat-0 background logins in flight after',
-        `≤ ${CLUSTER_LIMIT / 4}`,
+        `≤ ${shares[0]}`,
         maxInflight === null ? '-' : `max ${maxInflight}`,
-        maxInflight !== null && maxInflight <= CLUSTER_LIMIT / 4,
+        maxInflight !== null && maxInflight <= shares[0],
       ),
       criterion('message goodput after / before', `≥ ${th.goodput}`, fmtRatio(goodput), goodput !== null && goodput >= th.goodput),
       criterion('sessions dropped', '0', String(all.sessions.dropped), all.sessions.dropped === 0),
@@ -135,4 +164,4 @@ async function run(opts: ScenarioOptions): Promise<ScenarioResult> {
   }
 }
 
-export const scaleOut: Scenario = { name: 'scale-out', title: 'scale-out: replicas 2 → 4 under a storm', run };
+export const scaleOut: Scenario = { name: 'scale-out', title: 'scale-out: replicas 2 → 4 under a storm', run, policyNeeds };

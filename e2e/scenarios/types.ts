@@ -1,4 +1,6 @@
 /** What a scenario run produces: per protection mode, a timeline and judged criteria. */
+import type { TrafficPolicySpec } from '../../api/policy.js';
+import type { UserPolicy } from './user-policy.js';
 
 export type Mode = 'none' | 'haproxy' | 'spillway';
 
@@ -12,6 +14,8 @@ export interface ScenarioOptions {
   workDir: string;
   signal: AbortSignal;
   log: (line: string) => void;
+  /** `--policy FILE`: the user's policy in place of the scenario's in the Spillway run; null: the scenario's own. */
+  policy: UserPolicy | null;
 }
 
 /** One second of one mode's run, per class and overall. */
@@ -70,12 +74,19 @@ export interface ScenarioResult {
   modes: ModeResult[];
   /** Spillway's verdict. */
   pass: boolean;
+  /** Present when the Spillway run used the user's policy (`--policy FILE`) instead of the scenario's. */
+  userPolicy?: { path: string; sha256: string };
 }
 
 export interface Scenario {
   name: string;
   title: string;
   run(opts: ScenarioOptions): Promise<ScenarioResult>;
+  /**
+   * What this scenario needs of a user's policy that `spec` lacks, one sentence each; [] (or no
+   * method) when any valid policy can drive it.
+   */
+  policyNeeds?(spec: TrafficPolicySpec): string[];
 }
 
 export function criterion(name: string, target: string, value: string, pass: boolean): Criterion {

@@ -18,6 +18,7 @@ import { VendorSim } from '../apps/vendor-sim.js';
 import { fmtPct } from './inbound.js';
 import { runSends, sendTimeline, type SendSecond } from './vendor-sends.js';
 import { criterion, MODE_LABEL, type Criterion, type Mode, type ModeResult, type Scenario, type ScenarioOptions, type ScenarioResult } from './types.js';
+import { routeNeeds, withVendorUrls } from './user-policy.js';
 
 const RATE = 40;
 const CLIENT_TIMEOUT_MS = 5000;
@@ -25,6 +26,8 @@ const FAILOVER_WITHIN_S = 5;
 const ON_B_SHARE = 0.95;
 /** Extra time a send may be held past the vendor timeout: the retry on B plus scheduling on a busy machine. */
 const HELD_MARGIN_MS = 1000;
+/** The route the sends go to (`/push/send` on the egress port). */
+const ROUTE = 'push';
 
 interface VendorIncident {
   name: string;
@@ -38,16 +41,16 @@ interface VendorIncident {
 
 const timing = (quick: boolean): { before: number; after: number } => (quick ? { before: 3, after: 10 } : { before: 5, after: 20 });
 
+const policyHeader = { apiVersion: 'spillway.io/v1alpha1', kind: 'TrafficPolicy', metadata: { name: 'relay', namespace: 'scenarios' } };
+
 function spillwayPolicy(a: VendorSim, b: VendorSim, timeoutMs: number): unknown {
   return {
-    apiVersion: 'spillway.io/v1alpha1',
-    kind: 'TrafficPolicy',
-    metadata: { name: 'relay', namespace: 'scenarios' },
+    ...policyHeader,
     spec: {
       targetRef: { kind: 'Deployment', name: 'relay' },
       routes: [
         {
-          name: 'push',
+          name: ROUTE,
           vendors: [
             { name: 'a', url: a.url, timeoutMs },
             { name: 'b', url: b.url, timeoutMs },
@@ -107,7 +110,9 @@ async function startFront(mode: Mode, inc: VendorIncident, a: VendorSim, b: Vend
     return { url, stop: () => child.stop() };
   }
   const policyFile = join(opts.workDir, `${inc.name}-policy.yaml`);
-  writeFileSync(policyFile, stringify(spillwayPolicy(a, b, inc.vendorTimeoutMs)));
+  // --policy: the user's route, its vendors pointed at the simulators A and B in order.
+  const doc = opts.policy === null ? spillwayPolicy(a, b, inc.vendorTimeoutMs) : { ...policyHeader, spec: withVendorUrls(opts.policy.spec, ROUTE, [a.url, b.url]) };
+  writeFileSync(policyFile, stringify(doc));
   // The inbound side is unused here; its upstream only has to be a URL.
   const sidecar = await startSidecar({ policyFile, upstream: a.url });
   return { url: `http://127.0.0.1:${sidecar.egressPort}`, stop: () => sidecar.stop() };
@@ -150,7 +155,9 @@ async function runMode(inc: VendorIncident, mode: Mode, opts: ScenarioOptions): 
       criterion('duplicate deliveries', '0', String(duplicates), duplicates === 0),
     ];
     if (inc.judgeHeld) {
-      const limit = inc.vendorTimeoutMs + HELD_MARGIN_MS;
+      // Held no longer than vendor A's timeout (the user's, under --policy) plus the margin.
+      const userA = opts.policy?.spec.routes.find((r) => r.name === ROUTE)?.vendors[0];
+      const limit = (userA?.timeoutMs ?? inc.vendorTimeoutMs) + HELD_MARGIN_MS;
       criteria.push(criterion('longest a send was held', `≤ ${limit} ms`, `${maxHeld.toFixed(0)} ms`, maxHeld <= limit));
     }
     return {
@@ -183,6 +190,7 @@ function scenario(inc: VendorIncident): Scenario {
   return {
     name: inc.name,
     title: inc.title,
+    policyNeeds: (spec) => routeNeeds(spec, ROUTE, { vendors: 2 }),
     async run(opts: ScenarioOptions): Promise<ScenarioResult> {
       const modes: ModeResult[] = [];
       for (const [i, mode] of opts.modes.entries()) {

@@ -2,13 +2,12 @@
  * The one table from a refusal reason to the response the client gets, for the inbound HTTP
  * exchange, the upgrade and the egress: status, Retry-After, headers and JSON body. Every
  * response is precomputed per class (or route) when a config is applied — header arrays for
- * node:http and the whole raw HTTP/1.1 message (status line, headers, body) for writers on raw
- * sockets, each for every Retry-After value and with and without `connection: close` — so a
+ * node:http (the egress) and the whole raw HTTP/1.1 message (status line, headers, body) for the
+ * inbound engine, each for every Retry-After value and with and without `connection: close` — so a
  * refusal allocates nothing and is one write.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { STATUS_CODES } from 'node:http';
-import type { Duplex } from 'node:stream';
 import type { AccessLog } from './access-log.js';
 import type { RefusalReason } from './outcomes.js';
 
@@ -110,11 +109,6 @@ export class PreparedRefusal {
     res.end(this.body);
   }
 
-  /** On a socket with no ServerResponse (an upgrade): the whole message, then close. */
-  sendRaw(socket: Duplex, level: number): void {
-    socket.end(this.raw[CLOSE][this.retryAfterAt(level)]);
-  }
-
   /** The whole message as bytes for one write on a raw socket; `close` adds `connection: close`. */
   bytes(level: number, close: boolean): Buffer {
     return this.raw[close ? CLOSE : KEEP][this.retryAfterAt(level)];
@@ -155,13 +149,6 @@ export class Refusals<R extends RefusalReason = RefusalReason> {
     const p = this.byReason[reason];
     if (this.log !== null) this.log.refused(this.name, reason, p.status, req.method, req.url, level);
     p.send(req, res, level);
-  }
-
-  /** For an upgrade request's socket. */
-  sendRaw(reason: R, req: IncomingMessage, socket: Duplex, level: number): void {
-    const p = this.byReason[reason];
-    if (this.log !== null) this.log.refused(this.name, reason, p.status, req.method, req.url, level);
-    p.sendRaw(socket, level);
   }
 
   /**

@@ -30,6 +30,12 @@ export interface SidecarOptions {
   accessLog: AccessLogMode;
   /** Seconds without any config after which /readyz answers 200 anyway (0: never). */
   readyWithoutConfigAfterS: number;
+  /** Inbound engine limits; undefined: the engine's default (sidecar/http1/server.ts DEFAULT_LIMITS). */
+  maxHeaderBytes?: number;
+  maxHeaderCount?: number;
+  headerTimeoutMs?: number;
+  idleTimeoutMs?: number;
+  bodyTimeoutMs?: number;
 }
 
 const FLAGS = {
@@ -51,6 +57,11 @@ const FLAGS = {
   'state-dir': { env: 'SPILLWAY_STATE_DIR', def: defaultStateDir(), help: 'where the last good remote config is persisted' },
   'poll-interval-ms': { env: 'SPILLWAY_POLL_INTERVAL_MS', def: '10000', help: 'slow poll of the Redis key (a missed message heals)' },
   'log-level': { env: 'SPILLWAY_LOG_LEVEL', def: 'info', help: LOG_LEVELS.join(' | ') },
+  'max-header-bytes': { env: 'SPILLWAY_MAX_HEADER_BYTES', def: '16384', help: 'longest inbound request head (request line and fields); beyond: 431' },
+  'max-header-count': { env: 'SPILLWAY_MAX_HEADER_COUNT', def: '100', help: 'most field lines in an inbound request head; beyond: 431' },
+  'header-timeout-ms': { env: 'SPILLWAY_HEADER_TIMEOUT_MS', def: '10000', help: "time from a request head's first byte to its end; beyond: 408 and close" },
+  'idle-timeout-ms': { env: 'SPILLWAY_IDLE_TIMEOUT_MS', def: '5000', help: 'an inbound keep-alive connection with no request in progress is closed after this' },
+  'body-timeout-ms': { env: 'SPILLWAY_BODY_TIMEOUT_MS', def: '300000', help: 'time from the end of a request head to the end of its body; beyond: the connection is cut' },
   'access-log': { env: 'SPILLWAY_ACCESS_LOG', def: 'off', help: `${ACCESS_LOG_MODES.join(' | ')}: sampled log of refused (or all) requests` },
   'ready-without-config-after': {
     env: 'SPILLWAY_READY_WITHOUT_CONFIG_AFTER',
@@ -114,7 +125,17 @@ export function parseSidecarFlags(argv: string[], env: NodeJS.ProcessEnv = proce
     logLevel,
     accessLog,
     readyWithoutConfigAfterS: integer('--ready-without-config-after', get('ready-without-config-after') ?? FLAGS['ready-without-config-after'].def, 0, 86_400),
+    maxHeaderBytes: optionalInteger('--max-header-bytes', get('max-header-bytes'), 1024, 1024 * 1024),
+    maxHeaderCount: optionalInteger('--max-header-count', get('max-header-count'), 8, 10_000),
+    headerTimeoutMs: optionalInteger('--header-timeout-ms', get('header-timeout-ms'), 100, 600_000),
+    idleTimeoutMs: optionalInteger('--idle-timeout-ms', get('idle-timeout-ms'), 100, 3_600_000),
+    bodyTimeoutMs: optionalInteger('--body-timeout-ms', get('body-timeout-ms'), 1000, 3_600_000),
   };
+}
+
+/** Unset stays undefined, so the consumer's default applies. */
+function optionalInteger(flag: string, s: string | undefined, min: number, max: number): number | undefined {
+  return s === undefined ? undefined : integer(flag, s, min, max);
 }
 
 function ipAddress(flag: string, value: string): string {

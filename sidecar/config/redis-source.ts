@@ -244,8 +244,9 @@ export class RedisSource {
   }
 
   private async fetch(): Promise<{ raw: RawValue; runId: string }> {
-    // Cluster mode: the key's slot may move to another node at any time (a failover): ask the node
-    // serving it now, every time ('' when unknown: an unannounced absence then keeps the config in force).
+    // In Cluster mode the key's slot may move to another node at any time (a failover): ask the
+    // node serving it now, every time ('' when unknown: an unannounced absence then keeps the
+    // config in force).
     const runId = this.cmd instanceof Cluster ? await this.slotOwnerRunId(this.cmd) : (this.runId ??= runIdOf(await this.cmd.info('server')));
     const replies = await this.cmd.multi().type(this.redisKey).strlen(this.redisKey).getrangeBuffer(this.redisKey, 0, MAX_CONFIG_BYTES).exec();
     if (!replies) throw new Error('config read aborted');

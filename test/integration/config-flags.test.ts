@@ -100,10 +100,22 @@ describe('sidecar flags', () => {
     [['--ready-without-config-after=-1'], /--ready-without-config-after: "-1" is not an integer in 0..86400/],
     [['--ready-without-config-after', '1.5'], /--ready-without-config-after/],
     [['--ready-without-config-after', '86401'], /--ready-without-config-after/],
+    [['--max-header-bytes', '100'], /--max-header-bytes: "100" is not an integer in 1024..1048576/],
+    [['--max-header-count', '0'], /--max-header-count/],
+    [['--header-timeout-ms', '10s'], /--header-timeout-ms/],
+    [['--idle-timeout-ms', '-5'], /--idle-timeout-ms/],
+    [['--body-timeout-ms', '10'], /--body-timeout-ms: "10" is not an integer in 1000..3600000/],
     [['--nope'], /Unknown option '--nope'/],
     [['extra'], /positional/i],
   ])('%j is a usage error', (argv, message) => {
     expect(() => parseSidecarFlags(argv, {})).toThrow(UsageError);
     expect(() => parseSidecarFlags(argv, {})).toThrow(message);
+  });
+
+  test('engine limits: unset stays undefined (the engine default applies); set by flag or env', () => {
+    const o = parseSidecarFlags(['--max-header-bytes', '8192', '--header-timeout-ms=2000'], { SPILLWAY_IDLE_TIMEOUT_MS: '700', SPILLWAY_MAX_HEADER_COUNT: '50' });
+    expect(o).toMatchObject({ maxHeaderBytes: 8192, headerTimeoutMs: 2000, idleTimeoutMs: 700, maxHeaderCount: 50 });
+    const d = parseSidecarFlags([], {});
+    expect([d?.maxHeaderBytes, d?.maxHeaderCount, d?.headerTimeoutMs, d?.idleTimeoutMs]).toEqual([undefined, undefined, undefined, undefined]);
   });
 });

@@ -14,6 +14,7 @@ const SCRIPT = join(REPO_ROOT, 'tools', 'test-deps.sh');
 const TOOLS: Record<string, string> = {
   'redis-server': 'redis-server',
   'redis-sentinel': 'redis-sentinel',
+  openssl: 'openssl',
   haproxy: 'haproxy',
   nginx: 'nginx-light',
   promtool: 'prometheus',

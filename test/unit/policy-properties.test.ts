@@ -8,73 +8,9 @@ import fc from 'fast-check';
 import { compile } from '../../api/compile.js';
 import { parseConfig, parsePolicy } from '../../api/validate.js';
 import { Classifier } from '../../sidecar/classifier.js';
+import { policy, request } from '../support/policy-arbitraries.js';
 
 const RUNS = 300;
-
-const label = fc.stringMatching(/^[a-z]([-a-z0-9]{0,10}[a-z0-9])?$/);
-const path = fc.stringMatching(/^\/[a-z0-9/._-]{0,20}$/);
-const method = fc.constantFrom('GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS');
-const headerName = fc.stringMatching(/^[A-Za-z][A-Za-z0-9-]{0,12}$/);
-const headerValue = fc.stringMatching(/^[ -~]{0,12}$/);
-
-const match = fc.record(
-  {
-    method,
-    path,
-    pathPrefix: path,
-    headers: fc.dictionary(headerName, headerValue, { maxKeys: 3 }),
-    headersPresent: fc.array(headerName, { maxLength: 3 }),
-    query: fc.dictionary(label, headerValue, { maxKeys: 2 }),
-    websocket: fc.boolean(),
-  },
-  { requiredKeys: [] },
-);
-
-const classFields = {
-  priority: fc.integer({ min: 0, max: 1000 }),
-  concurrency: fc.record({ limit: fc.integer({ min: 1, max: 1_000_000 }), scope: fc.constantFrom('Pod', 'Cluster') }, { requiredKeys: ['limit'] }),
-  queue: fc.oneof(fc.record({ size: fc.constant(0) }), fc.record({ size: fc.integer({ min: 1, max: 100_000 }), timeoutMs: fc.integer({ min: 1, max: 600_000 }) })),
-  shedAtLevel: fc.integer({ min: 1, max: 3 }),
-  timeoutMs: fc.integer({ min: 1, max: 3_600_000 }),
-  rejectStatus: fc.constantFrom(503, 429),
-  affectsLoadLevel: fc.boolean(),
-};
-
-const cls = fc.record({ name: label, match: fc.array(match, { minLength: 1, maxLength: 3 }), ...classFields }, { requiredKeys: ['name', 'match', 'concurrency'] });
-
-const vendor = fc.record({ name: label, url: fc.constantFrom('http://a.vendors:8080', 'https://b.example/api/', 'http://10.0.0.1'), timeoutMs: fc.integer({ min: 1, max: 600_000 }) }, { requiredKeys: ['name', 'url'] });
-
-const route = fc.record(
-  {
-    name: label,
-    vendors: fc.array(vendor, { minLength: 1, maxLength: 3 }),
-    failover: fc.record({ minSuccessRate: fc.double({ min: 0, max: 1, noNaN: true }), windowSeconds: fc.integer({ min: 1, max: 3600 }), minRequests: fc.integer({ min: 1, max: 1000 }), cooldownSeconds: fc.integer({ min: 1, max: 86_400 }) }, { requiredKeys: [] }),
-    dedup: fc.record({ header: headerName, ttlSeconds: fc.integer({ min: 1, max: 86_400 }), onRedisDown: fc.constantFrom('send', 'refuse') }, { requiredKeys: [] }),
-    defer: fc.record({ maxAgeSeconds: fc.integer({ min: 1, max: 86_400 }), maxAttempts: fc.integer({ min: 1, max: 100 }), drainRatePerSecond: fc.integer({ min: 1, max: 100_000 }) }, { requiredKeys: [] }),
-    concurrency: fc.record({ limit: fc.integer({ min: 1, max: 1_000_000 }) }),
-    shedAtLevel: fc.integer({ min: 1, max: 3 }),
-    countClientErrors: fc.boolean(),
-  },
-  { requiredKeys: ['name', 'vendors'] },
-);
-
-/** Mostly valid policies: the generators follow the schema; duplicates and the like are left for parsePolicy to catch. */
-const policy = fc.record({
-  apiVersion: fc.constant('spillway.io/v1alpha1'),
-  kind: fc.constant('TrafficPolicy'),
-  metadata: fc.record({ name: label, namespace: label, generation: fc.integer({ min: 0, max: 1_000_000 }) }),
-  spec: fc.record(
-    {
-      targetRef: fc.record({ kind: fc.constantFrom('Deployment', 'StatefulSet'), name: label }, { requiredKeys: ['name'] }),
-      loadLevels: fc.record({ thresholds: fc.constantFrom([0.7, 0.85, 0.95], [0.5, 0.6, 1]), holdSeconds: fc.integer({ min: 0, max: 3600 }) }, { requiredKeys: [] }),
-      classes: fc.array(cls, { maxLength: 6 }),
-      defaultClass: fc.record(classFields, { requiredKeys: ['concurrency'] }),
-      routes: fc.array(route, { maxLength: 3 }),
-      warmupSeconds: fc.integer({ min: 0, max: 3600 }),
-    },
-    { requiredKeys: ['targetRef'] },
-  ),
-});
 
 /** Any JSON a careless or hostile writer could put in a field. */
 const junk = fc.oneof(
@@ -131,13 +67,6 @@ function sidecarAccepts(policyDoc: Json, replicas: number): void {
   expect(config.value.classes[config.value.classes.length - 1].match).toEqual([]);
   new Classifier(config.value.classes);
 }
-
-const request = fc.record({
-  method: fc.constantFrom('GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE', 'BREW'),
-  url: fc.tuple(path, fc.option(fc.stringMatching(/^[a-z=&%0-9+]{0,16}$/))).map(([p, q]) => (q === null ? p : `${p}?${q}`)),
-  headers: fc.dictionary(headerName.map((h) => h.toLowerCase()), headerValue, { maxKeys: 4 }),
-  websocket: fc.boolean(),
-});
 
 describe('policy properties', () => {
   test('a generated policy is refused with field paths or compiles into a config the sidecar accepts', () => {

@@ -22,7 +22,7 @@ const edit = (fn: (p: Obj) => void): string => {
 
 describe('validateManifests', () => {
   it('passes the example policy', () => {
-    expect(validateManifests(example)).toEqual([{ index: 1, what: 'TrafficPolicy talk/chat', skipped: false, problems: [] }]);
+    expect(validateManifests(example)).toMatchObject([{ index: 1, what: 'TrafficPolicy talk/chat', skipped: false, problems: [], policy: { metadata: { name: 'chat' } } }]);
   });
 
   it('names each problem by its field path', () => {

@@ -1,0 +1,157 @@
+/**
+ * `spillway explain`: every field of the answer, Cluster division exactly as the sidecar does
+ * it, why earlier classes did not match, the --json shape, and the refusals of bad input.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { compile, effectiveLimit, podSlot } from '../../api/compile.js';
+import { validateManifests } from '../../api/validate.js';
+import type { TrafficPolicy } from '../../api/policy.js';
+import { explain } from '../../sidecar/explain-command.js';
+import { explainRequest, formatExplained, parseHeaders, parseRequestLine, type RequestSpec } from '../../sidecar/explain.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const EXAMPLE = join(ROOT, 'examples', 'chat-policy.yaml');
+const policy = validateManifests(readFileSync(EXAMPLE, 'utf8'))[0].policy as TrafficPolicy;
+
+const req = (method: string, target: string, headers: Record<string, string> = {}, websocket = false): RequestSpec => ({ method, target, headers, websocket });
+const one = { replicas: 1, podName: null };
+
+function run(argv: string[]) {
+  let out = '';
+  let err = '';
+  const code = explain(argv, { out: (t) => (out += t), err: (t) => (err += t) });
+  return { code, out, err };
+}
+
+describe('explainRequest', () => {
+  it('names the class, the winning matcher and each field the sidecar enforces', () => {
+    const x = explainRequest(policy, req('POST', '/messages/42?draft=1', { 'content-type': 'application/json' }), one);
+    expect(x).toEqual({
+      version: 1,
+      policy: 'talk/chat',
+      request: { method: 'POST', target: '/messages/42?draft=1', path: '/messages/42', query: { draft: '1' }, headers: { 'content-type': 'application/json' }, websocket: false },
+      class: { index: 2, name: 'send-message', field: 'spec.classes[2]', priority: 90 },
+      matched: { matcher: 0, field: 'spec.classes[2].match[0]', match: { method: 'POST', pathPrefix: '/messages' } },
+      notMatched: [
+        { class: 'background-login', field: 'spec.classes[0].match[0]', failed: 'path', name: null, want: '/login', got: '/messages/42' },
+        { class: 'login', field: 'spec.classes[1].match[0]', failed: 'path', name: null, want: '/login', got: '/messages/42' },
+      ],
+      limit: { scope: 'Pod', policy: 200, replicas: 1, base: 200, extra: 0, podName: null, slot: null, pod: 200 },
+      queue: { size: 200, timeoutMs: 250 },
+      timeoutMs: 5000,
+      rejectStatus: 503,
+      shed: { atLevel: null, utilisation: null },
+      affectsLoadLevel: true,
+    });
+  });
+
+  it('says why each earlier class failed: header value, method, query, websocket', () => {
+    const x = explainRequest(policy, req('GET', '/socket.io/?EIO=4&transport=websocket', { upgrade: 'websocket', connection: 'Upgrade' }, true), one);
+    expect(x.class.name).toBe('websocket');
+    expect(x.notMatched.map((m) => [m.class, m.failed, m.name, m.want, m.got])).toEqual([
+      ['background-login', 'method', null, 'POST', 'GET'],
+      ['login', 'method', null, 'POST', 'GET'],
+      ['send-message', 'method', null, 'POST', 'GET'],
+      ['sync', 'pathPrefix', null, '/sync', '/socket.io/'],
+      ['long-poll', 'query', 'transport', 'polling', 'websocket'],
+    ]);
+    const lines = formatExplained(x);
+    expect(lines).toContain('              long-poll spec.classes[4].match[0]: query parameter transport is "websocket", not "polling"');
+    const login = explainRequest(policy, req('POST', '/login', { 'x-login-kind': 'foreground' }), one);
+    expect(login.notMatched[0]).toMatchObject({ failed: 'headers', name: 'x-login-kind', want: 'background', got: 'foreground' });
+    expect(formatExplained(login)[4]).toBe('not matched   background-login spec.classes[0].match[0]: header x-login-kind is "foreground", not "background"');
+  });
+
+  it('falls through to the default class with every matcher listed', () => {
+    const x = explainRequest(policy, req('DELETE', '/account'), one);
+    expect(x.class).toEqual({ index: 6, name: 'default', field: 'spec.defaultClass', priority: 50 });
+    expect(x.matched).toBeNull();
+    expect(x.notMatched).toHaveLength(6);
+    expect(x.queue).toEqual({ size: 0, timeoutMs: null });
+    expect(x.timeoutMs).toBeNull();
+    expect(formatExplained(x)).toEqual(expect.arrayContaining(['matched       no class matched: the default class takes the rest', 'queue         none (refused at once when the limit is reached)', 'timeout       none']));
+  });
+
+  it('divides a Cluster limit as the sidecar does: podSlot of the pod name, effectiveLimit of the compiled class', () => {
+    const bg = req('POST', '/login', { 'x-login-kind': 'background' });
+    const compiled = compile(policy, 3).classes[0];
+    const pods = ['chat-0', 'chat-1', 'chat-2', 'chat-7d9f-abcde', 'chat-7d9f-fghij'];
+    for (const pod of pods) {
+      const x = explainRequest(policy, bg, { replicas: 3, podName: pod });
+      expect(x.limit).toEqual({ scope: 'Cluster', policy: 20, replicas: 3, base: 6, extra: 2, podName: pod, slot: podSlot(pod, 3), pod: effectiveLimit(compiled, podSlot(pod, 3)) });
+    }
+    // One pod per slot adds up to the declared limit.
+    expect([0, 1, 2].reduce((sum, slot) => sum + effectiveLimit(compiled, slot), 0)).toBe(20);
+    // Without the pod the answer is the range; more replicas than the limit still give 1 each.
+    expect(explainRequest(policy, bg, { replicas: 3, podName: null }).limit).toMatchObject({ pod: null, slot: null });
+    expect(formatExplained(explainRequest(policy, bg, { replicas: 3, podName: null }))).toContain(
+      "pod limit     6 or 7 (Cluster scope: 20 over 3 replicas: 7 in pod slots 0..1, 6 in the others; --pod-name gives this pod's)",
+    );
+    expect(explainRequest(policy, bg, { replicas: 50, podName: null }).limit).toMatchObject({ base: 1, extra: 0, pod: 1 });
+    expect(explainRequest(policy, bg, { replicas: 4, podName: null }).limit).toMatchObject({ base: 5, extra: 0, pod: 5 });
+  });
+
+  it('reports the load level that sheds a class, with its utilisation threshold', () => {
+    const x = explainRequest(policy, req('POST', '/login', { 'x-login-kind': 'background' }), one);
+    expect(x.shed).toEqual({ atLevel: 1, utilisation: 0.7 });
+    expect(explainRequest(policy, req('GET', '/sync'), one).shed).toEqual({ atLevel: 3, utilisation: 0.95 });
+    expect(formatExplained(x)).toContain('shed at       load level 1 (pod utilisation ≥ 0.7)');
+  });
+});
+
+describe('request and header parsing', () => {
+  it('takes origin-form targets with a query string, upper-case methods only', () => {
+    expect(parseRequestLine('GET /socket.io/?transport=polling')).toEqual({ ok: true, value: { method: 'GET', target: '/socket.io/?transport=polling' } });
+    expect(parseRequestLine('post /login')).toMatchObject({ ok: false, error: expect.stringContaining('unknown method') });
+    expect(parseRequestLine('GET http://x/login')).toMatchObject({ ok: false, error: expect.stringContaining('must start with "/"') });
+    expect(parseRequestLine('/login')).toMatchObject({ ok: false });
+    expect(parseRequestLine('GET /lo\u0001gin')).toMatchObject({ ok: false, error: expect.stringContaining('percent-encode') });
+    expect(parseRequestLine('GET /café')).toMatchObject({ ok: false });
+    expect(parseRequestLine(`GET /${'a'.repeat(9000)}`)).toMatchObject({ ok: false, error: expect.stringContaining('longer than') });
+  });
+
+  it('lower-cases names, trims values, joins repeats, refuses malformed fields', () => {
+    expect(parseHeaders(['X-Login-Kind:  background ', 'x-login-kind: foreground'])).toEqual({ ok: true, value: { 'x-login-kind': 'background, foreground' } });
+    expect(parseHeaders(['x-empty:'])).toEqual({ ok: true, value: { 'x-empty': '' } });
+    expect(parseHeaders(['no colon'])).toMatchObject({ ok: false });
+    expect(parseHeaders(['bad name: x'])).toMatchObject({ ok: false });
+    expect(parseHeaders(['x: a\nb'])).toMatchObject({ ok: false });
+    // A hostile name is only a name: no prototype is touched.
+    const proto = parseHeaders(['__proto__: x', 'constructor: y']);
+    expect(proto.ok && Object.entries(proto.value)).toEqual([['__proto__', 'x'], ['constructor', 'y']]);
+    expect(parseHeaders(Array.from({ length: 101 }, (_, i) => `h${i}: v`))).toMatchObject({ ok: false, error: expect.stringContaining('more than 100') });
+  });
+});
+
+describe('the explain command', () => {
+  it('prints a stable JSON object with --json', () => {
+    const r = run([EXAMPLE, '--request', 'GET /chat', '--websocket', '--json', '--replicas', '2', '--pod-name', 'chat-0']);
+    expect(r.code).toBe(0);
+    const x = JSON.parse(r.out);
+    expect(Object.keys(x)).toEqual(['version', 'policy', 'request', 'class', 'matched', 'notMatched', 'limit', 'queue', 'timeoutMs', 'rejectStatus', 'shed', 'affectsLoadLevel']);
+    expect(x.request).toEqual({ method: 'GET', target: '/chat', path: '/chat', query: {}, headers: { upgrade: 'websocket', connection: 'Upgrade' }, websocket: true });
+    expect(x.class.name).toBe('websocket');
+    expect(x.limit).toMatchObject({ replicas: 2, podName: 'chat-0', slot: podSlot('chat-0', 2), pod: 200 });
+  });
+
+  it('treats Connection: Upgrade with an Upgrade header as the sidecar does', () => {
+    const r = run([EXAMPLE, '--request', 'GET /chat', '--header', 'Upgrade: websocket', '--header', 'Connection: keep-alive, Upgrade', '--json']);
+    expect(JSON.parse(r.out).class.name).toBe('websocket');
+  });
+
+  it('exits 2 on usage errors, 1 on an invalid or missing policy', () => {
+    expect(run([EXAMPLE])).toMatchObject({ code: 2, err: expect.stringContaining('--request is required') });
+    expect(run(['--request', 'GET /'])).toMatchObject({ code: 2, err: expect.stringContaining('no file given') });
+    expect(run([EXAMPLE, '--request', 'GET /', '--replicas', '0'])).toMatchObject({ code: 2, err: expect.stringContaining('--replicas') });
+    expect(run([EXAMPLE, '--request', 'GET /', '--replicas', '1e3'])).toMatchObject({ code: 2 });
+    expect(run([EXAMPLE, '--request', 'GET /', '--pod-name', 'Not_A_Pod'])).toMatchObject({ code: 2, err: expect.stringContaining('--pod-name') });
+    expect(run([EXAMPLE, '--request', 'POST /', '--websocket'])).toMatchObject({ code: 2, err: expect.stringContaining('GET') });
+    expect(run([EXAMPLE, '--request', 'GET /', '--verbose'])).toMatchObject({ code: 2, err: expect.stringContaining("Unknown option '--verbose'") });
+    expect(run([EXAMPLE, '--request', 'GET /', '--header', 'nope'])).toMatchObject({ code: 2 });
+    expect(run([join(ROOT, 'missing.yaml'), '--request', 'GET /'])).toMatchObject({ code: 1, err: expect.stringContaining('cannot read: ENOENT') });
+    expect(run([join(ROOT, 'package.json'), '--request', 'GET /'])).toMatchObject({ code: 1, err: expect.stringContaining('no TrafficPolicy found') });
+    expect(run(['--help'])).toMatchObject({ code: 0, out: expect.stringMatching(/^Usage: spillway explain FILE/) });
+  });
+});
