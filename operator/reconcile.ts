@@ -283,9 +283,22 @@ export class Reconciler {
     return 'deleted';
   }
 
-  /** Removes the target's config if this policy owns it, and then the target's Redis user and Secret. */
+  /**
+   * Removes the target's config if this policy owns it, and then the target's Redis user and
+   * Secret, unless another policy is about to govern the same workload: its running pods hold
+   * that password (read from the Secret at start), so it must survive the handover.
+   */
   private async removeConfig(target: string, policyKey: string): Promise<void> {
-    if (await this.deps.publisher.remove(target, policyKey)) await this.deps.workloadUsers?.remove(target);
+    if (!(await this.deps.publisher.remove(target, policyKey))) return;
+    if (this.governedByAnother(target, policyKey)) return;
+    await this.deps.workloadUsers?.remove(target);
+  }
+
+  private governedByAnother(target: string, policyKey: string): boolean {
+    const [namespace, name] = splitKey(target);
+    return (['Deployment', 'StatefulSet'] as const).some((kind) =>
+      this.deps.policiesForTarget({ namespace, kind, name }).some((p) => !p.metadata.deletionTimestamp && objectKey(p.metadata) !== policyKey),
+    );
   }
 
   /**
