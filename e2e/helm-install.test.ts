@@ -293,7 +293,7 @@ describe('helm install with defaults, against the API-server double', () => {
       const patch = JSON.parse(Buffer.from(reply.body.response.patch as string, 'base64').toString('utf8')) as Array<{ op: string; path: string; value?: any }>;
       const sidecar = patch.flatMap((op) => (Array.isArray(op.value) ? op.value : [op.value])).find((c: any) => c?.name === 'spillway');
       expect(sidecar).toMatchObject({ image: defaults.image, restartPolicy: 'Always' });
-      expect(sidecar?.env).toContainEqual({ name: 'SPILLWAY_REDIS', valueFrom: { secretKeyRef: { name: 'spillway-redis-chat', key: 'url' } } });
+      expect(sidecar?.env).toContainEqual({ name: 'SPILLWAY_REDIS', valueFrom: { secretKeyRef: { name: 'spillway-redis-chat', key: 'url', optional: true } } });
       sidecars.push(sidecar);
     }
     return { ca, sidecars };

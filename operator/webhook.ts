@@ -361,8 +361,10 @@ function renameProbePorts(container: Container, index: number, from: string, to:
 /** SPILLWAY_REDIS: from a Secret in the pod's namespace (per workload, or one for all), else the literal URL (no credentials). */
 function redisEnv(s: InjectionSettings, configKey: string): Record<string, unknown> {
   if (s.redisSecret.perWorkload) {
+    // Optional: a workload with no TrafficPolicy has no Secret yet; its pods must still start
+    // (SPILLWAY_REDIS_OPTIONAL, below), unconfigured and reported by SpillwaySidecarUnconfigured.
     const name = workloadSecretName(configKey.slice(configKey.indexOf('/') + 1));
-    return { name: 'SPILLWAY_REDIS', valueFrom: { secretKeyRef: { name, key: WORKLOAD_SECRET_KEYS.url } } };
+    return { name: 'SPILLWAY_REDIS', valueFrom: { secretKeyRef: { name, key: WORKLOAD_SECRET_KEYS.url, optional: true } } };
   }
   if (s.redisSecret.name) return { name: 'SPILLWAY_REDIS', valueFrom: { secretKeyRef: { name: s.redisSecret.name, key: s.redisSecret.key } } };
   return { name: 'SPILLWAY_REDIS', value: s.redisUrl };
@@ -377,6 +379,7 @@ export function sidecarContainer(s: InjectionSettings, inboundName: string, appP
     redisEnv(s, configKey),
     { name: 'SPILLWAY_CONFIG_KEY', value: configKey },
   ];
+  if (s.redisSecret.perWorkload) env.push({ name: 'SPILLWAY_REDIS_OPTIONAL', value: 'true' });
   if (s.kafkaBrokers.length > 0) env.push({ name: 'SPILLWAY_KAFKA', value: s.kafkaBrokers.join(',') });
   env.push(
     { name: 'SPILLWAY_STATE_DIR', value: s.stateDir },

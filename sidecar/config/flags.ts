@@ -21,6 +21,8 @@ export interface SidecarOptions {
   podName: string;
   policy: string | null;
   redis: string | null;
+  /** No --redis beside --config-key is allowed (the workload's Redis Secret does not exist yet). */
+  redisOptional: boolean;
   configKey: string | null;
   kafka: string[];
   stateDir: string;
@@ -52,6 +54,12 @@ const FLAGS = {
   'pod-name': { env: 'POD_NAME', def: 'the hostname', help: "this pod's name (its share of Cluster-scope budgets)" },
   policy: { env: 'SPILLWAY_POLICY', def: '', help: 'TrafficPolicy YAML file: standalone mode, hot-reloaded' },
   redis: { env: 'SPILLWAY_REDIS', def: '', help: 'Redis URL for remote config (redis://, redis+sentinel://…/<master>, redis+cluster://…; rediss… for TLS)' },
+  'redis-optional': {
+    env: 'SPILLWAY_REDIS_OPTIONAL',
+    def: '',
+    help: "with --config-key: no --redis is not an error but a workload without a TrafficPolicy (its Redis Secret does not exist yet): no remote config, a warning; set by the webhook with per-workload Redis users",
+    boolean: true,
+  },
   'config-key': { env: 'SPILLWAY_CONFIG_KEY', def: '', help: '<namespace>/<target>: which config to read from Redis' },
   kafka: { env: 'SPILLWAY_KAFKA', def: '', help: 'Kafka brokers for deferral (host:port,...)' },
   'state-dir': { env: 'SPILLWAY_STATE_DIR', def: defaultStateDir(), help: 'where the last good remote config is persisted' },
@@ -91,7 +99,8 @@ export function parseSidecarFlags(argv: string[], env: NodeJS.ProcessEnv = proce
 
   const redis = get('redis') ?? null;
   const configKey = get('config-key') ?? null;
-  if (configKey !== null && redis === null) throw new UsageError('--config-key needs --redis (the Redis URL to read it from)');
+  const redisOptional = flags.on('redis-optional');
+  if (configKey !== null && redis === null && !redisOptional) throw new UsageError('--config-key needs --redis (the Redis URL to read it from)');
   if (redis !== null && configKey === null) throw new UsageError('--redis needs --config-key <namespace>/<target>');
   if (redis !== null) checkRedisUrl(redis, (m) => new UsageError(`--redis: ${m}`));
   if (configKey !== null) {
@@ -118,6 +127,7 @@ export function parseSidecarFlags(argv: string[], env: NodeJS.ProcessEnv = proce
     podName: get('pod-name') ?? hostname(),
     policy: get('policy') ?? null,
     redis,
+    redisOptional,
     configKey,
     kafka,
     stateDir: get('state-dir') ?? FLAGS['state-dir'].def,

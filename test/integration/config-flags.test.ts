@@ -19,6 +19,7 @@ describe('sidecar flags', () => {
       podName: hostname(),
       policy: null,
       redis: null,
+      redisOptional: false,
       configKey: null,
       kafka: [],
       stateDir: defaultStateDir(),
@@ -71,6 +72,9 @@ describe('sidecar flags', () => {
       podName: 'chat-1',
       configKey: 'talk/other',
     });
+    // With per-workload Redis users the webhook allows a missing URL (no TrafficPolicy yet).
+    expect(() => parseSidecarFlags([], { SPILLWAY_CONFIG_KEY: 'talk/chat' })).toThrow(/--config-key needs --redis/);
+    expect(parseSidecarFlags([], { SPILLWAY_CONFIG_KEY: 'talk/chat', SPILLWAY_REDIS_OPTIONAL: 'true' })).toMatchObject({ redis: null, redisOptional: true, configKey: 'talk/chat' });
     // An empty variable counts as unset.
     expect(parseSidecarFlags([], { SPILLWAY_LISTEN: '' })?.listen).toBe(17001);
   });

@@ -231,7 +231,9 @@ describe('sidecar injection (pure)', () => {
     const s = parseInjectionSettings({ image: 'x:1', redisSecret: { name: '', key: 'url', perWorkload: true } });
     const r = review(request(deploymentPod()), s);
     const patch = r.status === 200 ? JSON.stringify(r.patch) : '';
-    expect(patch).toContain('{"name":"SPILLWAY_REDIS","valueFrom":{"secretKeyRef":{"name":"spillway-redis-chat","key":"url"}}}');
+    // Optional: a workload without a TrafficPolicy has no Secret yet and its pods still start, unconfigured.
+    expect(patch).toContain('{"name":"SPILLWAY_REDIS","valueFrom":{"secretKeyRef":{"name":"spillway-redis-chat","key":"url","optional":true}}}');
+    expect(patch).toContain('{"name":"SPILLWAY_REDIS_OPTIONAL","value":"true"}');
     expect(patch).not.toContain('redis://');
   });
 
