@@ -167,6 +167,11 @@ export class Reconciler {
         accepted,
         programmed: { status: 'False', reason: 'TargetNotFound', message: `${target.kind} ${target.namespace}/${target.name} not found` },
       }, fields);
+      // The workload's Redis user and Secret before its pods exist, so they start with Redis.
+      if (this.deps.workloadUsers) {
+        this.guard();
+        await this.deps.workloadUsers.ensure(`${target.namespace}/${target.name}`);
+      }
       return 'target-not-found';
     }
 
@@ -284,12 +289,13 @@ export class Reconciler {
   }
 
   /**
-   * Removes the target's config if this policy owns it, and then the target's Redis user and
-   * Secret, unless another policy is about to govern the same workload: its running pods hold
-   * that password (read from the Secret at start), so it must survive the handover.
+   * Removes the target's config if this policy owns it, and the target's Redis user and Secret
+   * unless another policy governs (or is about to govern) the same workload: its running pods
+   * hold that password (read from the Secret at start), so it must survive the handover. The
+   * user goes even when nothing was published (a policy whose target never appeared made one).
    */
   private async removeConfig(target: string, policyKey: string): Promise<void> {
-    if (!(await this.deps.publisher.remove(target, policyKey))) return;
+    await this.deps.publisher.remove(target, policyKey);
     if (this.governedByAnother(target, policyKey)) return;
     await this.deps.workloadUsers?.remove(target);
   }

@@ -167,10 +167,19 @@ describe('operator reconcile (fake API server, real Redis)', () => {
     expect(p.message).toContain('StatefulSet talk/nothere');
     expect(cond('orphan', 'Accepted')?.status).toBe('True');
     expect(await stored('talk/nothere')).toBeNull();
+    // Its Redis user and Secret already, so the workload's first pods start with them.
+    await waitFor('user made before the target exists', () => users.ensured.includes('talk/nothere'));
     // The target appears: published at once.
     kube.setWorkload('StatefulSet', 'talk', 'nothere', 3);
     await waitFor('published', () => stored('talk/nothere'));
     await waitFor('Programmed', () => cond('orphan', 'Programmed')?.status === 'True');
+  });
+
+  it('a policy whose target never appeared takes its Redis user with it when deleted', async () => {
+    kube.applyPolicy({ name: 'ghost', spec: spec({ targetRef: { kind: 'Deployment', name: 'never' } }) });
+    await waitFor('user made', () => users.ensured.includes('talk/never'));
+    kube.deletePolicy('talk', 'ghost');
+    await waitFor('user removed', () => users.removed.includes('talk/never'));
   });
 
   it('deleting a policy removes its key through the finalizer; the version keeps growing', async () => {
