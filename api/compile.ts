@@ -5,7 +5,7 @@
  */
 import type { CompiledClass, CompiledConfig, CompiledMatch, CompiledRoute } from './config.js';
 import { DEFAULT_QUEUE_TIMEOUT_MS } from './config.js';
-import { DEFAULT_CLASS_NAME, type ClassSpec, type Match, type Route, type TrafficPolicy } from './policy.js';
+import { DEFAULT_CLASS_NAME, type ClassSpec, type Match, type Mode, type Route, type TrafficPolicy } from './policy.js';
 
 /** A compiled config before the publisher gives it a version. */
 export type CompiledBody = Omit<CompiledConfig, 'version'>;
@@ -38,10 +38,10 @@ function compileMatch(m: Match): CompiledMatch {
 
 type ClassFields = Omit<ClassSpec, 'name' | 'match'>;
 
-function compileClass(name: string, match: Match[], c: ClassFields, readyReplicas: number): CompiledClass {
+function compileClass(name: string, match: Match[], c: ClassFields, readyReplicas: number, policyMode: Mode): CompiledClass {
   const scope = c.concurrency.scope;
   const split = scope === 'Cluster' ? dividePodLimit(c.concurrency.limit, readyReplicas) : { limit: c.concurrency.limit, extra: 0 };
-  return {
+  const out: CompiledClass = {
     name,
     priority: c.priority,
     match: match.map(compileMatch),
@@ -55,6 +55,14 @@ function compileClass(name: string, match: Match[], c: ClassFields, readyReplica
     rejectStatus: c.rejectStatus,
     affectsLoadLevel: c.affectsLoadLevel,
   };
+  const { borrow, adaptive } = c.concurrency;
+  if (borrow !== undefined) out.borrowMax = borrow.max;
+  if (adaptive !== undefined) out.adaptive = { minLimit: adaptive.minLimit, maxLimit: adaptive.maxLimit };
+  if (c.fairness !== undefined) {
+    out.fairness = c.fairness.header !== undefined ? { header: c.fairness.header.toLowerCase() } : { clientAddress: true };
+  }
+  if ((c.mode ?? policyMode) === 'Shadow') out.shadow = true;
+  return out;
 }
 
 function compileRoute(r: Route, activeVendor: string): CompiledRoute {
@@ -84,8 +92,8 @@ export interface CompileOptions {
 export function compile(policy: TrafficPolicy, readyReplicas: number, options: CompileOptions = {}): CompiledBody {
   const { spec, metadata } = policy;
   const replicas = Math.max(0, Math.floor(readyReplicas));
-  const classes = spec.classes.map((c) => compileClass(c.name, c.match, c, replicas));
-  classes.push(compileClass(DEFAULT_CLASS_NAME, [], spec.defaultClass, replicas));
+  const classes = spec.classes.map((c) => compileClass(c.name, c.match, c, replicas, spec.mode));
+  classes.push(compileClass(DEFAULT_CLASS_NAME, [], spec.defaultClass, replicas, spec.mode));
   const active = options.activeVendors ?? {};
   return {
     policy: `${metadata.namespace}/${metadata.name}`,

@@ -49,6 +49,16 @@ export const CompiledClass = z.strictObject({
   timeoutMs: z.number().int().min(1).nullable(),
   rejectStatus: RejectStatus,
   affectsLoadLevel: z.boolean(),
+  // The fields below are present only when the policy uses the feature, so the config of a policy
+  // without them is exactly what it was before they existed (and older sidecars still accept it).
+  /** Slots the class may borrow beyond its limit from the other classes' unused ones, per pod. */
+  borrowMax: z.number().int().min(1).optional(),
+  /** Bounds of the adaptive per-pod limit; `limit` (plus the Cluster extra) is its starting point. */
+  adaptive: z.strictObject({ minLimit: z.number().int().min(1), maxLimit: z.number().int().min(1) }).optional(),
+  /** How a request's flow is found: a lower-cased header name, or the client address. */
+  fairness: z.union([z.strictObject({ header: z.string().min(1) }), z.strictObject({ clientAddress: z.literal(true) })]).optional(),
+  /** Shadow: refuse and queue nothing, count what would have been. */
+  shadow: z.literal(true).optional(),
 });
 export type CompiledClass = z.infer<typeof CompiledClass>;
 

@@ -116,6 +116,22 @@ function addSpecRules(spec: JSONSchemaProps): void {
   };
   addRules(spec, ['classes', '[]', 'queue'], [queueRule]);
   addRules(spec, ['defaultClass', 'queue'], [queueRule]);
+  const adaptiveRule: CelRule = { rule: 'self.minLimit <= self.maxLimit', message: 'minLimit must not exceed maxLimit', fieldPath: '.maxLimit' };
+  const fairnessRule: CelRule = {
+    rule: 'has(self.header) != has(self.clientAddress)',
+    message: 'set exactly one of header or clientAddress',
+    fieldPath: '.header',
+  };
+  const fairnessQueueRule: CelRule = {
+    rule: '!has(self.fairness) || (has(self.queue) && has(self.queue.size) && self.queue.size > 0)',
+    message: 'fairness needs a queue: set queue.size > 0',
+    fieldPath: '.fairness',
+  };
+  for (const cls of [['classes', '[]'], ['defaultClass']]) {
+    addRules(spec, [...cls, 'concurrency', 'adaptive'], [adaptiveRule]);
+    addRules(spec, [...cls, 'fairness'], [fairnessRule]);
+    addRules(spec, cls, [fairnessQueueRule]);
+  }
   addRules(spec, ['loadLevels', 'thresholds'], [
     { rule: 'self.size() != 3 || (self[0] < self[1] && self[1] < self[2])', message: 'thresholds must be strictly ascending' },
   ]);

@@ -57,14 +57,61 @@ export type Match = z.infer<typeof Match>;
 
 export const Scope = z.enum(['Pod', 'Cluster']);
 
+export const Borrow = z
+  .strictObject({
+    max: z
+      .number()
+      .int()
+      .min(1)
+      .max(1_000_000)
+      .describe('Slots this class may hold beyond its own limit, per pod, taken from what the other classes of the pod leave unused.'),
+  })
+  .describe(
+    'Borrowing: at its limit the class may use idle slots of other classes. A lender gets its slots back first as borrowed requests finish (nothing is preempted); among classes waiting for freed slots the higher priority goes first.',
+  );
+
+export const Adaptive = z
+  .strictObject({
+    minLimit: z.number().int().min(1).max(1_000_000).describe('The adaptive limit never goes below this (per pod).'),
+    maxLimit: z.number().int().min(1).max(1_000_000).describe('The adaptive limit never goes above this (per pod).'),
+  })
+  .refine((a) => a.minLimit <= a.maxLimit, { message: 'minLimit must not exceed maxLimit', path: ['maxLimit'] })
+  .describe(
+    'Adaptive limit: starting from limit, the per-pod limit follows the upstream latency this class measures (a gradient controller after Envoy adaptive concurrency): it falls when latency rises above the lowest recent latency and grows back when it returns.',
+  );
+
 export const Concurrency = z
   .strictObject({
-    limit: z.number().int().min(1).max(1_000_000).describe('Requests of this class in flight at once.'),
+    limit: z.number().int().min(1).max(1_000_000).describe('Requests of this class in flight at once (with adaptive: the starting point).'),
     scope: Scope.default('Pod').describe(
       'Pod: the limit holds in each pod. Cluster: the limit is divided over the ready replicas (never below 1 per pod).',
     ),
+    borrow: Borrow.optional(),
+    adaptive: Adaptive.optional(),
   })
   .describe('Concurrency budget.');
+
+export const Fairness = z
+  .strictObject({
+    header: z
+      .string()
+      .min(1)
+      .max(256)
+      .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be an HTTP header name')
+      .optional()
+      .describe('The flow of a request is the value of this header (requests without it share one flow).'),
+    clientAddress: z.literal(true).optional().describe('The flow of a request is the address of the client connection.'),
+  })
+  .refine((f) => (f.header !== undefined) !== (f.clientAddress !== undefined), {
+    message: 'set exactly one of header or clientAddress',
+    path: ['header'],
+  })
+  .describe(
+    'Fairness between flows inside the class: when the class is full, freed slots go to the flow holding fewest, and a flow holding more than its share of queue places loses the newest of them to a flow holding less; one flow sending too much gets the refusals, not its neighbours. Needs a queue (queue.size > 0).',
+  );
+
+export const Mode = z.enum(['Enforce', 'Shadow']);
+export type Mode = z.infer<typeof Mode>;
 
 export const Queue = z
   .strictObject({
@@ -93,8 +140,12 @@ const classFields = {
     .min(0)
     .max(1000)
     .default(50)
-    .describe('Importance: lower is shed first when load levels rise.'),
+    .describe(
+      'Importance among classes that wait for freed capacity (see concurrency.borrow): higher goes first. It does not shed by itself: shedding by load level is set per class by shedAtLevel.',
+    ),
   concurrency: Concurrency,
+  fairness: Fairness.optional(),
+  mode: Mode.optional().describe('Enforce or Shadow for this class; default: spec.mode. In Shadow nothing is refused or queued, but what would have been is counted (outcome shadow-…).'),
   queue: Queue.default({ size: 0 }),
   shedAtLevel: z
     .number()
@@ -119,17 +170,23 @@ const classFields = {
     ),
 };
 
+/** Fairness shares queue places, so a class with it needs a queue. */
+const fairnessNeedsQueue = <T extends { fairness?: unknown; queue: { size: number } }>(c: T): boolean => c.fairness === undefined || c.queue.size > 0;
+const fairnessNeedsQueueIssue = { message: 'fairness needs a queue: set queue.size > 0', path: ['fairness'] };
+
 export const ClassSpec = z
   .strictObject({
     name: dnsLabel.describe('Class name, unique within the policy; shown in headers and metrics.'),
     match: z.array(Match).min(1).max(64).describe('Matchers; the first class with a matching matcher wins.'),
     ...classFields,
   })
+  .refine(fairnessNeedsQueue, fairnessNeedsQueueIssue)
   .describe('A request class.');
 export type ClassSpec = z.infer<typeof ClassSpec>;
 
 export const DefaultClassSpec = z
   .strictObject(classFields)
+  .refine(fairnessNeedsQueue, fairnessNeedsQueueIssue)
   .describe('The class of requests no class matches (named "default").');
 
 export const LoadLevels = z
@@ -255,6 +312,9 @@ export const TrafficPolicySpec = z
       .max(3600)
       .default(0)
       .describe('Slow start: a sidecar that has just started admits a growing share of its limits over this many seconds.'),
+    mode: Mode.default('Enforce').describe(
+      'Enforce: refuse and queue as declared. Shadow: refuse and queue nothing, but count every request that would have been refused or queued under its would-be outcome (shadow-capacity, shadow-load-level, shadow-queued). A class may override it.',
+    ),
   })
   .superRefine((s, ctx) => {
     const names = s.classes.map((c) => c.name);
@@ -333,6 +393,13 @@ export const TrafficPolicyStatus = z
           .object({
             name: z.string().min(1).max(63).describe('Class name (the default class is "default").'),
             podLimit: nonNegative().describe('Concurrency limit of the class in each pod: the Cluster-scoped limit divided over the ready replicas, or the Pod-scoped limit.'),
+            mode: Mode.optional().describe(
+              'Shadow when the class refuses and queues nothing (its would-be refusals are the sidecars\' spillway_shadow_requests_total); absent when it enforces.',
+            ),
+            adaptive: z
+              .boolean()
+              .optional()
+              .describe('true when the pod limit is adaptive: podLimit is then its starting point (the live one is the sidecars\' spillway_limit).'),
           })
           .describe('The limit one class has in each pod.'),
       )

@@ -213,7 +213,12 @@ export class Reconciler {
         ...protection?.fields,
         configVersion: result.version,
         readyReplicas: body.readyReplicas,
-        classes: body.classes.map((c) => ({ name: c.name, podLimit: c.limit })),
+        classes: body.classes.map((c) => ({
+          name: c.name,
+          podLimit: c.limit,
+          ...(c.shadow === true ? { mode: 'Shadow' as const } : {}),
+          ...(c.adaptive !== undefined ? { adaptive: true } : {}),
+        })),
         publishedTarget: body.target,
         routes: routes.length || prev?.routes?.length ? routes : undefined,
       },

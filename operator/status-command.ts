@@ -12,7 +12,8 @@ import { ACCEPTED, findCondition, PROGRAMMED } from './status.js';
 export const STATUS_USAGE = (name: string) => `Usage: ${name} status [-n NAMESPACE | -A] [--context NAME] [--kubeconfig FILE]
 
 Lists TrafficPolicies: target, Accepted and Programmed (with the reason when not True), the
-config version in Redis, the target's ready replicas, each class's limit per pod, and each
+config version in Redis, the target's ready replicas, each class's limit per pod ("~": an
+adaptive limit's starting point; "(shadow)": the class is in Shadow mode), and each
 route's active vendor ("auto" until the operator makes a workload-wide choice: each pod then
 follows its own failover window).
 
@@ -92,7 +93,7 @@ export function statusRows(policies: PolicyObject[], withNamespace: boolean): st
         conditionCell(s, PROGRAMMED),
         s?.configVersion === undefined ? '-' : String(s.configVersion),
         s?.readyReplicas === undefined ? '-' : String(s.readyReplicas),
-        list((s?.classes ?? []).map((c) => `${c.name}=${c.podLimit}`)),
+        list((s?.classes ?? []).map((c) => `${c.name}=${c.podLimit}${c.adaptive === true ? '~' : ''}${c.mode === 'Shadow' ? '(shadow)' : ''}`)),
         list(vendorCells(spec, s)),
       ];
       return withNamespace ? [p.metadata.namespace, ...row] : row;

@@ -6,8 +6,10 @@
  */
 import type { CompiledClass } from '../api/config.js';
 import type { AccessLog } from './admission/access-log.js';
-import { INBOUND_REFUSALS, type InboundRefusal } from './admission/outcomes.js';
-import type { Budget, Permit } from './admission/permit.js';
+import { FairFlows } from './admission/fair-flows.js';
+import { GradientLimit } from './admission/gradient-limit.js';
+import { INBOUND_REFUSALS, O_ERROR, O_SUCCESS, O_TIMEOUT, SHADOW_OUTCOMES, type InboundRefusal, type OutcomeCode } from './admission/outcomes.js';
+import { HOLDS_SLOT, type Budget, type Permit } from './admission/permit.js';
 import { Refusals } from './admission/refusals.js';
 import { DeadlineList } from './deadline-list.js';
 import { Limiter } from './limiter.js';
@@ -17,7 +19,8 @@ import type { DurationCounts } from './inbound-metrics.js';
 export type ClassSettings = Pick<
   CompiledClass,
   'name' | 'priority' | 'queue' | 'shedAtLevel' | 'timeoutMs' | 'rejectStatus' | 'affectsLoadLevel'
->;
+> &
+  Partial<Pick<CompiledClass, 'borrowMax' | 'adaptive' | 'fairness' | 'shadow'>>;
 
 export class ClassRuntime implements Budget {
   readonly name: string;
@@ -34,6 +37,16 @@ export class ClassRuntime implements Budget {
   readonly outcomes: Float64Array;
   readonly duration: DurationCounts;
   readonly now: () => number;
+  /** Shadow mode (see admission/permit.ts admit()). */
+  shadow = false;
+  /** Would-be outcomes of Shadow, by SHADOW_OUTCOMES index; cumulative, shared like `outcomes`. */
+  readonly shadowCounts: Float64Array;
+  shadowWaiting = 0;
+  passQueued = false;
+  /** The adaptive limit's controller; null: the limit is the static one. */
+  adaptive: GradientLimit | null = null;
+  /** Fairness: the header naming a request's flow (lower case, as bytes), or null for the client address. */
+  flowHeaderBytes: Uint8Array | null = null;
 
   constructor(
     settings: ClassSettings,
@@ -42,7 +55,9 @@ export class ClassRuntime implements Budget {
     outcomes: Float64Array,
     duration: DurationCounts,
     private readonly accessLog: AccessLog | null = null,
+    shadowCounts: Float64Array = new Float64Array(SHADOW_OUTCOMES.length),
   ) {
+    this.shadowCounts = shadowCounts;
     this.name = settings.name;
     this.now = now;
     this.limiter = new Limiter({ limit, queueSize: settings.queue.size, queueTimeoutMs: settings.queue.timeoutMs }, now);
@@ -53,10 +68,31 @@ export class ClassRuntime implements Budget {
     this.update(settings, limit, limit);
   }
 
-  /** New settings from a config; `limit` is the enforced one (warm-up applied), `baseLimit` the per-pod one. */
+  /**
+   * New settings from a config; `limit` is the enforced one (warm-up applied), `baseLimit` the
+   * per-pod one. An adaptive class keeps its learnt limit across config changes: the static
+   * limit is only its starting point.
+   */
   update(settings: ClassSettings, baseLimit: number, limit: number): void {
     this.priority = settings.priority;
+    if (settings.adaptive === undefined) this.adaptive = null;
+    else if (this.adaptive === null) this.adaptive = new GradientLimit(settings.adaptive, baseLimit);
+    else this.adaptive.setBounds(settings.adaptive);
+    if (this.adaptive !== null) {
+      const learnt = this.adaptive.limit;
+      limit = limit >= baseLimit ? learnt : Math.max(1, Math.ceil((learnt * limit) / baseLimit));
+      baseLimit = learnt;
+    }
     this.baseLimit = baseLimit;
+    this.shadow = settings.shadow === true;
+    this.limiter.borrowMax = settings.borrowMax ?? 0;
+    const fairness = settings.fairness;
+    if (fairness === undefined) this.limiter.fair = null;
+    else {
+      // Waiters queued before fairness was switched on are FIFO-only: they are admitted in order or time out.
+      if (this.limiter.fair === null) this.limiter.fair = new FairFlows();
+      this.flowHeaderBytes = 'header' in fairness ? Buffer.from(fairness.header, 'latin1') : null;
+    }
     this.shedAtLevel = settings.shedAtLevel ?? Infinity;
     this.timeoutMs = settings.timeoutMs ?? 0;
     this.affectsLoadLevel = settings.affectsLoadLevel;
@@ -66,9 +102,22 @@ export class ClassRuntime implements Budget {
     this.limiter.update({ limit, queueSize: settings.queue.size, queueTimeoutMs: settings.queue.timeoutMs });
   }
 
-  released(_p: Permit, durationMs: number): void {
+  released(p: Permit, durationMs: number, outcome: OutcomeCode): void {
     this.duration.observe(durationMs / 1000);
+    if (p.slot !== HOLDS_SLOT) return;
+    const a = this.adaptive;
+    // Latency of the upstream's own answers: refusals and aborts say nothing about it.
+    if (a !== null && (outcome === O_SUCCESS || outcome === O_ERROR || outcome === O_TIMEOUT)) {
+      const now = this.now();
+      if (a.sample(now - p.admittedAt, this.limiter.inflight, now)) this.adapted(a.limit);
+    }
     this.limiter.release();
+  }
+
+  /** The adaptive limit moved (a warm-up in progress rescales it at its next step). */
+  private adapted(limit: number): void {
+    this.baseLimit = limit;
+    this.limiter.setLimit(limit);
   }
 
   dispose(): void {

@@ -13,6 +13,12 @@ export interface ClassState {
   queued: number;
   queueSize: number;
   shedAtLevel: number | null;
+  /** In-flight requests beyond the class's own limit (slots borrowed from other classes). */
+  borrowed: number;
+  /** Shadow: nothing refused or queued, would-be outcomes counted. */
+  mode: 'Enforce' | 'Shadow';
+  /** Flows holding a slot or queue place (fairness), else null. */
+  flows: number | null;
 }
 
 export interface DataPlaneState {

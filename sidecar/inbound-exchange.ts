@@ -173,8 +173,8 @@ export class InboundExchange extends Permit<ClassRuntime> implements Exchange, U
     this.host.sessions.open(client, socket);
   }
 
-  protected refuseQueueTimeout(): void {
-    refuse(this.conn, this.head, this.budget, 'queue-timeout', this.host.level);
+  protected refuseQueued(reason: 'queue-timeout' | 'capacity'): void {
+    refuse(this.conn, this.head, this.budget, reason, this.host.level);
   }
 
   protected timedOut(): void {

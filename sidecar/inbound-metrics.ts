@@ -5,7 +5,7 @@
  * a label hash and validates labels on every call.
  */
 import { Counter, Gauge, type Metric, type MetricValue, type Registry } from 'prom-client';
-import { OUTCOMES } from './admission/outcomes.js';
+import { OUTCOMES, SHADOW_OUTCOMES } from './admission/outcomes.js';
 import type { ClassRuntime } from './class-runtime.js';
 
 export interface InboundMetricsSource {
@@ -72,10 +72,22 @@ export class InboundMetrics {
   /** Outcome counts per class name, kept for the life of the process so counters never go back. */
   private readonly counts = new Map<string, Float64Array>();
   private readonly durations = new Map<string, DurationCounts>();
+  private readonly shadowCounts = new Map<string, Float64Array>();
 
   constructor(registry: Registry, source: InboundMetricsSource) {
     const counts = this.counts;
+    const shadowCounts = this.shadowCounts;
     const registers = [registry];
+    new Counter({
+      name: 'spillway_shadow_requests_total',
+      help: 'Requests a class in Shadow mode let through that Enforce would have refused (capacity, load-level) or queued (queued), by class.',
+      labelNames: ['class', 'outcome'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [name, c] of shadowCounts) for (let i = 0; i < SHADOW_OUTCOMES.length; i++) this.labels(name, SHADOW_OUTCOMES[i]).inc(c[i]);
+      },
+    });
     new Counter({
       name: 'spillway_requests_total',
       help: 'Inbound requests by class and outcome (success, error, upstream-error, timeout, aborted, or a refusal reason).',
@@ -98,10 +110,16 @@ export class InboundMetrics {
         },
       });
     perClass('spillway_inflight', 'Requests of the class being served by the upstream.', (c) => c.limiter.inflight);
-    perClass('spillway_limit', 'Concurrency limit the class has in this pod now (Cluster share and warm-up applied).', (c) => c.limiter.limit);
+    perClass(
+      'spillway_limit',
+      'Concurrency limit the class has in this pod now (Cluster share, warm-up and the adaptive limit applied).',
+      (c) => c.limiter.limit,
+    );
+    perClass('spillway_borrowed', 'In-flight requests of the class beyond its own limit, on slots other classes lent (concurrency.borrow).', (c) => c.limiter.borrowed);
+    perClass('spillway_class_shadow', '1 while the class is in Shadow mode (nothing refused or queued), else 0.', (c) => (c.shadow ? 1 : 0));
     perClass('spillway_queue_length', 'Requests of the class waiting for a slot.', (c) => c.limiter.queued);
     // Lets alerts and dashboards tell an important class from one meant to be shed (a join on class).
-    perClass('spillway_class_priority', "The class's priority in the config in force (lower is shed first).", (c) => c.priority);
+    perClass('spillway_class_priority', "The class's priority in the config in force (higher gets freed capacity first).", (c) => c.priority);
     const single = (name: string, help: string, read: () => number) =>
       new Gauge({
         name,
@@ -125,6 +143,16 @@ export class InboundMetrics {
       this.durations.set(name, d);
     }
     return d;
+  }
+
+  /** The Shadow counts of a class name (created once, like countsFor). */
+  shadowCountsFor(name: string): Float64Array {
+    let c = this.shadowCounts.get(name);
+    if (!c) {
+      c = new Float64Array(SHADOW_OUTCOMES.length);
+      this.shadowCounts.set(name, c);
+    }
+    return c;
   }
 
   /** The counts array of a class name (created once, then shared by every ClassRuntime of that name). */

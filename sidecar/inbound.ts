@@ -10,7 +10,8 @@ import { effectiveLimit, podSlot } from '../api/compile.js';
 import type { CompiledConfig } from '../api/config.js';
 import type { AccessLog } from './admission/access-log.js';
 import { admissionRefusal } from './admission/outcomes.js';
-import { admit, GRANTED, QUEUE } from './admission/permit.js';
+import { BorrowPool } from './admission/borrow-pool.js';
+import { admit, GRANTED, PASS, QUEUE } from './admission/permit.js';
 import { ClassRuntime, type ClassSettings } from './class-runtime.js';
 import { Classifier } from './classifier.js';
 import type { DataPlane, DataPlaneState } from './contracts.js';
@@ -153,9 +154,16 @@ export class Inbound implements DataPlane, RequestHandler, ExchangeHost {
       }
       next.push(rt);
     }
+    // Borrowing: one lending pool over the classes in force when any of them borrows; classes
+    // that are draining keep their slots to themselves.
+    for (const rt of this.runtimes.values()) rt.limiter.pool = null;
+    if (next.some((c) => c.limiter.borrowMax > 0)) new BorrowPool(next.map((c) => ({ limiter: c.limiter, priority: c.priority }))).attach();
     // The budgets are the real bound on upstream concurrency; the pool must not be smaller than
     // their sum, or requests of one class (held long-polls) would wait in the Agent and block all.
-    this.pool.setMaxSockets(Math.max(this.maxUpstreamSockets, next.reduce((sum, c) => sum + c.baseLimit, 0)));
+    // (Borrowing never exceeds the sum; an adaptive limit may grow to its maxLimit.)
+    this.pool.setMaxSockets(
+      Math.max(this.maxUpstreamSockets, next.reduce((sum, c) => sum + (c.adaptive !== null ? c.adaptive.maxLimit : c.baseLimit), 0)),
+    );
     this.levels.configure(config.loadLevels);
     this.classifier = new Classifier(config.classes);
     this.classes = next;
@@ -187,6 +195,9 @@ export class Inbound implements DataPlane, RequestHandler, ExchangeHost {
         queued: c.limiter.queued,
         queueSize: c.limiter.queueSize,
         shedAtLevel: c.shedAtLevel === Infinity ? null : c.shedAtLevel,
+        borrowed: c.limiter.borrowed,
+        mode: c.shadow ? 'Shadow' : 'Enforce',
+        flows: c.limiter.fair === null ? null : c.limiter.fair.size,
       })),
     };
   }
@@ -231,9 +242,11 @@ export class Inbound implements DataPlane, RequestHandler, ExchangeHost {
   /** The pipeline, for a head the engine parsed: classify → load level → permit, queue or refuse → forward (InboundExchange). */
   request(conn: ServerConn, head: RequestHead): void {
     const cls = this.classOf(head);
+    if (cls.limiter.fair !== null) cls.limiter.fair.key = flowKey(cls, conn, head);
     const d = admit(cls, this.level);
     if (d === GRANTED) new InboundExchange(this, conn, head, cls).admitted();
     else if (d === QUEUE) cls.limiter.enqueue(new InboundExchange(this, conn, head, cls));
+    else if (d === PASS) new InboundExchange(this, conn, head, cls).pass();
     else refuse(conn, head, cls, admissionRefusal(d), this.level);
   }
 
@@ -268,8 +281,23 @@ export class Inbound implements DataPlane, RequestHandler, ExchangeHost {
   }
 
   private newRuntime(settings: ClassSettings, limit: number): ClassRuntime {
-    return new ClassRuntime(settings, limit, this.now, this.metrics.countsFor(settings.name), this.metrics.durationFor(settings.name), this.accessLog);
+    return new ClassRuntime(
+      settings,
+      limit,
+      this.now,
+      this.metrics.countsFor(settings.name),
+      this.metrics.durationFor(settings.name),
+      this.accessLog,
+      this.metrics.shadowCountsFor(settings.name),
+    );
   }
+}
+
+/** Fairness: the flow a request belongs to (the class's header, first value; or the client address). */
+function flowKey(cls: ClassRuntime, conn: ServerConn, head: RequestHead): string {
+  const name = cls.flowHeaderBytes;
+  if (name === null) return conn.remoteAddress;
+  return head.value(name) ?? '';
 }
 
 /** Slow start: a share of the limit, never below 1. */

@@ -107,8 +107,29 @@ function overview(): Dashboard {
             ],
             { unit: 'percentunit', min: 0 },
           ),
-          ts('Class priority', 'Priority of each class in the config in force (lower is shed first; highest over the selected pods).', [
+          ts('Class priority', 'Priority of each class in the config in force (higher gets freed capacity first when classes borrow; highest over the selected pods).', [
             q(`max by (class) (spillway_class_priority{${S}})`, '{{class}}'),
+          ], { min: 0, steps: true }),
+        ],
+      },
+      {
+        row: 'Adaptive admission',
+        panels: [
+          ts('Borrowed slots', 'In-flight requests of each class beyond its own limit, on slots other classes left idle (concurrency.borrow), summed over pods. Lenders get them back as these finish.', [
+            q(`sum by (class) (spillway_borrowed{${S}})`, '{{class}}'),
+          ], { min: 0 }),
+          ts('Limit per pod over time', 'Each class\'s limit per pod (min and max over the selected pods): an adaptive limit (concurrency.adaptive) moves with the latency it measures; a static one only with the Cluster share and warm-up.', [
+            q(`min by (class) (spillway_limit{${S}})`, '{{class}} min'),
+            q(`max by (class) (spillway_limit{${S}})`, '{{class}} max'),
+          ], { min: 0 }),
+          ts('Shadow: would-be refusals', 'Requests a class in Shadow mode let through that Enforce would have refused (capacity, load-level) or queued (queued), per class (spillway_shadow_requests_total). SpillwayShadowWouldShed warns above 5% of a class.', [
+            q(`sum by (class, outcome) (rate(spillway_shadow_requests_total{${S}}[${RATE}]))`, '{{class}} {{outcome}}'),
+          ], { unit: 'reqps' }),
+          ts('Shadow: would-be shed ratio', 'Share of each Shadow class that Enforce would have refused (capacity, load-level).', [
+            q(`sum by (class) (rate(spillway_shadow_requests_total{${S}, outcome=~"capacity|load-level"}[${RATE}])) / sum by (class) (rate(spillway_requests_total{${S}}[${RATE}]))`, '{{class}}'),
+          ], { unit: 'percentunit', min: 0 }),
+          ts('Classes in Shadow', '1 per pod for each class in Shadow mode (nothing refused or queued).', [
+            q(`sum by (class) (spillway_class_shadow{${S}})`, '{{class}}'),
           ], { min: 0, steps: true }),
         ],
       },

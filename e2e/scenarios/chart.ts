@@ -5,7 +5,7 @@
  * markers show the scenario's events. Rendered headless with @napi-rs/canvas.
  */
 import { createCanvas, type SKRSContext2D } from '@napi-rs/canvas';
-import { MODE_LABEL, type ModeResult, type ScenarioResult } from './types.js';
+import { modeLabel, type ModeResult, type ScenarioResult } from './types.js';
 
 const COL_W = 520;
 const ROW_H = 165;
@@ -188,7 +188,7 @@ export function renderChart(result: ScenarioResult): Buffer {
       result.classes.map((name) => r.timeline.map((s): [number, number | null] => [s.t + 0.5, s.classes[name] ? f(s.classes[name]) : null]));
 
     const b0 = box(0);
-    frame(ctx, b0, `${MODE_LABEL[r.mode]} (${verdictText}) — goodput/s per class`);
+    frame(ctx, b0, `${modeLabel(r)} (${verdictText}) — goodput/s per class`);
     yTicks(ctx, b0, { max: goodMax }, fmtNum);
     events(ctx, b0, xMax, r, true);
     plot(ctx, b0, xMax, { max: goodMax }, per((c) => c.goodput).map((points, i) => ({ label: result.classes[i], color: colors.get(result.classes[i]) ?? '#000', points })));

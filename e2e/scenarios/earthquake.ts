@@ -16,7 +16,7 @@ const THRESHOLDS = {
   quick: { goodput: 0.95, p99: 3, p99SlackMs: 300 },
 };
 
-const definition: InboundScenario = {
+export const earthquakeDefinition: InboundScenario = {
   name: 'earthquake',
   title: 'earthquake: background logins ×15',
   app: CHAT_APP,
@@ -69,7 +69,7 @@ const definition: InboundScenario = {
 };
 
 export const earthquake: Scenario = {
-  name: definition.name,
-  title: definition.title,
-  run: (opts) => runInbound(definition, opts),
+  name: earthquakeDefinition.name,
+  title: earthquakeDefinition.title,
+  run: (opts) => runInbound(earthquakeDefinition, opts),
 };

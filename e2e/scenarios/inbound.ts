@@ -11,7 +11,7 @@ import type { TrafficPolicySpecInput } from '../../api/policy.js';
 import { spawnChatApp, startSidecar, type ChatAppProcess, type SidecarProcess } from '../apps/launch.js';
 import { runLoad, type ClassWindow, type LoadReport, type Phase, type RequestClass, type SessionPlan, type WindowSummary } from '../loadgen/index.js';
 import { startHaproxy, type HaproxyProcess } from './haproxy.js';
-import { StatePoller } from './poller.js';
+import { StatePoller, type PollTargets } from './poller.js';
 import { MODE_LABEL, type Criterion, type Mode, type ModeResult, type ScenarioOptions, type ScenarioResult, type StateSample, type TimelineSecond } from './types.js';
 
 export interface ActionContext {
@@ -53,6 +53,8 @@ export interface InboundScenario {
   phases(quick: boolean): Phase[];
   sessions?: SessionPlan;
   actions?(quick: boolean): TimedAction[];
+  /** Gauges of the sidecar's /state to sample onto the timeline (Spillway mode). */
+  gauges?: PollTargets['fromState'];
   judge(run: InboundRun, quick: boolean): Judgement;
 }
 
@@ -129,7 +131,8 @@ async function startFront(mode: Mode, s: InboundScenario, app: ChatAppProcess, o
   return { url: sidecar.url, sidecar, stop: () => sidecar.stop() };
 }
 
-async function runMode(s: InboundScenario, mode: Mode, opts: ScenarioOptions): Promise<ModeResult> {
+/** One run of a scenario in one mode: a fresh app, the load, the actions, the verdict. */
+export async function runInboundMode(s: InboundScenario, mode: Mode, opts: ScenarioOptions): Promise<ModeResult> {
   const app = await spawnChatApp(s.app);
   let front: Front | null = null;
   try {
@@ -137,7 +140,7 @@ async function runMode(s: InboundScenario, mode: Mode, opts: ScenarioOptions): P
     opts.log(`  ${MODE_LABEL[mode]}: load → ${front.url === app.url ? '' : `${mode} ${front.url} → `}chat app ${app.url}`);
     const phases = s.phases(opts.quick);
     const actions = s.actions?.(opts.quick) ?? [];
-    const poller = new StatePoller({ sidecarAdmin: front.sidecar?.adminUrl, app: app.url });
+    const poller = new StatePoller({ sidecarAdmin: front.sidecar?.adminUrl, app: app.url, fromState: s.gauges });
     const t0 = Date.now();
     poller.start(t0);
     const ctx: ActionContext = { app, sidecar: front.sidecar };
@@ -195,7 +198,7 @@ export async function runInbound(s: InboundScenario, opts: ScenarioOptions): Pro
   const results: ModeResult[] = [];
   for (const [i, mode] of modes.entries()) {
     opts.log(`[${i + 1}/${modes.length}] ${MODE_LABEL[mode]}`);
-    results.push(await runMode(s, mode, opts));
+    results.push(await runInboundMode(s, mode, opts));
     if (opts.signal.aborted) throw new Error('interrupted');
   }
   const spillway = results.find((r) => r.mode === 'spillway');

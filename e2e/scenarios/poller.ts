@@ -23,6 +23,14 @@ export interface PollTargets {
   app?: string;
   /** Extra gauges read on each sample. */
   extra?: () => Promise<Record<string, number>>;
+  /** Extra gauges picked from the sidecar's /state (e.g. a class's limit or borrowed slots). */
+  fromState?: (state: SidecarState) => Record<string, number>;
+}
+
+/** What the gauges read of the sidecar's GET /state. */
+export interface SidecarState {
+  loadLevel: number;
+  classes: Array<{ name: string; limit: number; inflight: number; queued: number; borrowed?: number }>;
 }
 
 export class StatePoller {
@@ -50,11 +58,13 @@ export class StatePoller {
     ]);
     const level = state?.loadLevel;
     const pool = stats?.pool as { backlog?: number } | undefined;
+    const picked = state && Array.isArray(state.classes) && this.targets.fromState ? this.targets.fromState(state as unknown as SidecarState) : undefined;
+    const gauges = extra || picked ? { ...extra, ...picked } : undefined;
     this.samples.push({
       t,
       loadLevel: typeof level === 'number' ? level : null,
       appBacklog: typeof pool?.backlog === 'number' ? pool.backlog : null,
-      ...(extra ? { extra } : {}),
+      ...(gauges ? { extra: gauges } : {}),
     });
     this.busy = false;
   }

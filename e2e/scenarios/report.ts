@@ -1,6 +1,6 @@
 /** The verdict table printed after each scenario: one row per criterion, one column per mode. */
 import { formatTable } from '../loadgen/index.js';
-import { MODE_LABEL, type ScenarioResult } from './types.js';
+import { modeLabel, type ScenarioResult } from './types.js';
 
 export function formatVerdict(result: ScenarioResult): string {
   const names: Array<[string, string]> = [];
@@ -16,7 +16,7 @@ export function formatVerdict(result: ScenarioResult): string {
     }),
   ]);
   rows.push(['verdict', '', ...result.modes.map((m) => (m.pass ? 'PASS' : 'FAIL'))]);
-  const table = formatTable(['criterion', 'target', ...result.modes.map((m) => MODE_LABEL[m.mode])], rows);
-  const notes = result.modes.filter((m) => m.note).map((m) => `  ${MODE_LABEL[m.mode]}: ${m.note}`);
+  const table = formatTable(['criterion', 'target', ...result.modes.map(modeLabel)], rows);
+  const notes = result.modes.filter((m) => m.note).map((m) => `  ${modeLabel(m)}: ${m.note}`);
   return [table, ...notes].join('\n');
 }

@@ -54,6 +54,8 @@ export interface Criterion {
 
 export interface ModeResult {
   mode: Mode;
+  /** Shown instead of the mode's label when one scenario runs a mode twice (e.g. Shadow, then Enforce). */
+  label?: string;
   /** Key figures of this run (ratios, counts, ms), for the JSON summary. */
   figures: Record<string, number | string | null>;
   criteria: Criterion[];
@@ -87,6 +89,10 @@ export interface Scenario {
    * method) when any valid policy can drive it.
    */
   policyNeeds?(spec: TrafficPolicySpec): string[];
+}
+
+export function modeLabel(m: ModeResult): string {
+  return m.label ?? MODE_LABEL[m.mode];
 }
 
 export function criterion(name: string, target: string, value: string, pass: boolean): Criterion {

@@ -69,3 +69,14 @@ export type AdmissionRefusal = (typeof ADMISSION_REFUSALS)[number];
 export function admissionRefusal(code: OutcomeCode): AdmissionRefusal {
   return OUTCOMES[code] as AdmissionRefusal;
 }
+
+/**
+ * What a Shadow class counts for a request it let through: the refusal (capacity, load-level) or
+ * the wait (queued) Enforce would have given it. The `outcome` label of
+ * spillway_shadow_requests_total; the order is the index of ShadowCounts.
+ */
+export const SHADOW_OUTCOMES = ['capacity', 'load-level', 'queued'] as const;
+export type ShadowOutcome = (typeof SHADOW_OUTCOMES)[number];
+export const S_CAPACITY = 0;
+export const S_LOAD_LEVEL = 1;
+export const S_QUEUED = 2;

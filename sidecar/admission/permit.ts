@@ -8,7 +8,8 @@
  */
 import type { DeadlineEntry, DeadlineList } from '../deadline-list.js';
 import type { Limiter, Waiter } from '../limiter.js';
-import { O_ABORTED, O_CAPACITY, O_LOAD_LEVEL, O_QUEUE_TIMEOUT, O_TIMEOUT, type OutcomeCode } from './outcomes.js';
+import type { Flow, FlowWaiter } from './fair-flows.js';
+import { O_ABORTED, O_CAPACITY, O_LOAD_LEVEL, O_QUEUE_TIMEOUT, O_TIMEOUT, S_CAPACITY, S_LOAD_LEVEL, S_QUEUED, type OutcomeCode } from './outcomes.js';
 
 /** A class (inbound) or route (egress) budget: what a permit is taken from and given back to. */
 export interface Budget {
@@ -23,32 +24,60 @@ export interface Budget {
   /** Counts by OutcomeCode, read by the metrics at scrape time. */
   readonly outcomes: Float64Array;
   now(): number;
-  /** A permit ended (already counted): record its duration and give the slot back. */
-  released(p: Permit, durationMs: number): void;
+  /** A permit ended (already counted): record its duration and give the slot back (if it held one). */
+  released(p: Permit, durationMs: number, outcome: OutcomeCode): void;
+  /** Shadow mode: refuse and queue nothing, count what would have been (absent: Enforce). */
+  shadow?: boolean;
+  /** Shadow counts by ShadowCode; present when shadow is. */
+  readonly shadowCounts?: Float64Array;
+  /** Shadow: running requests that would be waiting in the queue (the would-be queue's occupancy). */
+  shadowWaiting?: number;
+  /** Shadow: whether the last PASS decision was a would-be queued one (read by pass()). */
+  passQueued?: boolean;
 }
 
 /** admit(): a slot was taken; call admitted() on the new holder. */
 export const GRANTED = -1;
 /** admit(): the queue has room; enqueue the new holder with budget.limiter.enqueue(). */
 export const QUEUE = -2;
-export type Decision = typeof GRANTED | typeof QUEUE | OutcomeCode;
+/** admit(), Shadow only: would have been refused or queued; call pass() on the new holder (it runs without a slot). */
+export const PASS = -3;
+export type Decision = typeof GRANTED | typeof QUEUE | typeof PASS | OutcomeCode;
 
 /**
  * Load level → permit, queue or refuse. A refusal is counted here and returned as its outcome
  * (O_LOAD_LEVEL or O_CAPACITY); the caller answers it from the refusal table. Pure but for the
- * budget's counters: no holder exists yet, so a refused request allocates none.
+ * budget's counters: no holder exists yet, so a refused request allocates none. A budget using
+ * none of fairness, borrowing or Shadow takes the first lines only.
  */
 export function admit(b: Budget, level: number): Decision {
   const l = b.limiter;
   if (level >= b.shedAtLevel) {
+    if (b.shadow === true) return wouldRefuse(b, S_LOAD_LEVEL);
     b.outcomes[O_LOAD_LEVEL]++;
     return O_LOAD_LEVEL;
   }
   if (l.tryAcquire()) return GRANTED;
+  if (b.shadow === true) return (b.shadowWaiting as number) < l.queueSize ? wouldRefuse(b, S_QUEUED) : wouldRefuse(b, S_CAPACITY);
   if (l.queued < l.queueSize) return QUEUE;
+  if ((l.pool !== null && l.mayQueue()) || (l.fair !== null && l.queueFairly())) return QUEUE;
   b.outcomes[O_CAPACITY]++;
   return O_CAPACITY;
 }
+
+/** Shadow: counts what Enforce would have done and lets the request through without a slot. */
+function wouldRefuse(b: Budget, code: number): Decision {
+  (b.shadowCounts as Float64Array)[code]++;
+  b.passQueued = code === S_QUEUED;
+  return PASS;
+}
+
+/** Permit.slot: holds a slot of the budget (every Enforce permit). */
+export const HOLDS_SLOT = 0;
+/** Permit.slot (Shadow): runs without a slot; Enforce would have refused it. */
+export const NO_SLOT = 1;
+/** Permit.slot (Shadow): runs without a slot; Enforce would have queued it. */
+export const WOULD_WAIT = 2;
 
 export const QUEUED = 0;
 export const ACTIVE = 1;
@@ -59,32 +88,65 @@ export const DONE = 2;
  * for them (forward to the upstream) and how to answer a queue timeout and an upstream timeout;
  * the state machine and the release live here only.
  */
-export abstract class Permit<B extends Budget = Budget> implements Waiter, DeadlineEntry {
+export abstract class Permit<B extends Budget = Budget> implements Waiter, DeadlineEntry, FlowWaiter {
   dlPrev: DeadlineEntry | null = null;
   dlNext: DeadlineEntry | null = null;
   dlOwner: object | null = null;
   deadline = 0;
   state = QUEUED;
   readonly start: number;
+  /** When it took its slot (start, unless it waited in the queue). */
+  admittedAt: number;
+  /** Fairness: the flow this request belongs to, and its links in that flow's queue. */
+  flow: Flow | null;
+  fqPrev: FlowWaiter | null = null;
+  fqNext: FlowWaiter | null = null;
+  /** Shadow: NO_SLOT when it runs without a slot, WOULD_WAIT when Enforce would have queued it. */
+  slot = HOLDS_SLOT;
 
   constructor(readonly budget: B) {
-    this.start = budget.now();
+    this.start = this.admittedAt = budget.now();
+    const fair = budget.limiter.fair;
+    this.flow = fair === null ? null : fair.flowFor(fair.key);
   }
 
   /** Took a slot (at once after GRANTED, or later from the queue): arm the timeout and forward. */
   admitted(): void {
-    this.state = ACTIVE;
     const b = this.budget;
+    // Only a request that waited has a deadline already (the queue's); its latency starts now.
+    if (this.deadline !== 0) this.admittedAt = b.now();
+    this.state = ACTIVE;
+    if (this.flow !== null) this.flow.inflight++;
     if (b.timeoutMs > 0) b.timeouts.push(this, b.now() + b.timeoutMs);
     this.forward();
+  }
+
+  /** Shadow, after PASS: runs without a slot (counted as what Enforce would have done). */
+  pass(): void {
+    const b = this.budget;
+    if (b.passQueued === true) {
+      this.slot = WOULD_WAIT;
+      (b.shadowWaiting as number)++;
+    } else this.slot = NO_SLOT;
+    this.admitted();
   }
 
   /** Waited queue.timeoutMs without a slot: it never held one. */
   queueTimedOut(): void {
     this.state = DONE;
     this.budget.outcomes[O_QUEUE_TIMEOUT]++;
+    this.leftFlow();
     this.ended(O_QUEUE_TIMEOUT);
-    this.refuseQueueTimeout();
+    this.refuseQueued('queue-timeout');
+  }
+
+  /** Fairness: lost its queue place to a flow holding fewer (already out of the queue). */
+  evicted(): void {
+    this.state = DONE;
+    this.budget.outcomes[O_CAPACITY]++;
+    this.leftFlow();
+    this.ended(O_CAPACITY);
+    this.refuseQueued('capacity');
   }
 
   /** The budget's timeoutMs passed while admitted. */
@@ -103,7 +165,12 @@ export abstract class Permit<B extends Budget = Budget> implements Waiter, Deadl
     b.outcomes[outcome]++;
     b.timeouts.remove(this);
     const durationMs = b.now() - this.start;
-    b.released(this, durationMs);
+    if (this.flow !== null) {
+      this.flow.inflight--;
+      this.leftFlow();
+    }
+    if (this.slot === WOULD_WAIT) (b.shadowWaiting as number)--;
+    b.released(this, durationMs, outcome);
     this.ended(outcome);
     return true;
   }
@@ -117,6 +184,7 @@ export abstract class Permit<B extends Budget = Budget> implements Waiter, Deadl
       this.budget.limiter.cancel(this);
       this.state = DONE;
       this.budget.outcomes[O_ABORTED]++;
+      this.leftFlow();
       this.ended(O_ABORTED);
       return false;
     }
@@ -129,10 +197,16 @@ export abstract class Permit<B extends Budget = Budget> implements Waiter, Deadl
 
   /** Holds a slot now: start the upstream work. */
   protected abstract forward(): void;
-  /** Answer the client with the queue-timeout refusal. */
-  protected abstract refuseQueueTimeout(): void;
+  /** Answer the client with a refusal of a request that waited: queue-timeout, or capacity when evicted (fairness). */
+  protected abstract refuseQueued(reason: 'queue-timeout' | 'capacity'): void;
   /** The permit already ended with O_TIMEOUT: stop the upstream work and answer the client. */
   protected abstract timedOut(): void;
   /** Every way a holder ends passes here once (for the access log); a no-op by default. */
   protected ended(_outcome: OutcomeCode): void {}
+
+  /** Fairness: forgets the flow once it holds nothing. */
+  private leftFlow(): void {
+    const f = this.flow;
+    if (f !== null) f.owner.dropIfIdle(f);
+  }
 }

@@ -53,7 +53,7 @@ export class SendExchange extends Permit<EgressRoute> implements SendOwner {
   }
 
   // Routes have no queue and no list timeout (a send is bounded by its budget and the vendors' timeouts): never called.
-  protected refuseQueueTimeout(): void {}
+  protected refuseQueued(): void {}
   protected timedOut(): void {}
 
   protected override ended(outcome: OutcomeCode): void {

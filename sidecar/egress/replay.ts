@@ -17,7 +17,7 @@ import { sendOnce } from './send.js';
 class ReplayPermit extends Permit<EgressRoute> {
   protected forward(): void {}
   // Routes have no queue and no list timeout: never called.
-  protected refuseQueueTimeout(): void {}
+  protected refuseQueued(): void {}
   protected timedOut(): void {}
 }
 

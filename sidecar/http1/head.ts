@@ -133,6 +133,15 @@ export class Head {
     return false;
   }
 
+  /** The first value of field `lowerName` (lower-case bytes), OWS-trimmed; null when absent. */
+  value(lowerName: Uint8Array): string | null {
+    const f = this.fields;
+    for (let i = 0; i < f.length; i += F_STRIDE) {
+      if (bytesEqualLower(this.buf, f[i], f[i + 1], lowerName)) return this.buf.toString('latin1', f[i + 2], f[i + 3]);
+    }
+    return null;
+  }
+
   has(lowerName: Uint8Array): boolean {
     const f = this.fields;
     for (let i = 0; i < f.length; i += F_STRIDE) if (bytesEqualLower(this.buf, f[i], f[i + 1], lowerName)) return true;

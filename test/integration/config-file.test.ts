@@ -77,7 +77,7 @@ describe('policy file source', () => {
     await waitFor('rejection counted', async () => (await metricValue(registry, 'spillway_config_rejected_total', { source: 'file' })) === 1);
     const rejected = captured.find('config rejected');
     expect(rejected).toHaveLength(1);
-    expect(String(rejected[0].reason)).toContain('spec.classes[0].concurrency.limit');
+    expect(rejected[0]).toMatchObject({ reason: 'invalid', error: expect.stringContaining('spec.classes[0].concurrency.limit') });
     expect(plane.applied).toHaveLength(1);
     expect(limitOf(plane.current)).toBe(7);
     expect(store.effective()?.config.version).toBe(1);
@@ -85,7 +85,7 @@ describe('policy file source', () => {
     // Broken YAML is refused the same way.
     await writeFile(file, 'spec: [unclosed\n');
     await waitFor('yaml rejection counted', async () => (await metricValue(registry, 'spillway_config_rejected_total', { source: 'file' })) === 2);
-    expect(String(captured.find('config rejected')[1].reason)).toMatch(/^yaml: /);
+    expect(String(captured.find('config rejected')[1].error)).toMatch(/^yaml: /);
 
     // Fixing the file applies it with the next version.
     await writeFile(file, policyYaml(12));

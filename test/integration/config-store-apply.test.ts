@@ -40,7 +40,7 @@ test('a config one target refuses is rolled back on the targets that took it', a
   expect(store.effective()?.config.version).toBe(2);
   expect(await metricValue(registry, 'spillway_config_version')).toBe(2);
   expect(await metricValue(registry, 'spillway_config_rejected_total', { source: 'redis' })).toBe(1);
-  expect(captured.find('config rejected')[0]).toMatchObject({ reason: expect.stringContaining('cannot enforce version 3') });
+  expect(captured.find('config rejected')[0]).toMatchObject({ reason: 'data-plane', error: expect.stringContaining('cannot enforce version 3') });
 
   // A later good version goes everywhere.
   expect(store.offerRemote(remoteConfig(4), 'redis')).toBe(true);

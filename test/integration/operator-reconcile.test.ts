@@ -243,6 +243,24 @@ describe('operator reconcile (fake API server, real Redis)', () => {
     expect(doc.classes[0].limit).toBe(8);
     await waitFor('Programmed again', () => cond('chat', 'Programmed')?.status === 'True');
   });
+  it('status marks the classes in Shadow mode and those with an adaptive limit', async () => {
+    kube.setWorkload('Deployment', 'talk', 'shadowed', 1);
+    kube.applyPolicy({
+      name: 'shadowed',
+      spec: spec({
+        targetRef: { kind: 'Deployment', name: 'shadowed' },
+        mode: 'Shadow',
+        classes: [
+          { name: 'send-message', match: [{ pathPrefix: '/messages' }], concurrency: { limit: 20, adaptive: { minLimit: 2, maxLimit: 80 } }, mode: 'Enforce' },
+        ],
+      }),
+    });
+    await waitFor('Programmed', () => cond('shadowed', 'Programmed')?.status === 'True');
+    expect(kube.getPolicy('talk', 'shadowed')?.status?.classes).toEqual([
+      { name: 'send-message', podLimit: 20, adaptive: true },
+      { name: 'default', podLimit: 100, mode: 'Shadow' },
+    ]);
+  });
 });
 
 describe('operator reconcile restricted to namespaces', () => {

@@ -12,7 +12,20 @@ import { join } from 'node:path';
 
 const ROOT = process.cwd();
 const MAIN = join(ROOT, 'dist', 'e2e', 'scenarios', 'main.js');
-const SCENARIOS = ['earthquake', 'new-year', 'world-cup', 'vendor-brownout', 'vendor-hang', 'redis-outage', 'kafka-outage', 'scale-out', 'operator-restart'];
+const SCENARIOS = [
+  'earthquake',
+  'new-year',
+  'world-cup',
+  'vendor-brownout',
+  'vendor-hang',
+  'redis-outage',
+  'kafka-outage',
+  'scale-out',
+  'operator-restart',
+  'borrowing',
+  'new-year-adaptive',
+  'noisy-neighbour',
+];
 
 interface Summary {
   name: string;

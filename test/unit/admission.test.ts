@@ -19,8 +19,8 @@ class Holder extends Permit<ClassRuntime> {
   protected forward(): void {
     this.log.push('forward');
   }
-  protected refuseQueueTimeout(): void {
-    this.log.push('queue-timeout');
+  protected refuseQueued(reason: string): void {
+    this.log.push(reason);
   }
   protected timedOut(): void {
     this.log.push('timed-out');

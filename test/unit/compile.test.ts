@@ -107,6 +107,33 @@ describe('compile', () => {
     });
   });
 
+  test('a policy without the adaptive-admission fields compiles to exactly the fields it had before them', () => {
+    for (const c of compile(policy(), 4).classes) {
+      expect(Object.keys(c).sort()).toEqual(
+        ['affectsLoadLevel', 'extra', 'limit', 'match', 'name', 'policyLimit', 'priority', 'queue', 'rejectStatus', 'scope', 'shedAtLevel', 'timeoutMs'],
+      );
+    }
+  });
+
+  test('borrow, adaptive, fairness and mode compile per class; a class mode overrides the policy mode', () => {
+    const p = policy((q: any) => {
+      q.spec.mode = 'Shadow';
+      q.spec.classes[0].concurrency.borrow = { max: 8 };
+      q.spec.classes[0].mode = 'Enforce';
+      q.spec.classes[1].concurrency.adaptive = { minLimit: 4, maxLimit: 400 };
+      q.spec.classes[1].fairness = { header: 'X-Tenant' };
+      q.spec.defaultClass = { concurrency: { limit: 10 }, queue: { size: 5 }, fairness: { clientAddress: true } };
+      return q;
+    });
+    const [bg, send, def] = compile(p, 4).classes;
+    expect(bg.borrowMax).toBe(8);
+    expect(bg.shadow).toBeUndefined();
+    expect(send).toMatchObject({ adaptive: { minLimit: 4, maxLimit: 400 }, fairness: { header: 'x-tenant' }, shadow: true });
+    expect(send.borrowMax).toBeUndefined();
+    expect(def).toMatchObject({ fairness: { clientAddress: true }, shadow: true });
+    expect(parseConfig({ ...compile(p, 4), version: 1 }).ok).toBe(true);
+  });
+
   test('the pod slot is stable and in range', () => {
     expect(podSlot('chat-7d9f-abcde', 4)).toBe(podSlot('chat-7d9f-abcde', 4));
     for (const n of ['a', 'b', 'chat-1', 'chat-2']) expect(podSlot(n, 3)).toBeLessThan(3);
@@ -135,6 +162,15 @@ describe('rejected policies name the field at fault', () => {
     ['duplicate vendor', (p) => (p.spec.routes = [{ name: 'push', vendors: [{ name: 'a', url: 'http://a' }, { name: 'a', url: 'http://b' }] }]), /vendors\[1\]\.name: duplicate vendor/],
     ['bad vendor url', (p) => (p.spec.routes = [{ name: 'push', vendors: [{ name: 'a', url: 'ftp://a' }] }]), /vendors\[0\]\.url: must be an http/],
     ['wrong kind', (p) => (p.kind = 'Policy'), /kind/],
+    ['zero borrow', (p) => (p.spec.classes[0].concurrency.borrow = { max: 0 }), /spec\.classes\[0\]\.concurrency\.borrow\.max/],
+    ['adaptive min above max', (p) => (p.spec.classes[0].concurrency.adaptive = { minLimit: 9, maxLimit: 3 }), /concurrency\.adaptive\.maxLimit: minLimit must not exceed maxLimit/],
+    ['fairness with both keys', (p) => (p.spec.classes[1].fairness = { header: 'x-a', clientAddress: true }), /spec\.classes\[1\]\.fairness\.header: set exactly one/],
+    ['fairness with no key', (p) => (p.spec.classes[1].fairness = {}), /spec\.classes\[1\]\.fairness\.header: set exactly one/],
+    ['fairness by a bad header name', (p) => (p.spec.classes[1].fairness = { header: 'x a' }), /fairness\.header: must be an HTTP header name/],
+    ['clientAddress false', (p) => (p.spec.classes[1].fairness = { clientAddress: false }), /fairness\.clientAddress/],
+    ['fairness without a queue', (p) => (p.spec.classes[0].fairness = { clientAddress: true }), /spec\.classes\[0\]\.fairness: fairness needs a queue/],
+    ['unknown mode', (p) => (p.spec.mode = 'DryRun'), /spec\.mode/],
+    ['unknown class mode', (p) => (p.spec.classes[0].mode = 'shadow'), /spec\.classes\[0\]\.mode/],
   ])('%s', (_name, mutate, expected) => {
     expect(rejects(mutate)).toMatch(expected);
   });

@@ -126,6 +126,11 @@ describe('TrafficPolicy CRD', () => {
     ['duplicate route names', () => ({ ...exampleSpec(), routes: [{ name: 'push', vendors }, { name: 'push', vendors }] }), 'spec.routes'],
     ['duplicate vendor names', () => withRoute({ name: 'push', vendors: [vendors[0], vendors[0]] }), 'spec.routes[0].vendors'],
     ['a pin that is no vendor', () => withRoute({ name: 'push', vendors, pin: 'apns' }), 'spec.routes[0].pin'],
+    ['adaptive min above max', () => { const s = exampleSpec(); (s.classes[0].concurrency as Record<string, unknown>).adaptive = { minLimit: 9, maxLimit: 3 }; return s; }, 'spec.classes[0].concurrency.adaptive.maxLimit'],
+    ['fairness with both keys', () => { const s = exampleSpec(); s.classes[0].queue = { size: 4 }; s.classes[0].fairness = { header: 'x-a', clientAddress: true }; return s; }, 'spec.classes[0].fairness.header'],
+    ['fairness without a queue', () => { const s = exampleSpec(); s.classes[0].queue = { size: 0 }; s.classes[0].fairness = { clientAddress: true }; return s; }, 'spec.classes[0].fairness'],
+    ['fairness without a queue on the default class', () => ({ ...exampleSpec(), defaultClass: { concurrency: { limit: 5 }, fairness: { clientAddress: true } } }), 'spec.defaultClass.fairness'],
+    ['an unknown mode', () => ({ ...exampleSpec(), mode: 'DryRun' }), 'spec.mode'],
   ];
 
   it.each(bad)('refuses %s', (_what, make, field) => {
@@ -135,6 +140,17 @@ describe('TrafficPolicy CRD', () => {
     expect(causes.some((c) => c.startsWith(`${field}: `) || c.startsWith(`${field}.`) || c.startsWith(`${field}[`))).toBe(true);
     const zod = parseSpec(spec);
     expect(zod.ok).toBe(false);
+  });
+
+  it('accepts borrowing, adaptive limits, fairness and Shadow', () => {
+    const s = exampleSpec();
+    s.mode = 'Shadow';
+    s.classes[0].concurrency = { limit: 10, borrow: { max: 5 }, adaptive: { minLimit: 2, maxLimit: 50 } };
+    s.classes[0].queue = { size: 4 };
+    s.classes[0].fairness = { header: 'x-tenant' };
+    s.classes[0].mode = 'Enforce';
+    expect(check(s)).toEqual([]);
+    expect(parseSpec(s).ok).toBe(true);
   });
 
   it('accepts a route pinned to one of its vendors', () => {

@@ -23,6 +23,13 @@ describe('RequestHead', () => {
     expect(h.has(b('expect'))).toBe(true);
   });
 
+  it('value(): the first value of a field, names case-insensitive, OWS trimmed (the fairness flow key)', () => {
+    const { h } = request('GET / HTTP/1.1\r\nHost: a\r\nX-Tenant:   acme  \r\nx-tenant: other\r\n\r\n');
+    expect(h.value(b('x-tenant'))).toBe('acme');
+    expect(h.value(b('x-missing'))).toBeNull();
+    expect(request('GET / HTTP/1.1\r\nHost: a\r\nx-tenant:\r\n\r\n').h.value(b('x-tenant'))).toBe('');
+  });
+
   it('upgrade only with Connection: upgrade, an Upgrade field and no body', () => {
     expect(request('GET / HTTP/1.1\r\nhost: a\r\nconnection: Upgrade\r\nupgrade: websocket\r\n\r\n').h.upgrade).toBe(true);
     expect(request('GET / HTTP/1.1\r\nhost: a\r\nupgrade: websocket\r\n\r\n').h.upgrade).toBe(false);

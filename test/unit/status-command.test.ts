@@ -19,7 +19,7 @@ describe('kubectl spillway status', () => {
         { type: 'Accepted', status: 'True', reason: 'Accepted', message: 'the policy is valid', lastTransitionTime: t },
         { type: 'Programmed', status: 'True', reason: 'Programmed', message: 'config version 7', lastTransitionTime: t },
       ],
-      classes: [{ name: 'login', podLimit: 10 }, { name: 'default', podLimit: 100 }],
+      classes: [{ name: 'login', podLimit: 10 }, { name: 'send', podLimit: 40, adaptive: true, mode: 'Shadow' }, { name: 'default', podLimit: 100 }],
       routes: [{ name: 'push', activeVendor: 'fcm-b' }],
     }),
     policy('edge', 'bad', { targetRef: { kind: 'StatefulSet', name: 'relay' } }, {
@@ -34,7 +34,7 @@ describe('kubectl spillway status', () => {
       ['NAMESPACE', 'NAME', 'TARGET', 'ACCEPTED', 'PROGRAMMED', 'VERSION', 'REPLICAS', 'POD LIMITS', 'VENDORS'],
       ['edge', 'bad', 'StatefulSet/relay', 'False/Invalid', '-', '-', '-', '-', '-'],
       ['edge', 'new', '-', '-', '-', '-', '-', '-', '-'],
-      ['talk', 'chat', 'Deployment/chat', 'True', 'True', '7', '4', 'login=10,default=100', 'push=fcm-b,sms=auto'],
+      ['talk', 'chat', 'Deployment/chat', 'True', 'True', '7', '4', 'login=10,send=40~(shadow),default=100', 'push=fcm-b,sms=auto'],
     ]);
     expect(statusRows(policies, false)[0][0]).toBe('NAME');
   });
