@@ -193,14 +193,20 @@ describe('helm install with defaults, against the API-server double', () => {
       const adminPort = await freePort();
       const webhookPort = await freePort();
       const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', KUBECONFIG: kubeconfig };
-      for (const e of container.env as Array<{ name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }>) {
+      type EnvVar = { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string }; secretKeyRef?: { name: string; key: string } } };
+      for (const e of container.env as EnvVar[]) {
+        const secretRef = e.valueFrom?.secretKeyRef;
         if (e.value !== undefined) env[e.name] = local(e.value);
         else if (e.valueFrom?.fieldRef?.fieldPath === 'metadata.name') env[e.name] = podName;
         else if (e.valueFrom?.fieldRef?.fieldPath === 'metadata.namespace') env[e.name] = NS;
+        else if (secretRef) env[e.name] = Buffer.from(one(rendered, 'Secret', secretRef.name).data[secretRef.key] as string, 'base64').toString('utf8');
         else throw new Error(`env ${e.name}: no local value for ${JSON.stringify(e.valueFrom)}`);
       }
-      expect(env.SPILLWAY_REDIS).toBe(`redis://${RELEASE}-redis.${NS}.svc:6379`);
+      // The operator's own user on the bundled Redis, from the chart's Secret; sidecars get their workload's user.
+      expect(env.SPILLWAY_REDIS).toMatch(new RegExp(`^redis://spillway-operator:[A-Za-z0-9]{40}@${RELEASE}-redis\\.${NS}\\.svc:6379$`));
+      expect(env.SPILLWAY_WORKLOAD_REDIS_URL).toBe(`redis://${RELEASE}-redis.${NS}.svc:6379`);
       env.SPILLWAY_REDIS = redis.url;
+      env.SPILLWAY_WORKLOAD_REDIS_URL = redis.url;
       if (env.SPILLWAY_WEBHOOK_PORT !== undefined) {
         expect(env.SPILLWAY_WEBHOOK_PORT).toBe(String(ports.webhook));
         env.SPILLWAY_WEBHOOK_PORT = String(webhookPort);
@@ -270,8 +276,8 @@ describe('helm install with defaults, against the API-server double', () => {
       metadata: { generateName: 'chat-abc12-', labels: { app: 'chat', 'spillway.io/inject': 'true', 'pod-template-hash': 'abc12' }, ownerReferences: [{ kind: 'ReplicaSet', name: 'chat-abc12', controller: true }] },
       spec: { containers: [{ name: 'app', image: 'registry.k8s.io/pause:3.10', ports: [{ name: 'http', containerPort: 8080 }] }] },
     };
-    // The sidecar image and Redis URL come from the rendered injection defaults.
-    const defaults = JSON.parse(Object.values(one(install, 'ConfigMap').data as Record<string, string>)[0]) as { image: string; redisUrl: string };
+    // The sidecar image comes from the rendered injection defaults; its Redis URL from its workload's Secret.
+    const defaults = JSON.parse(Object.values(one(install, 'ConfigMap').data as Record<string, string>)[0]) as { image: string };
     expect(pods).toHaveLength(2);
     const sidecars: Array<Record<string, any>> = [];
     for (const r of pods) {
@@ -287,7 +293,7 @@ describe('helm install with defaults, against the API-server double', () => {
       const patch = JSON.parse(Buffer.from(reply.body.response.patch as string, 'base64').toString('utf8')) as Array<{ op: string; path: string; value?: any }>;
       const sidecar = patch.flatMap((op) => (Array.isArray(op.value) ? op.value : [op.value])).find((c: any) => c?.name === 'spillway');
       expect(sidecar).toMatchObject({ image: defaults.image, restartPolicy: 'Always' });
-      expect(JSON.stringify(sidecar)).toContain(defaults.redisUrl);
+      expect(sidecar?.env).toContainEqual({ name: 'SPILLWAY_REDIS', valueFrom: { secretKeyRef: { name: 'spillway-redis-chat', key: 'url', optional: true } } });
       sidecars.push(sidecar);
     }
     return { ca, sidecars };
@@ -350,6 +356,10 @@ describe('helm install with defaults, against the API-server double', () => {
     const raw = await waitFor('spillway:config:talk/chat in Redis', () => client.get('spillway:config:talk/chat'), 30_000);
     expect(JSON.parse(raw)).toMatchObject({ policy: 'talk/chat', readyReplicas: 2 });
     await programmed();
+    // The workload's own Redis user (redis.workloadUsers: on with the bundled Redis), in a Secret in its namespace.
+    const secretUrl = Buffer.from(await mustKubectl(['get', 'secret', 'spillway-redis-chat', '-n', 'talk', '-o', 'jsonpath={.data.url}']), 'base64').toString();
+    expect(secretUrl).toMatch(/^redis:\/\/spillway\.talk\.chat:[A-Za-z0-9_-]{43}@127\.0\.0\.1:\d+$/);
+    expect(await client.call('ACL', 'GETUSER', 'spillway.talk.chat')).not.toBeNull();
     // What a person reads: the printer columns (NAME TARGET ACCEPTED PROGRAMMED ...).
     const table = await mustKubectl(['get', 'tp', '-n', 'talk']);
     expect(table.split('\n')[1]).toMatch(/^chat\s+chat\s+True\s+True\s+\d+/);

@@ -246,3 +246,20 @@ export function checkRedisUrl(raw: string, fail: (message: string) => Error): Re
     throw err instanceof RedisUrlError ? fail(err.message) : err;
   }
 }
+
+/**
+ * The same URL with these credentials instead of any it had (percent-encoded): the URL the
+ * operator gives a workload's sidecars, from the address they reach Redis at. Throws
+ * RedisUrlError when the base is not a valid URL.
+ */
+export function withCredentials(base: string, username: string, password: string): string {
+  parseRedisUrl(base);
+  const schemeEnd = base.indexOf('://') + 3;
+  const rest = base.slice(schemeEnd);
+  const slash = rest.indexOf('/');
+  const authority = slash < 0 ? rest : rest.slice(0, slash);
+  const hosts = authority.slice(authority.lastIndexOf('@') + 1);
+  const url = `${base.slice(0, schemeEnd)}${encodeURIComponent(username)}:${encodeURIComponent(password)}@${hosts}${slash < 0 ? '' : rest.slice(slash)}`;
+  parseRedisUrl(url);
+  return url;
+}

@@ -11,7 +11,7 @@ import { objectKey, type KubeApi, type PodObject, type PolicyObject, type Worklo
 import type { OperatorMetrics } from './metrics.js';
 import type { ConfigPublisher } from './publisher.js';
 import { protectionChanged, selectorMatches } from './protection.js';
-import { FINALIZER, NotLeaderError, Reconciler, targetIndexKey, targetOf, type TargetRef } from './reconcile.js';
+import { FINALIZER, NotLeaderError, Reconciler, targetIndexKey, targetOf, type TargetRef, type ReconcilerDeps } from './reconcile.js';
 import { VendorHealthTracker } from './vendor-health.js';
 import { WorkQueue } from './workqueue.js';
 
@@ -35,6 +35,8 @@ export interface ControllerOptions {
   vendorHealthIntervalMs?: number;
   clock?: Clock;
   log?: Logger;
+  /** Per-workload Redis ACL users and their Secrets (--workload-redis-url). */
+  workloadUsers?: ReconcilerDeps['workloadUsers'];
 }
 
 /** The work queue's `name` label on the workqueue_* metrics. */
@@ -121,6 +123,7 @@ export class Controller {
       vendorHealth: this.vendorHealth,
       onVendorFailover: (route) => opts.metrics.vendorFailovers.inc({ route }),
       podsIn: (ns) => this.podsByNamespace.get(ns)?.values() ?? [],
+      workloadUsers: opts.workloadUsers,
       onProtection: (key, unprotected) => {
         // policy_namespace: Prometheus sets `namespace` to the operator's own on scrape.
         const [ns, policy] = key.split('/') as [string, string];

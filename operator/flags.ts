@@ -25,6 +25,11 @@ const FLAGS = {
     def: '5s',
     help: "how often the leader aggregates the sidecars' vendor reports and chooses each route's vendor (0: off)",
   },
+  'workload-redis-url': {
+    env: 'SPILLWAY_WORKLOAD_REDIS_URL',
+    def: '',
+    help: "per-workload Redis ACL users: each protected workload's sidecars get this URL (no credentials) with their own user in a Secret spillway-redis-<target> in its namespace (needs Redis 7 and ACL SETUSER rights; empty: off)",
+  },
   'log-level': { env: 'SPILLWAY_LOG_LEVEL', def: 'info', help: LOG_LEVELS.join(' | ') },
 } satisfies FlagTable;
 
@@ -77,6 +82,8 @@ export interface OperatorFlags {
   /** 0: no cluster-wide vendor view. */
   vendorHealthIntervalMs: number;
   logLevel: LogLevel;
+  /** Per-workload ACL users on: the URL (no credentials) their Secrets give sidecars; null: off. */
+  workloadRedisUrl: string | null;
   /** Null: no webhook (port 0, or no certificate source). */
   webhook: WebhookFlags | null;
 }
@@ -113,12 +120,23 @@ export function parseOperatorFlags(argv: string[], env: NodeJS.ProcessEnv = proc
     workers: integer('--workers', get('workers'), 1, 64),
     vendorHealthIntervalMs: duration('--vendor-health-interval', get('vendor-health-interval'), { allowZero: true }),
     logLevel: oneOf('--log-level', get('log-level'), LOG_LEVELS),
+    workloadRedisUrl: workloadRedisUrl(flags.get('workload-redis-url')),
     webhook: parseWebhookFlags(flags, env, podNamespace),
   };
   if (!(parsed.leaseDurationMs > parsed.renewDeadlineMs && parsed.renewDeadlineMs > parsed.retryPeriodMs)) {
     throw new UsageError('leader election needs --lease-duration > --renew-deadline > --retry-period');
   }
   return parsed;
+}
+
+function workloadRedisUrl(url: string | undefined): string | null {
+  if (!url) return null;
+  const t = checkRedisUrl(url, (m) => new UsageError(`--workload-redis-url: ${m}`));
+  if (t.username !== undefined || t.password !== undefined) {
+    throw new UsageError('--workload-redis-url: no credentials here: each workload gets its own user and password');
+  }
+  if (t.mode === 'sentinel') throw new UsageError('--workload-redis-url: not with Sentinel (the Sentinels would need every workload user too); use one node or a Cluster');
+  return url;
 }
 
 function parseWebhookFlags(flags: FlagValues<FlagName>, env: NodeJS.ProcessEnv, podNamespace: string | undefined): WebhookFlags | null {

@@ -124,6 +124,17 @@ export interface SecretRecord {
   resourceVersion?: string;
 }
 
+/** The Secrets holding each workload's Redis credentials (operator/workload-users.ts). */
+export interface SecretApi {
+  getSecret(namespace: string, name: string): Promise<SecretRecord | null>;
+  /** 409 when it exists already. */
+  createSecret(namespace: string, name: string, data: Record<string, string>): Promise<SecretRecord>;
+  /** Guarded by secret.resourceVersion (409 on a lost race). */
+  replaceSecret(namespace: string, name: string, secret: SecretRecord): Promise<SecretRecord>;
+  /** Resolves false when it was already gone. */
+  deleteSecret(namespace: string, name: string): Promise<boolean>;
+}
+
 /** What the sidecar-injection webhook's self-signed TLS needs (operator/webhook-tls.ts). */
 export interface WebhookKubeApi {
   getSecret(namespace: string, name: string): Promise<SecretRecord | null>;

@@ -24,6 +24,7 @@ import {
   KubeError,
   type EventInput,
   type KubeApi,
+  type SecretApi,
   type WebhookKubeApi,
   type LeaseRecord,
   type ListResult,
@@ -204,7 +205,7 @@ function fromLease(namespace: string, name: string, r: LeaseRecord): V1Lease {
 const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 const JSON_PATCH = setHeaderOptions('Content-Type', PatchStrategy.JsonPatch);
 
-export class ClientKubeApi implements KubeApi, WebhookKubeApi {
+export class ClientKubeApi implements KubeApi, WebhookKubeApi, SecretApi {
   readonly policies: ListWatch<PolicyObject>;
   readonly deployments: ListWatch<WorkloadObject>;
   readonly statefulSets: ListWatch<WorkloadObject>;
@@ -389,6 +390,16 @@ export class ClientKubeApi implements KubeApi, WebhookKubeApi {
   async replaceSecret(namespace: string, name: string, secret: SecretRecord): Promise<SecretRecord> {
     const body = { metadata: { name, namespace, resourceVersion: secret.resourceVersion }, type: 'Opaque', data: encodeData(secret.data) };
     return toSecret(await call(() => this.core.replaceNamespacedSecret({ namespace, name, body })));
+  }
+
+  async deleteSecret(namespace: string, name: string): Promise<boolean> {
+    try {
+      await call(() => this.core.deleteNamespacedSecret({ namespace, name }));
+      return true;
+    } catch (err) {
+      if (err instanceof KubeError && err.status === 404) return false;
+      throw err;
+    }
   }
 
   async patchWebhookCaBundle(name: string, caBundle: string): Promise<boolean> {

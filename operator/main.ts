@@ -15,6 +15,7 @@ import { OperatorMetrics } from './metrics.js';
 import { RedisPublisher } from './publisher.js';
 import { parseInjectionSettings, type InjectionSettings } from './webhook.js';
 import { serveWebhook } from './webhook-server.js';
+import { WorkloadUsers } from './workload-users.js';
 
 export async function main(argv: string[]): Promise<void> {
   let flags: OperatorFlags | null;
@@ -74,6 +75,7 @@ export async function main(argv: string[]): Promise<void> {
     vendorHealthIntervalMs: flags.vendorHealthIntervalMs,
     canWrite: elector ? () => elector.isLeader() : undefined,
     log,
+    workloadUsers: flags.workloadRedisUrl ? new WorkloadUsers(kube, publisher, flags.workloadRedisUrl) : undefined,
   });
   const admin = await startAdmin({
     port: flags.admin,

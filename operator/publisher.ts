@@ -180,6 +180,26 @@ export class RedisPublisher implements ConfigPublisher {
     return (await this.redis.set(MARKER_KEY, '1', 'NX')) === 'OK';
   }
 
+  /**
+   * ACL SETUSER with these rules (api/redis-acl.ts). ACLs are per node and not replicated: in
+   * Cluster mode every node gets it; with Sentinel the master only, and the re-reconcile after a
+   * failover (onReady) sets it on the promoted master.
+   */
+  async setAclUser(user: string, rules: readonly string[]): Promise<void> {
+    await this.whenReady();
+    await Promise.all(this.aclNodes().map((n) => n.call('ACL', 'SETUSER', user, ...rules)));
+  }
+
+  /** ACL DELUSER, and any connection it has is closed by Redis. */
+  async deleteAclUser(user: string): Promise<void> {
+    await this.whenReady();
+    await Promise.all(this.aclNodes().map((n) => n.call('ACL', 'DELUSER', user)));
+  }
+
+  private aclNodes(): Redis[] {
+    return this.redis instanceof Cluster ? this.redis.nodes('all') : [this.redis];
+  }
+
   async readVendorReports(keys: readonly ReportKey[]): Promise<Array<Record<string, string> | null>> {
     await this.whenReady();
     // One single-key script per hash, each its own command: in Cluster mode the hashes live in different slots.

@@ -59,6 +59,8 @@ export interface ReconcilerDeps {
   /** The cluster-wide vendor choices (absent: routes are left to each sidecar). */
   vendorHealth?: VendorHealthTracker;
   onVendorFailover?: (route: string) => void;
+  /** Per-workload Redis ACL users and their Secrets (absent: sidecars share one Redis login). */
+  workloadUsers?: { ensure(workload: string): Promise<void>; remove(workload: string): Promise<void> };
   /** The pods of a namespace (absent: protection is not reported). */
   podsIn?(namespace: string): Iterable<PodObject>;
   /** The policy's count of unprotected ready pods; undefined when it reports none (no target, a lost conflict, gone). */
@@ -165,6 +167,11 @@ export class Reconciler {
         accepted,
         programmed: { status: 'False', reason: 'TargetNotFound', message: `${target.kind} ${target.namespace}/${target.name} not found` },
       }, fields);
+      // The workload's Redis user and Secret before its pods exist, so they start with Redis.
+      if (this.deps.workloadUsers) {
+        this.guard();
+        await this.deps.workloadUsers.ensure(`${target.namespace}/${target.name}`);
+      }
       return 'target-not-found';
     }
 
@@ -177,6 +184,7 @@ export class Reconciler {
     try {
       this.guard();
       await this.unpublishElsewhere(policy, body.target);
+      await this.deps.workloadUsers?.ensure(body.target);
       result = await this.deps.publisher.publish(body, prev?.configVersion ?? 0);
     } catch (err) {
       if (err instanceof NotLeaderError) throw err;
@@ -270,7 +278,7 @@ export class Reconciler {
     if (t) targets.add(`${t.namespace}/${t.name}`);
     const last = this.lastPublished(policy);
     if (last) targets.add(last);
-    for (const target of targets) await this.deps.publisher.remove(target, key);
+    for (const target of targets) await this.removeConfig(target, key);
     this.published.delete(key);
     this.written.delete(key);
     this.deps.vendorHealth?.forget(key);
@@ -283,6 +291,25 @@ export class Reconciler {
     );
     this.deps.log?.info('policy deleted: config removed', { key });
     return 'deleted';
+  }
+
+  /**
+   * Removes the target's config if this policy owns it, and the target's Redis user and Secret
+   * unless another policy governs (or is about to govern) the same workload: its running pods
+   * hold that password (read from the Secret at start), so it must survive the handover. The
+   * user goes even when nothing was published (a policy whose target never appeared made one).
+   */
+  private async removeConfig(target: string, policyKey: string): Promise<void> {
+    await this.deps.publisher.remove(target, policyKey);
+    if (this.governedByAnother(target, policyKey)) return;
+    await this.deps.workloadUsers?.remove(target);
+  }
+
+  private governedByAnother(target: string, policyKey: string): boolean {
+    const [namespace, name] = splitKey(target);
+    return (['Deployment', 'StatefulSet'] as const).some((kind) =>
+      this.deps.policiesForTarget({ namespace, kind, name }).some((p) => !p.metadata.deletionTimestamp && objectKey(p.metadata) !== policyKey),
+    );
   }
 
   /**
@@ -302,7 +329,7 @@ export class Reconciler {
     const last = this.lastPublished(policy);
     if (last === undefined || last === keep) return {};
     this.guard();
-    await this.deps.publisher.remove(last, key);
+    await this.removeConfig(last, key);
     this.published.delete(key);
     if (keep === undefined) this.deps.vendorHealth?.forget(key);
     return { publishedTarget: '' };

@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { annotationOps, captureArgOps, detectMeshes, reservedPortConflict, sidecarIndex, type MeshPod, type MeshPorts } from './webhook-mesh.js';
+import { workloadSecretName, WORKLOAD_SECRET_KEYS } from '../api/redis-acl.js';
 
 export const INJECT_LABEL = 'spillway.io/inject';
 export const CONFIG_KEY_ANNOTATION = 'spillway.io/config-key';
@@ -42,9 +43,13 @@ export const InjectionSettings = z.object({
   redisUrl: z.string().default(''),
   /**
    * A Secret of this name in the pod's own namespace holds the full Redis URL (credentials
-   * included): the sidecar reads SPILLWAY_REDIS from it, and redisUrl is not used.
+   * included): the sidecar reads SPILLWAY_REDIS from it, and redisUrl is not used. perWorkload:
+   * the Secret is the one the operator keeps for the pod's workload (api/redis-acl.ts
+   * workloadSecretName, key `url`), with the workload's own Redis ACL user; name and key unused.
    */
-  redisSecret: z.strictObject({ name: z.string().max(253), key: z.string().min(1).max(253) }).default({ name: '', key: 'url' }),
+  redisSecret: z
+    .strictObject({ name: z.string().max(253), key: z.string().min(1).max(253), perWorkload: z.boolean().default(false) })
+    .default({ name: '', key: 'url', perWorkload: false }),
   kafkaBrokers: z.array(z.string()).default([]),
 });
 export type InjectionSettings = z.infer<typeof InjectionSettings>;
@@ -176,7 +181,7 @@ export function mutatePod(object: unknown, requestNamespace: string | undefined,
   const meshPod: MeshPod = { annotations, containers: spec.containers, initContainers: spec.initContainers ?? [] };
   const all = [...spec.containers, ...(spec.initContainers ?? [])];
   if (all.some((c) => c.name === SIDECAR_NAME)) return besideMesh(meshPod, settings);
-  if (!settings.redisUrl && !settings.redisSecret.name) {
+  if (!settings.redisUrl && !settings.redisSecret.name && !settings.redisSecret.perWorkload) {
     return { skip: true, warning: 'the operator has no Redis URL for sidecars (redis.url or redis.sidecarSecret in the chart)' };
   }
 
@@ -353,17 +358,28 @@ function renameProbePorts(container: Container, index: number, from: string, to:
   return ops;
 }
 
+/** SPILLWAY_REDIS: from a Secret in the pod's namespace (per workload, or one for all), else the literal URL (no credentials). */
+function redisEnv(s: InjectionSettings, configKey: string): Record<string, unknown> {
+  if (s.redisSecret.perWorkload) {
+    // Optional: a workload with no TrafficPolicy has no Secret yet; its pods must still start
+    // (SPILLWAY_REDIS_OPTIONAL, below), unconfigured and reported by SpillwaySidecarUnconfigured.
+    const name = workloadSecretName(configKey.slice(configKey.indexOf('/') + 1));
+    return { name: 'SPILLWAY_REDIS', valueFrom: { secretKeyRef: { name, key: WORKLOAD_SECRET_KEYS.url, optional: true } } };
+  }
+  if (s.redisSecret.name) return { name: 'SPILLWAY_REDIS', valueFrom: { secretKeyRef: { name: s.redisSecret.name, key: s.redisSecret.key } } };
+  return { name: 'SPILLWAY_REDIS', value: s.redisUrl };
+}
+
 export function sidecarContainer(s: InjectionSettings, inboundName: string, appPort: number, configKey: string): Record<string, unknown> {
   const env: Record<string, unknown>[] = [
     { name: 'SPILLWAY_LISTEN', value: String(s.ports.listen) },
     { name: 'SPILLWAY_UPSTREAM', value: `http://127.0.0.1:${appPort}` },
     { name: 'SPILLWAY_ADMIN', value: String(s.ports.admin) },
     { name: 'SPILLWAY_EGRESS', value: String(s.ports.egress) },
-    s.redisSecret.name
-      ? { name: 'SPILLWAY_REDIS', valueFrom: { secretKeyRef: { name: s.redisSecret.name, key: s.redisSecret.key } } }
-      : { name: 'SPILLWAY_REDIS', value: s.redisUrl },
+    redisEnv(s, configKey),
     { name: 'SPILLWAY_CONFIG_KEY', value: configKey },
   ];
+  if (s.redisSecret.perWorkload) env.push({ name: 'SPILLWAY_REDIS_OPTIONAL', value: 'true' });
   if (s.kafkaBrokers.length > 0) env.push({ name: 'SPILLWAY_KAFKA', value: s.kafkaBrokers.join(',') });
   env.push(
     { name: 'SPILLWAY_STATE_DIR', value: s.stateDir },

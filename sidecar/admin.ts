@@ -1,11 +1,19 @@
 /**
  * The admin port: Prometheus metrics, liveness, readiness, the config in force and the live
  * data-plane state. Express is fine here: this is not the request hot path.
+ *
+ * /config and /state are internals (classes, limits, vendors, policy names): they are served only
+ * on connections made to the internals address (--admin-internals-address, default 127.0.0.1:
+ * the pod's loopback, which kubectl port-forward and kubectl exec reach). The check is on the
+ * socket's local address as the kernel reports it, never on a header (Host, X-Forwarded-For),
+ * so a request from another pod to the pod IP cannot pass it. One server on one port rather
+ * than a second loopback listener: a listener on 127.0.0.1 cannot share the admin port with one
+ * on 0.0.0.0 (EADDRINUSE), and a second port would change what probes and docs point at.
  */
 import { once } from 'node:events';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import express, { type Express } from 'express';
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import type { Registry } from 'prom-client';
 import type { ConfigView } from './config/store.js';
 import type { DataPlane } from './contracts.js';
@@ -23,6 +31,22 @@ export interface AdminDeps {
    * TrafficPolicy still rolls out; the data plane passes traffic through unlimited meanwhile.
    */
   readyWithoutConfig?: { afterS: number; startedAt: number; now?: () => number };
+  /**
+   * The local address /config and /state are served on (default 127.0.0.1, which also admits
+   * ::1: both are the pod's loopback); `0.0.0.0` or `::`: on every address.
+   */
+  internalsAddress?: string;
+}
+
+const ANY_ADDRESS = new Set(['0.0.0.0', '::']);
+const LOOPBACK = new Set(['127.0.0.1', '::1']);
+
+/** Whether a connection made to `local` may see the internals served on `allowed`. */
+export function internalsAllowed(allowed: string, local: string | undefined): boolean {
+  if (ANY_ADDRESS.has(allowed)) return true;
+  if (local === undefined) return false;
+  const addr = local.startsWith('::ffff:') ? local.slice(7) : local;
+  return addr === allowed || (LOOPBACK.has(allowed) && LOOPBACK.has(addr));
 }
 
 export function createAdminApp(deps: AdminDeps): Express {
@@ -61,7 +85,16 @@ export function createAdminApp(deps: AdminDeps): Express {
     res.json({ ready: true, source: c.source, version: c.version });
   });
 
-  app.get('/config', (_req, res) => {
+  const internalsAddress = deps.internalsAddress ?? '127.0.0.1';
+  const internalsRefusal = {
+    error: `served on ${internalsAddress} only: use kubectl port-forward or kubectl exec (docs/sidecar.md#admin-port)`,
+  };
+  const internalsOnly = (req: Request, res: Response, next: NextFunction): void => {
+    if (internalsAllowed(internalsAddress, req.socket.localAddress)) next();
+    else res.status(403).json(internalsRefusal);
+  };
+
+  app.get('/config', internalsOnly, (_req, res) => {
     const c = deps.config();
     if (!c) {
       res.status(404).json({ error: 'no config in force' });
@@ -70,7 +103,7 @@ export function createAdminApp(deps: AdminDeps): Express {
     res.json(c);
   });
 
-  app.get('/state', (_req, res) => {
+  app.get('/state', internalsOnly, (_req, res) => {
     res.json(deps.dataPlane.state());
   });
 

@@ -134,6 +134,7 @@ export async function startSidecar(options: SidecarOptions, log: Logger): Promis
       dataPlane: inbound,
       draining: () => draining,
       readyWithoutConfig: { afterS: options.readyWithoutConfigAfterS, startedAt },
+      internalsAddress: options.adminInternalsAddress,
     },
     options.admin,
     options.host,
@@ -175,6 +176,13 @@ export async function startSidecar(options: SidecarOptions, log: Logger): Promis
     configSource: inForce?.source ?? null,
     configVersion: inForce?.config.version ?? null,
   });
+  if (options.redis === null && options.redisOptional && options.configKey !== null) {
+    // Per-workload Redis users: the operator makes the Secret once a TrafficPolicy names this
+    // workload; this pod started before that and must be restarted to read it.
+    log.warn('no Redis URL (the workload has no TrafficPolicy, so no Redis Secret, yet): no remote config until this pod restarts', {
+      configKey: options.configKey,
+    });
+  }
   if (options.policy === null && options.redis === null && options.readyWithoutConfigAfterS === 0) {
     log.warn('no --policy and no --redis: the sidecar will not become ready');
   }

@@ -83,8 +83,12 @@ done
 [ -n "$ca" ] || fail "the operator did not patch the caBundle of MutatingWebhookConfiguration $RELEASE-webhook"
 echo "caBundle patched (${#ca} base64 characters)"
 
-step "example workload talk/chat (labelled for injection) and examples/chat-policy.yaml"
+step "examples/chat-policy.yaml, then the workload talk/chat (labelled for injection)"
 k create namespace talk --dry-run=client -o yaml | k apply -f -
+# The policy first: the operator makes the workload's Redis user and Secret (spillway-redis-chat)
+# before its pods exist, so their sidecars start with it (redis.workloadUsers, docs/security.md).
+k apply -f "$ROOT/examples/chat-policy.yaml"
+k -n talk wait --for=create secret/spillway-redis-chat --timeout "$TIMEOUT" || fail "no Secret talk/spillway-redis-chat from the operator"
 k apply -f - <<'EOF'
 apiVersion: apps/v1
 kind: Deployment
@@ -100,7 +104,6 @@ spec:
           image: registry.k8s.io/pause:3.10
           ports: [{ name: http, containerPort: 8080 }]
 EOF
-k apply -f "$ROOT/examples/chat-policy.yaml"
 
 step "checks"
 k -n talk wait --for=condition=Programmed tp/chat --timeout "$TIMEOUT" || fail "TrafficPolicy talk/chat not Programmed"
@@ -110,7 +113,7 @@ pod="$(k -n talk get pod -l app=chat -o jsonpath='{.items[0].metadata.name}')"
 sidecar="$(k -n talk get pod "$pod" -o jsonpath='{range .spec.initContainers[?(@.name=="spillway")]}{.name} {.restartPolicy}{end}')"
 [ "$sidecar" = "spillway Always" ] || fail "pod talk/$pod has no native sidecar 'spillway' (init container with restartPolicy Always): got '$sidecar'"
 echo "pod talk/$pod: native sidecar injected, config key $(k -n talk get pod "$pod" -o jsonpath='{.metadata.annotations.spillway\.io/injected}')"
-key="$(k -n "$NS" exec "deploy/$RELEASE-redis" -- redis-cli get spillway:config:talk/chat)"
+key="$(k -n "$NS" exec "deploy/$RELEASE-redis" -- sh -c 'REDISCLI_AUTH="$SPILLWAY_OPERATOR_PASSWORD" redis-cli --user spillway-operator get spillway:config:talk/chat')"
 [ -n "$key" ] || fail "no spillway:config:talk/chat in the bundled Redis"
 echo "Redis spillway:config:talk/chat: ${#key} bytes"
 

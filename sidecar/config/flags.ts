@@ -2,6 +2,7 @@
  * `spillway sidecar` flags, each with its environment fallback (flag wins; lib/flags.ts). Pure:
  * takes argv and env, returns options or throws UsageError (the CLI exits 2 with its message).
  */
+import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { flagUsage, integer, isK8sName, list, oneOf, parseFlagTable, port, url, UsageError, type FlagTable } from '../../lib/flags.js';
 import { LOG_LEVELS, type LogLevel } from '../../lib/log.js';
@@ -15,9 +16,13 @@ export interface SidecarOptions {
   egress: number;
   admin: number;
   host: string;
+  /** The local address /config and /state answer on (0.0.0.0 or ::: every address). */
+  adminInternalsAddress: string;
   podName: string;
   policy: string | null;
   redis: string | null;
+  /** No --redis beside --config-key is allowed (the workload's Redis Secret does not exist yet). */
+  redisOptional: boolean;
   configKey: string | null;
   kafka: string[];
   stateDir: string;
@@ -41,9 +46,20 @@ const FLAGS = {
   egress: { env: 'SPILLWAY_EGRESS', def: '17002', help: 'outbound vendor routes port' },
   admin: { env: 'SPILLWAY_ADMIN', def: '17090', help: 'admin and metrics port' },
   host: { env: 'SPILLWAY_HOST', def: '0.0.0.0', help: 'address the inbound and admin ports bind to' },
+  'admin-internals-address': {
+    env: 'SPILLWAY_ADMIN_INTERNALS_ADDRESS',
+    def: '127.0.0.1',
+    help: 'the admin /config and /state answer only connections made to this address (127.0.0.1 also admits ::1; 0.0.0.0: every address)',
+  },
   'pod-name': { env: 'POD_NAME', def: 'the hostname', help: "this pod's name (its share of Cluster-scope budgets)" },
   policy: { env: 'SPILLWAY_POLICY', def: '', help: 'TrafficPolicy YAML file: standalone mode, hot-reloaded' },
   redis: { env: 'SPILLWAY_REDIS', def: '', help: 'Redis URL for remote config (redis://, redis+sentinel://…/<master>, redis+cluster://…; rediss… for TLS)' },
+  'redis-optional': {
+    env: 'SPILLWAY_REDIS_OPTIONAL',
+    def: '',
+    help: "with --config-key: no --redis is not an error but a workload without a TrafficPolicy (its Redis Secret does not exist yet): no remote config, a warning; set by the webhook with per-workload Redis users",
+    boolean: true,
+  },
   'config-key': { env: 'SPILLWAY_CONFIG_KEY', def: '', help: '<namespace>/<target>: which config to read from Redis' },
   kafka: { env: 'SPILLWAY_KAFKA', def: '', help: 'Kafka brokers for deferral (host:port,...)' },
   'state-dir': { env: 'SPILLWAY_STATE_DIR', def: defaultStateDir(), help: 'where the last good remote config is persisted' },
@@ -83,7 +99,8 @@ export function parseSidecarFlags(argv: string[], env: NodeJS.ProcessEnv = proce
 
   const redis = get('redis') ?? null;
   const configKey = get('config-key') ?? null;
-  if (configKey !== null && redis === null) throw new UsageError('--config-key needs --redis (the Redis URL to read it from)');
+  const redisOptional = flags.on('redis-optional');
+  if (configKey !== null && redis === null && !redisOptional) throw new UsageError('--config-key needs --redis (the Redis URL to read it from)');
   if (redis !== null && configKey === null) throw new UsageError('--redis needs --config-key <namespace>/<target>');
   if (redis !== null) checkRedisUrl(redis, (m) => new UsageError(`--redis: ${m}`));
   if (configKey !== null) {
@@ -106,9 +123,11 @@ export function parseSidecarFlags(argv: string[], env: NodeJS.ProcessEnv = proce
     egress: port('--egress', get('egress') ?? FLAGS.egress.def),
     admin: port('--admin', get('admin') ?? FLAGS.admin.def),
     host: get('host') ?? FLAGS.host.def,
+    adminInternalsAddress: ipAddress('--admin-internals-address', get('admin-internals-address') ?? FLAGS['admin-internals-address'].def),
     podName: get('pod-name') ?? hostname(),
     policy: get('policy') ?? null,
     redis,
+    redisOptional,
     configKey,
     kafka,
     stateDir: get('state-dir') ?? FLAGS['state-dir'].def,
@@ -127,4 +146,9 @@ export function parseSidecarFlags(argv: string[], env: NodeJS.ProcessEnv = proce
 /** Unset stays undefined, so the consumer's default applies. */
 function optionalInteger(flag: string, s: string | undefined, min: number, max: number): number | undefined {
   return s === undefined ? undefined : integer(flag, s, min, max);
+}
+
+function ipAddress(flag: string, value: string): string {
+  if (isIP(value) === 0) throw new UsageError(`${flag}: "${value}" is not an IP address`);
+  return value;
 }

@@ -1,12 +1,13 @@
 /**
- * Duplicate suppression by idempotency key. A send claims `spillway:dedup:<route>:<key>` before
+ * Duplicate suppression by idempotency key. A send claims `spillway:dedup:<ns>/<target>:<route>:<key>` before
  * it goes out (SET NX, short "pending" expiry covering the send); on an answer the key records
  * the first status for the route's TTL (retried for a while if Redis is away just then); if every vendor failed the key is released so the caller
- * may retry. The key is per route, not per vendor, so it spans failover.
+ * may retry. The key is per route, not per vendor, so it spans failover, and per workload, so
+ * two workloads that name a route alike never suppress each other's sends (and a workload's
+ * Redis ACL user may touch its own keys only: api/redis-acl.ts).
  */
+import { dedupPrefix } from '../../api/redis-acl.js';
 import type { EgressRedis } from './redis.js';
-
-export const DEDUP_PREFIX = 'spillway:dedup:';
 
 export type ClaimResult =
   | { kind: 'claimed' }
@@ -28,8 +29,8 @@ export interface DedupStore {
   peek(route: string, key: string): Promise<ClaimResult>;
 }
 
-export function dedupKey(route: string, key: string): string {
-  return `${DEDUP_PREFIX}${route}:${key}`;
+export function dedupKey(workload: string, route: string, key: string): string {
+  return `${dedupPrefix(workload)}${route}:${key}`;
 }
 
 const PENDING = '{"state":"pending"}';
@@ -55,11 +56,23 @@ function parseStored(raw: string): ClaimResult {
 }
 
 export class RedisDedupStore implements DedupStore {
-  constructor(private readonly redis: EgressRedis) {}
+  private readonly prefix: string;
+
+  /** workload: `<ns>/<target>` (the config key). */
+  constructor(
+    private readonly redis: EgressRedis,
+    workload: string,
+  ) {
+    this.prefix = dedupPrefix(workload);
+  }
+
+  private key(route: string, key: string): string {
+    return `${this.prefix}${route}:${key}`;
+  }
 
   async claim(route: string, key: string, pendingMs: number): Promise<ClaimResult> {
     try {
-      const existing = (await this.redis.eval(CLAIM_SCRIPT, 1, dedupKey(route, key), PENDING, Math.max(1, Math.round(pendingMs)))) as
+      const existing = (await this.redis.eval(CLAIM_SCRIPT, 1, this.key(route, key), PENDING, Math.max(1, Math.round(pendingMs)))) as
         | string
         | null;
       return existing === null ? CLAIMED : parseStored(existing);
@@ -69,7 +82,7 @@ export class RedisDedupStore implements DedupStore {
   }
 
   complete(route: string, key: string, status: number, ttlSeconds: number): void {
-    this.writeDone(dedupKey(route, key), `{"state":"done","status":${status}}`, ttlSeconds, 0);
+    this.writeDone(this.key(route, key), `{"state":"done","status":${status}}`, ttlSeconds, 0);
   }
 
   /**
@@ -84,12 +97,12 @@ export class RedisDedupStore implements DedupStore {
   }
 
   release(route: string, key: string): void {
-    this.redis.del(dedupKey(route, key)).catch(() => {});
+    this.redis.del(this.key(route, key)).catch(() => {});
   }
 
   async peek(route: string, key: string): Promise<ClaimResult> {
     try {
-      const existing = await this.redis.get(dedupKey(route, key));
+      const existing = await this.redis.get(this.key(route, key));
       return existing === null ? CLAIMED : parseStored(existing);
     } catch {
       return UNAVAILABLE;
@@ -107,7 +120,7 @@ export class MemoryDedupStore implements DedupStore {
   ) {}
 
   async claim(route: string, key: string, pendingMs: number): Promise<ClaimResult> {
-    const k = dedupKey(route, key);
+    const k = `${route}:${key}`;
     const t = this.now();
     const e = this.entries.get(k);
     if (e && e.expiresAt > t) return e.status === 0 ? PENDING_RESULT : { kind: 'done', status: e.status };
@@ -118,16 +131,16 @@ export class MemoryDedupStore implements DedupStore {
   }
 
   complete(route: string, key: string, status: number, ttlSeconds: number): void {
-    const k = dedupKey(route, key);
+    const k = `${route}:${key}`;
     if (this.entries.has(k)) this.entries.set(k, { status, expiresAt: this.now() + ttlSeconds * 1000 });
   }
 
   release(route: string, key: string): void {
-    this.entries.delete(dedupKey(route, key));
+    this.entries.delete(`${route}:${key}`);
   }
 
   async peek(route: string, key: string): Promise<ClaimResult> {
-    const e = this.entries.get(dedupKey(route, key));
+    const e = this.entries.get(`${route}:${key}`);
     if (!e || e.expiresAt <= this.now()) return CLAIMED;
     return e.status === 0 ? PENDING_RESULT : { kind: 'done', status: e.status };
   }

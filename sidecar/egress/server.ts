@@ -35,7 +35,7 @@ export interface EgressOptions {
   podName: string;
   /** Dedup claims and vendor-health reports; absent: standalone, dedup within this pod only. */
   redisUrl?: string;
-  /** `<namespace>/<target>`, for the vendor-health report keys. */
+  /** `<namespace>/<target>`, for the dedup and vendor-health keys; required with redisUrl. */
   configKey?: string;
   /**
    * Absent: no deferral; shed sends are refused. Given: its drainer is started with replay().
@@ -95,8 +95,10 @@ export class Egress implements EgressContext, RequestHandler {
         for (const r of this.routes.values()) fn(r.name, r.limiter.inflight);
       },
     });
+    // Every key the egress writes carries the workload (dedup, vendor health): no Redis without it.
+    if (o.redisUrl && !o.configKey) throw new Error('the egress needs configKey with redisUrl');
     this.redis = o.redisUrl ? connectEgressRedis(o.redisUrl) : null;
-    this.dedup = this.redis ? new RedisDedupStore(this.redis) : new MemoryDedupStore(this.now);
+    this.dedup = this.redis && o.configKey ? new RedisDedupStore(this.redis, o.configKey) : new MemoryDedupStore(this.now);
     this.reporter =
       this.redis && o.configKey ? new HealthReporter(this.redis, o.configKey, o.podName, () => this.routes.values(), this.now) : null;
     this.server = new Http1Server(this, { ...DEFAULT_LIMITS, ...o.limits }, this.now);

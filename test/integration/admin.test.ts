@@ -2,7 +2,7 @@
  * The admin server over real HTTP (port 0), with the real ConfigStore and a fake data plane.
  */
 import { Registry } from 'prom-client';
-import { startAdmin, type AdminServer } from '../../sidecar/admin.js';
+import { internalsAllowed, startAdmin, type AdminServer } from '../../sidecar/admin.js';
 import { ConfigStore } from '../../sidecar/config/store.js';
 import { captureLog } from '../support/log.js';
 import { FakeDataPlane, remoteConfig } from './config-fakes.js';
@@ -150,6 +150,53 @@ describe('admin server', () => {
       } finally {
         await off.close();
       }
+    });
+  });
+
+  describe('internals (/config, /state) only on the internals address', () => {
+    // 127.0.0.0/8 is all loopback on Linux, so 127.0.0.2 stands in for "the pod IP": what this
+    // proves is that the check keys on the address a connection was made to, as the kernel
+    // reports it (not on any header), and that /metrics and the probes are served on every address.
+    let all: AdminServer;
+    const open = (internalsAddress?: string) =>
+      startAdmin({ registry: new Registry(), config: () => store.view(), dataPlane: plane, draining: () => false, internalsAddress }, 0, '0.0.0.0');
+    const status = async (host: string, path: string, headers: Record<string, string> = {}) => (await fetch(`http://${host}:${all.port}${path}`, { headers })).status;
+
+    afterEach(async () => {
+      await all?.close();
+    });
+
+    test('default 127.0.0.1: served over loopback 127.0.0.1, refused (403) on another address whatever the headers say', async () => {
+      all = await open();
+      store.offerRemote(remoteConfig(1), 'redis');
+      expect(await status('127.0.0.1', '/config')).toBe(200);
+      expect(await status('127.0.0.1', '/state')).toBe(200);
+      const spoof = { host: '127.0.0.1', 'x-forwarded-for': '127.0.0.1', forwarded: 'for=127.0.0.1', 'x-real-ip': '127.0.0.1' };
+      expect(await status('127.0.0.2', '/config', spoof)).toBe(403);
+      expect(await status('127.0.0.2', '/state', spoof)).toBe(403);
+      const refused = await fetch(`http://127.0.0.2:${all.port}/state`);
+      expect(await refused.json()).toEqual({ error: expect.stringMatching(/served on 127\.0\.0\.1 only: use kubectl port-forward or kubectl exec/) });
+      for (const path of ['/metrics', '/healthz', '/readyz']) expect(await status('127.0.0.2', path)).toBe(200);
+    });
+
+    test('another address: served there only; 0.0.0.0: everywhere', async () => {
+      all = await open('127.0.0.2');
+      expect(await status('127.0.0.2', '/state')).toBe(200);
+      expect(await status('127.0.0.1', '/state')).toBe(403);
+      await all.close();
+      all = await open('0.0.0.0');
+      expect(await status('127.0.0.1', '/state')).toBe(200);
+      expect(await status('127.0.0.2', '/state')).toBe(200);
+    });
+
+    test('address forms: v4-mapped IPv6, ::1 as loopback, unknown local address refused', () => {
+      expect(internalsAllowed('127.0.0.1', '::ffff:127.0.0.1')).toBe(true);
+      expect(internalsAllowed('127.0.0.1', '::1')).toBe(true);
+      expect(internalsAllowed('::1', '127.0.0.1')).toBe(true);
+      expect(internalsAllowed('127.0.0.1', '::ffff:10.1.2.3')).toBe(false);
+      expect(internalsAllowed('127.0.0.1', '10.1.2.3')).toBe(false);
+      expect(internalsAllowed('127.0.0.1', undefined)).toBe(false);
+      expect(internalsAllowed('::', '10.1.2.3')).toBe(true);
     });
   });
 

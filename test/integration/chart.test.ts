@@ -112,13 +112,23 @@ const WEBHOOK_CLUSTER_RULES = [
   `admissionregistration.k8s.io mutatingwebhookconfigurations patch [${RELEASE}-spillway-webhook]`,
 ];
 
+/** redis.workloadUsers: each workload's Secret spillway-redis-<target> in the watched namespaces. */
+const WORKLOAD_SECRET_RULES = ['core secrets create', 'core secrets delete', 'core secrets get', 'core secrets update'];
+
+/** Whether a ci values file turns per-workload Redis users on (auto: with the bundled Redis). */
+function workloadUsers(values: any): boolean {
+  const mode = values.redis?.workloadUsers ?? 'auto';
+  return mode === 'on' || (mode === 'auto' && (values.redis?.bundled?.enabled ?? true));
+}
+
 /** The expected grants per role, keyed `Kind namespace/name`, for a ci values file. */
 function expectedRbac(values: any): Map<string, string[]> {
   const op = `${RELEASE}-spillway-operator`;
   const expected = new Map<string, string[]>();
   const namespaces: string[] = values.operator?.watchNamespaces ?? [];
-  if (namespaces.length > 0) for (const ns of namespaces) expected.set(`Role ${ns}/${op}-watch`, WATCH_RULES);
-  else expected.set(`ClusterRole /${op}`, WATCH_RULES);
+  const watch = workloadUsers(values) ? [...WATCH_RULES, ...WORKLOAD_SECRET_RULES].sort() : WATCH_RULES;
+  if (namespaces.length > 0) for (const ns of namespaces) expected.set(`Role ${ns}/${op}-watch`, watch);
+  else expected.set(`ClusterRole /${op}`, watch);
   const leader = values.operator?.leaderElection?.enabled ?? true;
   const webhook = values.webhook?.enabled ?? true;
   const local = [...(leader ? LEASE_RULES : []), ...(webhook ? WEBHOOK_SECRET_RULES : [])].sort();
@@ -128,6 +138,37 @@ function expectedRbac(values: any): Map<string, string[]> {
 }
 
 describe('helm chart charts/spillway', () => {
+  it('NetworkPolicies (off by default): Redis admits the operator and injected pods only; the webhook port the API server only', () => {
+    expect(ofKind(render('default-values.yaml'), 'NetworkPolicy')).toEqual([]);
+    const { objects } = template(['--set', 'networkPolicy.enabled=true', '--set', 'networkPolicy.apiServerCIDRs={10.0.0.1/32}']);
+    const redis = one(objects, 'NetworkPolicy', `${RELEASE}-spillway-redis`);
+    expect(redis.spec.policyTypes).toEqual(['Ingress']);
+    expect(redis.spec.ingress).toEqual([
+      {
+        from: [
+          { podSelector: { matchLabels: { 'app.kubernetes.io/name': 'spillway', 'app.kubernetes.io/instance': RELEASE, 'app.kubernetes.io/component': 'operator' } } },
+          { namespaceSelector: {}, podSelector: { matchLabels: { 'spillway.io/inject': 'true' } } },
+        ],
+        ports: [{ port: 6379, protocol: 'TCP' }],
+      },
+    ]);
+    const op = one(objects, 'NetworkPolicy', `${RELEASE}-spillway-operator`);
+    expect(op.spec.ingress).toEqual([
+      { from: [{ ipBlock: { cidr: '10.0.0.1/32' } }], ports: [{ port: 9443, protocol: 'TCP' }] },
+      { ports: [{ port: 17091, protocol: 'TCP' }] },
+    ]);
+    const r = template(['--set', 'networkPolicy.enabled=true']);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/networkPolicy\.apiServerCIDRs/);
+  });
+
+  it('redis.workloadUsers=on is refused with Sentinel and beside a shared sidecarSecret', () => {
+    const r = template(['-f', join(CHART, 'ci', 'redis-sentinel-values.yaml'), '--set', 'redis.workloadUsers=on', '--set', 'redis.sidecarSecret.name=']);
+    expect(r.stderr).toMatch(/workloadUsers=on needs redis\.url/);
+    const s = template(['-f', join(CHART, 'ci', 'redis-sentinel-values.yaml'), '--set', 'redis.workloadUsers=on']);
+    expect(s.stderr).toMatch(/unset redis\.sidecarSecret\.name/);
+  });
+
   it('has ci values files for the variants', () => {
     expect(CI_FILES).toEqual(
       expect.arrayContaining(['default-values.yaml', 'external-redis-values.yaml', 'redis-sentinel-values.yaml', 'redis-cluster-values.yaml', 'autoscaling-values.yaml', 'keda-values.yaml', 'no-crds-values.yaml', 'namespaced-values.yaml', 'webhook-values.yaml', 'cert-manager-values.yaml', 'no-webhook-values.yaml']),
@@ -202,7 +243,13 @@ describe('helm chart charts/spillway', () => {
     expect(container.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'admin' });
     expect(container.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'admin' });
     const env = Object.fromEntries(container.env.map((e: any) => [e.name, e.value ?? e.valueFrom]));
-    expect(env.SPILLWAY_REDIS).toBe(`redis://${RELEASE}-spillway-redis.${NAMESPACE}.svc:6379`);
+    // The bundled Redis's default user is off: the operator logs in as its own user, from a Secret.
+    expect(env.SPILLWAY_REDIS).toEqual({ secretKeyRef: { name: `${RELEASE}-spillway-redis-auth`, key: 'url' } });
+    expect(env.SPILLWAY_WORKLOAD_REDIS_URL).toBe(`redis://${RELEASE}-spillway-redis.${NAMESPACE}.svc:6379`);
+    const auth = one(objects, 'Secret', `${RELEASE}-spillway-redis-auth`);
+    const password = Buffer.from(auth.data.password, 'base64').toString();
+    expect(password).toMatch(/^[A-Za-z0-9]{40}$/);
+    expect(Buffer.from(auth.data.url, 'base64').toString()).toBe(`redis://spillway-operator:${password}@${RELEASE}-spillway-redis.${NAMESPACE}.svc:6379`);
     expect(env.POD_NAMESPACE).toEqual({ fieldRef: { fieldPath: 'metadata.namespace' } });
     expect(op.spec.template.spec.serviceAccountName).toBe(`${RELEASE}-spillway-operator`);
     expect(one(objects, 'ServiceAccount', `${RELEASE}-spillway-operator`)).toBeDefined();
@@ -218,6 +265,16 @@ describe('helm chart charts/spillway', () => {
     expect(redis.spec.template.spec.containers[0].image).toBe('redis:7-alpine');
     expect(redis.spec.template.spec.volumes).toEqual([{ name: 'data', emptyDir: { sizeLimit: '256Mi' } }]);
     expect(one(objects, 'Service', `${RELEASE}-spillway-redis`).spec.ports[0].port).toBe(6379);
+    // Auth required, no usable default user, configs never evicted (volatile-ttl), no password in the spec.
+    const redisC = redis.spec.template.spec.containers[0];
+    expect(redisC.args[0]).toMatch(/user default off/);
+    expect(redisC.args[0]).toMatch(/--aclfile \/data\/users\.acl/);
+    expect(redisC.args[0]).toMatch(/--maxmemory-policy volatile-ttl/);
+    expect(redisC.env).toEqual([{ name: 'SPILLWAY_OPERATOR_PASSWORD', valueFrom: { secretKeyRef: { name: `${RELEASE}-spillway-redis-auth`, key: 'password' } } }]);
+    for (const o of objects.filter((x) => x.kind !== 'Secret')) expect(JSON.stringify(o)).not.toContain(password);
+    // Injected sidecars read their workload's own Secret (per-workload ACL users).
+    const defaults = JSON.parse(Object.values(one(objects, 'ConfigMap', `${RELEASE}-spillway-injection`).data as Record<string, string>)[0]);
+    expect(defaults.redisSecret).toEqual({ name: '', key: 'url', perWorkload: true });
     // Sidecar injection is on, with the operator's self-signed CA: no cert-manager object, no
     // caBundle rendered (the operator patches it), never blocking pod creation.
     const hook = one(objects, 'MutatingWebhookConfiguration', `${RELEASE}-spillway-webhook`);
@@ -326,7 +383,7 @@ describe('helm chart charts/spillway', () => {
     const env = one(objects, 'Deployment', `${RELEASE}-spillway-operator`).spec.template.spec.containers[0].env;
     expect(env).toContainEqual({ name: 'SPILLWAY_REDIS', value: url });
     const injection = JSON.parse(one(objects, 'ConfigMap', `${RELEASE}-spillway-injection`).data['sidecar.json']);
-    expect(injection).toEqual(expect.objectContaining({ redisUrl: url, redisSecret: { name: '', key: 'url' } }));
+    expect(injection).toEqual(expect.objectContaining({ redisUrl: url, redisSecret: { name: '', key: 'url', perWorkload: false } }));
   });
 
   it('external Redis Sentinel with a password: the URL comes only from Secrets, for the operator and the sidecars', () => {
@@ -334,7 +391,7 @@ describe('helm chart charts/spillway', () => {
     const env = one(objects, 'Deployment', `${RELEASE}-spillway-operator`).spec.template.spec.containers[0].env;
     expect(env).toContainEqual({ name: 'SPILLWAY_REDIS', valueFrom: { secretKeyRef: { name: 'spillway-redis', key: 'url' } } });
     const injection = JSON.parse(one(objects, 'ConfigMap', `${RELEASE}-spillway-injection`).data['sidecar.json']);
-    expect(injection).toEqual(expect.objectContaining({ redisUrl: '', redisSecret: { name: 'spillway-redis', key: 'url' } }));
+    expect(injection).toEqual(expect.objectContaining({ redisUrl: '', redisSecret: { name: 'spillway-redis', key: 'url', perWorkload: false } }));
     // No Redis URL (let alone a credential) is rendered anywhere.
     expect(JSON.stringify(objects)).not.toMatch(/rediss?(\+\w+)?:\/\//);
   });

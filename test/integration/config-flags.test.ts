@@ -15,9 +15,11 @@ describe('sidecar flags', () => {
       egress: 17002,
       admin: 17090,
       host: '0.0.0.0',
+      adminInternalsAddress: '127.0.0.1',
       podName: hostname(),
       policy: null,
       redis: null,
+      redisOptional: false,
       configKey: null,
       kafka: [],
       stateDir: defaultStateDir(),
@@ -43,6 +45,7 @@ describe('sidecar flags', () => {
       SPILLWAY_LOG_LEVEL: 'debug',
       SPILLWAY_ACCESS_LOG: 'refusals',
       SPILLWAY_READY_WITHOUT_CONFIG_AFTER: '60',
+      SPILLWAY_ADMIN_INTERNALS_ADDRESS: '0.0.0.0',
     };
     expect(parseSidecarFlags([], env)).toMatchObject({
       listen: 16001,
@@ -58,14 +61,20 @@ describe('sidecar flags', () => {
       logLevel: 'debug',
       accessLog: 'refusals',
       readyWithoutConfigAfterS: 60,
+      adminInternalsAddress: '0.0.0.0',
     });
     expect(parseSidecarFlags(['--access-log', 'all'], env)?.accessLog).toBe('all');
+    expect(parseSidecarFlags(['--admin-internals-address', '::1'], env)?.adminInternalsAddress).toBe('::1');
+    expect(() => parseSidecarFlags(['--admin-internals-address', 'localhost'], {})).toThrow(/--admin-internals-address: "localhost" is not an IP address/);
     expect(parseSidecarFlags(['--listen', '17001', '--pod-name=chat-1', '--config-key', 'talk/other', '--ready-without-config-after', '5'], env)).toMatchObject({
       listen: 17001,
       readyWithoutConfigAfterS: 5,
       podName: 'chat-1',
       configKey: 'talk/other',
     });
+    // With per-workload Redis users the webhook allows a missing URL (no TrafficPolicy yet).
+    expect(() => parseSidecarFlags([], { SPILLWAY_CONFIG_KEY: 'talk/chat' })).toThrow(/--config-key needs --redis/);
+    expect(parseSidecarFlags([], { SPILLWAY_CONFIG_KEY: 'talk/chat', SPILLWAY_REDIS_OPTIONAL: 'true' })).toMatchObject({ redis: null, redisOptional: true, configKey: 'talk/chat' });
     // An empty variable counts as unset.
     expect(parseSidecarFlags([], { SPILLWAY_LISTEN: '' })?.listen).toBe(17001);
   });

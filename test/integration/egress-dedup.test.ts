@@ -116,8 +116,8 @@ describe('egress dedup', () => {
     await send('ttl-1');
     const client = new Redis(redis.url);
     try {
-      expect(JSON.parse((await client.get('spillway:dedup:push:ttl-1')) ?? '{}')).toEqual({ state: 'done', status: 200 });
-      const ttl = await client.ttl('spillway:dedup:push:ttl-1');
+      expect(JSON.parse((await client.get('spillway:dedup:talk/relay:push:ttl-1')) ?? '{}')).toEqual({ state: 'done', status: 200 });
+      const ttl = await client.ttl('spillway:dedup:talk/relay:push:ttl-1');
       expect(ttl).toBeGreaterThan(50);
       expect(ttl).toBeLessThanOrEqual(60);
     } finally {
@@ -136,7 +136,7 @@ describe('egress dedup', () => {
     await redis.start(); // an empty Redis: the claim is gone, the rewrite restores it
     const client = new Redis(redis.url);
     try {
-      expect(await eventually(async () => (await client.get('spillway:dedup:push:mid-outage').catch(() => null)) !== null, 8000, 200)).toBe(true);
+      expect(await eventually(async () => (await client.get('spillway:dedup:talk/relay:push:mid-outage').catch(() => null)) !== null, 8000, 200)).toBe(true);
     } finally {
       client.disconnect();
     }

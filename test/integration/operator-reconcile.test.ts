@@ -29,6 +29,12 @@ describe('operator reconcile (fake API server, real Redis)', () => {
   let metrics: OperatorMetrics;
   const kube = new FakeKube();
   const messages: string[] = [];
+  /** Per-workload Redis users, recorded (operator/workload-users.ts has its own tests). */
+  const users = { ensured: [] as string[], removed: [] as string[] };
+  const workloadUsers = {
+    ensure: async (w: string) => void users.ensured.push(w),
+    remove: async (w: string) => void users.removed.push(w),
+  };
 
   const stored = (target = 'talk/chat') => storedConfig(client, target);
   const cond = (name: string, type: string) => kube.getPolicy('talk', name)?.status?.conditions?.find((c) => c.type === type);
@@ -44,7 +50,7 @@ describe('operator reconcile (fake API server, real Redis)', () => {
     sub.on('message', (_ch, msg: string) => messages.push(msg));
     metrics = new OperatorMetrics();
     publisher = new RedisPublisher(redis.url, { onReady: () => controller?.enqueueAll() });
-    controller = new Controller({ kube, publisher, metrics, workers: 2 });
+    controller = new Controller({ kube, publisher, metrics, workers: 2, workloadUsers });
     controller.startInformers();
     controller.startWorkers();
   });
@@ -149,6 +155,9 @@ describe('operator reconcile (fake API server, real Redis)', () => {
     expect((await stored())?.policy).toBe('talk/chat');
     expect(cond('chat', 'Accepted')?.status).toBe('True');
     expect(kube.events.some((e) => e.policy.metadata.name === 'chat-2' && e.reason === 'Conflict')).toBe(true);
+    // The workload's Redis user is the winner's; the loser never removes it.
+    expect(users.ensured).toContain('talk/chat');
+    expect(users.removed).toEqual([]);
   });
 
   it('a missing target is reported and nothing is published', async () => {
@@ -158,10 +167,19 @@ describe('operator reconcile (fake API server, real Redis)', () => {
     expect(p.message).toContain('StatefulSet talk/nothere');
     expect(cond('orphan', 'Accepted')?.status).toBe('True');
     expect(await stored('talk/nothere')).toBeNull();
+    // Its Redis user and Secret already, so the workload's first pods start with them.
+    await waitFor('user made before the target exists', () => users.ensured.includes('talk/nothere'));
     // The target appears: published at once.
     kube.setWorkload('StatefulSet', 'talk', 'nothere', 3);
     await waitFor('published', () => stored('talk/nothere'));
     await waitFor('Programmed', () => cond('orphan', 'Programmed')?.status === 'True');
+  });
+
+  it('a policy whose target never appeared takes its Redis user with it when deleted', async () => {
+    kube.applyPolicy({ name: 'ghost', spec: spec({ targetRef: { kind: 'Deployment', name: 'never' } }) });
+    await waitFor('user made', () => users.ensured.includes('talk/never'));
+    kube.deletePolicy('talk', 'ghost');
+    await waitFor('user removed', () => users.removed.includes('talk/never'));
   });
 
   it('deleting a policy removes its key through the finalizer; the version keeps growing', async () => {
@@ -177,9 +195,13 @@ describe('operator reconcile (fake API server, real Redis)', () => {
     });
     expect(doc.version).toBeGreaterThan(last);
     await waitFor('chat-2 accepted', () => cond('chat-2', 'Accepted')?.status === 'True');
+    // A handover to another policy keeps the workload's Redis user (its pods hold the password).
+    expect(users.removed).not.toContain('talk/chat');
 
     kube.deletePolicy('talk', 'chat-2');
     await waitFor('key removed', async () => (await stored()) === null);
+    // The last policy gone: the user and its Secret go too.
+    await waitFor('user removed', () => users.removed.includes('talk/chat'));
     expect(Number(await client.get(`${VERSION_KEY_PREFIX}talk/chat`))).toBe(doc.version);
     kube.applyPolicy({ name: 'chat', spec: spec() });
     const again = await waitFor('re-created', () => stored());
@@ -192,6 +214,9 @@ describe('operator reconcile (fake API server, real Redis)', () => {
     const doc = await waitFor('published for relay', () => stored('talk/relay'));
     expect(doc.policy).toBe('talk/chat');
     await waitFor('old key removed', async () => (await stored()) === null);
+    // Retargeted: the new workload's user is made, the old one's removed.
+    expect(users.ensured).toContain('talk/relay');
+    await waitFor('old user removed', () => users.removed.filter((w) => w === 'talk/chat').length === 2);
     kube.applyPolicy({ name: 'chat', spec: spec() });
     await waitFor('back on chat', () => stored());
     await waitFor('relay key removed', async () => (await stored('talk/relay')) === null);

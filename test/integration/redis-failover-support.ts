@@ -178,7 +178,7 @@ export function describeFailover(mode: 'Sentinel' | 'Cluster', tls: boolean, sta
       let refused = 0;
       let streaming = true;
       // And claims straight to Redis, ten times faster, so the replication window shows if it can.
-      const store = new RedisDedupStore(client);
+      const store = new RedisDedupStore(client, target);
       const claimed = new Map<string, number>();
       const direct = (async () => {
         for (let i = 0; streaming && i < STREAM_MAX; i++) {
@@ -232,13 +232,13 @@ export function describeFailover(mode: 'Sentinel' | 'Cluster', tls: boolean, sta
       const downgraded: number[] = [];
       const missing: number[] = [];
       for (const [key, at] of delivered) {
-        const raw = await client.get(dedupKey('push', key));
+        const raw = await client.get(dedupKey(target, 'push', key));
         if (raw?.includes('"done"')) done++;
         else (raw ? downgraded : missing).push(killedAt - at);
       }
       const lost = [...downgraded, ...missing];
       const directLost: number[] = [];
-      for (const [key, at] of claimed) if ((await client.exists(dedupKey('direct', key))) === 0) directLost.push(killedAt - at);
+      for (const [key, at] of claimed) if ((await client.exists(dedupKey(target, 'direct', key))) === 0) directLost.push(killedAt - at);
       const report = {
         mode,
         delivered: delivered.size,

@@ -236,6 +236,24 @@ describe('spillway sidecar (process)', () => {
     }
   });
 
+  test('SPILLWAY_REDIS_OPTIONAL (per-workload Redis users, no Secret yet): starts without Redis, warns, ready after the grace period', async () => {
+    const [listen, admin, egress] = [await freePort(), await freePort(), await freePort()];
+    const run = runCli(
+      ['--listen', String(listen), '--admin', String(admin), '--egress', String(egress), '--host', '127.0.0.1', '--upstream', `http://127.0.0.1:${upstreamPort}`, '--state-dir', stateDir],
+      // What the webhook injects when the optional secretKeyRef found no Secret: no SPILLWAY_REDIS at all.
+      { SPILLWAY_CONFIG_KEY: 'talk/no-policy-yet', SPILLWAY_REDIS_OPTIONAL: 'true', SPILLWAY_READY_WITHOUT_CONFIG_AFTER: '1', SPILLWAY_REDIS: '' },
+    );
+    runs.push(run);
+    const adminUrl = `http://127.0.0.1:${admin}`;
+    await waitReady(run, adminUrl);
+    expect((await fetch(`http://127.0.0.1:${listen}/x`)).status).toBe(200);
+    expect(logLines(run.stderr())).toEqual(
+      expect.arrayContaining([expect.objectContaining({ level: 'warn', msg: expect.stringMatching(/^no Redis URL \(the workload has no TrafficPolicy/), configKey: 'talk/no-policy-yet' })]),
+    );
+    process.kill(run.child.pid!, 'SIGTERM');
+    expect(await run.exited).toEqual({ code: 0, signal: null });
+  });
+
   test('a port in use: exits 1 with an error log line carrying the code and stack', async () => {
     const taken = createServer();
     taken.listen(0, '127.0.0.1');

@@ -44,7 +44,7 @@ export interface TlsFiles {
   key: string;
 }
 
-function makeTlsFiles(dir: string): TlsFiles {
+export function makeTlsFiles(dir: string): TlsFiles {
   const f = (name: string) => join(dir, name);
   const run = (args: string[]) => {
     const r = spawnSync('openssl', args, { encoding: 'utf8', cwd: dir });

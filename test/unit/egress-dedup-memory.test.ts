@@ -38,6 +38,6 @@ describe('MemoryDedupStore (standalone dedup)', () => {
   });
 
   it('uses the documented Redis key layout', () => {
-    expect(dedupKey('push', 'abc')).toBe('spillway:dedup:push:abc');
+    expect(dedupKey('talk/relay', 'push', 'abc')).toBe('spillway:dedup:talk/relay:push:abc');
   });
 });

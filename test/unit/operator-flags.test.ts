@@ -8,6 +8,14 @@ const parse = (argv: string[], env: NodeJS.ProcessEnv = {}) => {
 };
 
 describe('operator flags', () => {
+  it('--workload-redis-url: off by default; a URL without credentials, one node or Cluster', () => {
+    expect(parse(['--redis', 'redis://r']).workloadRedisUrl).toBeNull();
+    expect(parse(['--redis', 'redis://r', '--workload-redis-url', 'redis+cluster://a:1,b:2']).workloadRedisUrl).toBe('redis+cluster://a:1,b:2');
+    expect(() => parse(['--redis', 'redis://r', '--workload-redis-url', 'redis://u:p@r'])).toThrow(/--workload-redis-url: no credentials/);
+    expect(() => parse(['--redis', 'redis://r', '--workload-redis-url', 'redis+sentinel://s/m'])).toThrow(/--workload-redis-url: not with Sentinel/);
+    expect(() => parse(['--redis', 'redis://r', '--workload-redis-url', 'http://r'])).toThrow(UsageError);
+  });
+
   it('reads flags, with env as fallback and documented defaults', () => {
     const f = parse(['--redis', 'redis://r:6379', '--namespace', 'talk,relay', '--namespace', 'push', '--leader-elect']);
     expect(f).toMatchObject({
@@ -47,6 +55,7 @@ describe('operator flags', () => {
       SPILLWAY_WEBHOOK_TLS_SECRET: 'secret-e',
       SPILLWAY_INJECTION_CONFIG: '/etc/inj.json',
       SPILLWAY_WEBHOOK_CERT_DIR: '/certs',
+      SPILLWAY_WORKLOAD_REDIS_URL: 'rediss://redis.spillway.svc:6379',
     };
     expect(parse([], env)).toMatchObject({
       leaderElect: true,
@@ -58,6 +67,7 @@ describe('operator flags', () => {
       workers: 8,
       vendorHealthIntervalMs: 0,
       logLevel: 'debug',
+      workloadRedisUrl: 'rediss://redis.spillway.svc:6379',
       webhook: {
         port: 8443,
         certDir: '/certs',

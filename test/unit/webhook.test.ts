@@ -227,6 +227,16 @@ describe('sidecar injection (pure)', () => {
     expect(() => parseInjectionSettings({ image: 'x', redisSecret: { name: 'a', key: 'k', extra: 1 } })).toThrow(/redisSecret/);
   });
 
+  it("with redisSecret.perWorkload the sidecar reads the URL from its workload's own Secret (the operator's per-workload ACL user)", () => {
+    const s = parseInjectionSettings({ image: 'x:1', redisSecret: { name: '', key: 'url', perWorkload: true } });
+    const r = review(request(deploymentPod()), s);
+    const patch = r.status === 200 ? JSON.stringify(r.patch) : '';
+    // Optional: a workload without a TrafficPolicy has no Secret yet and its pods still start, unconfigured.
+    expect(patch).toContain('{"name":"SPILLWAY_REDIS","valueFrom":{"secretKeyRef":{"name":"spillway-redis-chat","key":"url","optional":true}}}');
+    expect(patch).toContain('{"name":"SPILLWAY_REDIS_OPTIONAL","value":"true"}');
+    expect(patch).not.toContain('redis://');
+  });
+
   it('a body that is not an AdmissionReview is a 400', () => {
     for (const body of [null, [], 'x', { kind: 'Pod' }, { kind: 'AdmissionReview' }, { kind: 'AdmissionReview', request: { object: {} } }]) {
       expect(review(body, settings).status).toBe(400);

@@ -102,6 +102,32 @@ Empty when only redis.existingSecret is given.
 {{- if and .Values.redis.bundled.enabled (or .Values.redis.url .Values.redis.existingSecret.name) }}
 {{- fail "redis: redis.bundled.enabled is true and an external Redis is set too; set redis.bundled.enabled=false to use the external one" }}
 {{- end }}
+{{- include "spillway.redis.validateWorkloadUsers" . }}
+{{- end }}
+
+{{- define "spillway.redis.authSecret" -}}
+{{- printf "%s-auth" (include "spillway.redis.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* "true" when the operator keeps one Redis ACL user per workload (redis.workloadUsers), else "". */}}
+{{- define "spillway.redis.workloadUsers" -}}
+{{- $mode := .Values.redis.workloadUsers | default "auto" }}
+{{- if or (eq $mode "on") (and (eq $mode "auto") .Values.redis.bundled.enabled) }}true{{ end }}
+{{- end }}
+
+{{/* Per-workload users need a credential-free URL sidecars reach, and no shared sidecar Secret. */}}
+{{- define "spillway.redis.validateWorkloadUsers" -}}
+{{- if include "spillway.redis.workloadUsers" . }}
+{{- if .Values.redis.sidecarSecret.name }}
+{{- fail "redis: workloadUsers gives each workload its own Secret; unset redis.sidecarSecret.name or set redis.workloadUsers=off" }}
+{{- end }}
+{{- if not (include "spillway.redis.url" .) }}
+{{- fail "redis: workloadUsers=on needs redis.url (the address sidecars reach, without credentials)" }}
+{{- end }}
+{{- if hasPrefix "redis+sentinel" (include "spillway.redis.url" .) | or (hasPrefix "rediss+sentinel" (include "spillway.redis.url" .)) }}
+{{- fail "redis: workloadUsers does not work with Sentinel (the Sentinels would need every workload user); set redis.workloadUsers=off" }}
+{{- end }}
+{{- end }}
 {{- end }}
 
 {{- define "spillway.webhook.fullname" -}}
