@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import type { KubeDouble } from './kube-double/server.js';
-import { deleteNamespace, ensureBuilt, installCrdsAndNamespace, Kubectl, REAL_CLUSTER, ROOT, startControlPlane, waitFor, waitReadyReplicas, type RunResult } from './support/control-plane.js';
+import { deleteNamespace, deploymentYaml, ensureBuilt, installCrdsAndNamespace, Kubectl, REAL_CLUSTER, ROOT, startControlPlane, waitFor, waitReadyReplicas, type RunResult } from './support/control-plane.js';
 import { SpillwayProcess } from './support/spillway-process.js';
 import { RedisServer } from '../test/support/redis.js';
 import { freePort } from '../test/support/ports.js';
@@ -16,20 +16,6 @@ import { freePort } from '../test/support/ports.js';
 const suffix = Math.random().toString(36).slice(2, 8);
 const TALK = `spillway-plugin-talk-${suffix}`;
 const PUSH = `spillway-plugin-push-${suffix}`;
-
-const deployment = (ns: string, name: string, replicas: number) => `
-apiVersion: apps/v1
-kind: Deployment
-metadata: { name: ${name}, namespace: ${ns} }
-spec:
-  replicas: ${replicas}
-  selector: { matchLabels: { app: ${name} } }
-  template:
-    metadata: { labels: { app: ${name} } }
-    spec:
-      terminationGracePeriodSeconds: 0
-      containers: [{ name: app, image: registry.k8s.io/pause:3.10 }]
-`;
 
 const chatPolicy = `
 apiVersion: spillway.io/v1alpha1
@@ -96,7 +82,7 @@ describe(`kubectl spillway (${REAL_CLUSTER ? 'real cluster' : 'API-server double
     k = new Kubectl(kubeconfig);
     await installCrdsAndNamespace(k, TALK);
     await k.must(['create', 'namespace', PUSH]);
-    await k.must(['apply', '-f', '-'], deployment(TALK, 'chat', 2));
+    await k.must(['apply', '-f', '-'], deploymentYaml(TALK, 'chat', 2));
     await waitReadyReplicas(k, TALK, 'chat', 2);
     operator = new SpillwayProcess(['operator', '--admin', String(await freePort()), '--kubeconfig', kubeconfig, '--redis', redis.url, '--namespace', `${TALK},${PUSH}`]);
     await k.must(['apply', '-f', '-'], chatPolicy);

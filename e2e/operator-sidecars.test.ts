@@ -11,26 +11,12 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import type { CompiledConfig } from '../api/config.js';
 import type { KubeDouble } from './kube-double/server.js';
-import { deleteNamespace, ensureBuilt, installCrdsAndNamespace, Kubectl, REAL_CLUSTER, startControlPlane, waitFor, waitReadyReplicas, type RunResult } from './support/control-plane.js';
+import { deleteNamespace, deploymentYaml, ensureBuilt, installCrdsAndNamespace, Kubectl, REAL_CLUSTER, startControlPlane, waitFor, waitReadyReplicas, type RunResult } from './support/control-plane.js';
 import { adminGet, classLimit, configVersion, expectBudget as fillBudget, HoldingUpstream, Proc, send, startSidecar, Vendor, type Sidecar } from './support/sidecars.js';
 import { RedisServer } from '../test/support/redis.js';
 import { freePort } from '../test/support/ports.js';
 
 const NS = `spillway-e2e-sc-${Math.random().toString(36).slice(2, 8)}`;
-
-const deployment = (replicas: number) => `
-apiVersion: apps/v1
-kind: Deployment
-metadata: { name: chat, namespace: ${NS} }
-spec:
-  replicas: ${replicas}
-  selector: { matchLabels: { app: chat } }
-  template:
-    metadata: { labels: { app: chat } }
-    spec:
-      terminationGracePeriodSeconds: 0
-      containers: [{ name: app, image: registry.k8s.io/pause:3.10 }]
-`;
 
 /** background-login: a Cluster budget (divided over ready replicas); default: a large Pod budget. */
 const policy = (loginLimit: number) => `
@@ -97,7 +83,7 @@ describe(`operator + two sidecars end to end (${REAL_CLUSTER ? 'real cluster' : 
     ({ kubeconfig, double } = await startControlPlane(tmp));
     k = new Kubectl(kubeconfig, join(tmp, 'kube-cache'));
     await installCrdsAndNamespace(k, NS);
-    await mustKubectl(['apply', '-f', '-'], deployment(2));
+    await mustKubectl(['apply', '-f', '-'], deploymentYaml(NS, 'chat', 2));
     await scale(2);
 
     upstream = new HoldingUpstream();

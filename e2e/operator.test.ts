@@ -9,27 +9,13 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import type { CompiledConfig } from '../api/config.js';
 import type { KubeDouble } from './kube-double/server.js';
-import { deleteNamespace, ensureBuilt, installCrdsAndNamespace, Kubectl, REAL_CLUSTER, startControlPlane, waitFor, waitReadyReplicas, type RunResult } from './support/control-plane.js';
+import { deleteNamespace, deploymentYaml, ensureBuilt, installCrdsAndNamespace, Kubectl, REAL_CLUSTER, startControlPlane, waitFor, waitReadyReplicas, type RunResult } from './support/control-plane.js';
 import { SpillwayProcess } from './support/spillway-process.js';
 import { parseLogLines } from '../test/support/log.js';
 import { RedisServer } from '../test/support/redis.js';
 import { freePort } from '../test/support/ports.js';
 
 const NS = `spillway-e2e-${Math.random().toString(36).slice(2, 8)}`;
-
-const deployment = (name: string, replicas: number) => `
-apiVersion: apps/v1
-kind: Deployment
-metadata: { name: ${name}, namespace: ${NS} }
-spec:
-  replicas: ${replicas}
-  selector: { matchLabels: { app: ${name} } }
-  template:
-    metadata: { labels: { app: ${name} } }
-    spec:
-      terminationGracePeriodSeconds: 0
-      containers: [{ name: app, image: registry.k8s.io/pause:3.10 }]
-`;
 
 const policy = (name: string, target: string, backgroundLimit: number | string) => `
 apiVersion: spillway.io/v1alpha1
@@ -113,7 +99,7 @@ describe(`spillway operator end to end (${REAL_CLUSTER ? 'real cluster' : 'API-s
     ({ kubeconfig, double } = await startControlPlane(tmp));
     k = new Kubectl(kubeconfig);
     await installCrdsAndNamespace(k, NS);
-    await mustKubectl(['apply', '-f', '-'], deployment('chat', 2));
+    await mustKubectl(['apply', '-f', '-'], deploymentYaml(NS, 'chat', 2));
     await scale('chat', 2);
   }, 240_000);
 
@@ -233,7 +219,7 @@ describe(`spillway operator end to end (${REAL_CLUSTER ? 'real cluster' : 'API-s
 
   it('a ready pod of the target without the sidecar (the webhook unreachable) is reported, and cleared when it goes', async () => {
     // A target of its own with no replicas: on a real cluster the `chat` pods (no webhook here) are unprotected too.
-    await mustKubectl(['apply', '-f', '-'], deployment('bare', 0));
+    await mustKubectl(['apply', '-f', '-'], deploymentYaml(NS, 'bare', 0));
     await waitReadyReplicas(k, NS, 'bare', 0);
     await mustKubectl(['apply', '-f', '-'], policy('bare', 'bare', 40));
     const protectedCond = async () => (await getPolicy('bare')).status?.conditions?.find((c) => c.type === 'Protected');

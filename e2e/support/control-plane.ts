@@ -112,6 +112,23 @@ export async function installCrdsAndNamespace(kubectl: Kubectl, ns: string): Pro
   await kubectl.must(['create', 'namespace', ns]);
 }
 
+/** A Deployment of pause containers (labels app=<name>) for the operator to target. */
+export function deploymentYaml(ns: string, name: string, replicas: number): string {
+  return `
+apiVersion: apps/v1
+kind: Deployment
+metadata: { name: ${name}, namespace: ${ns} }
+spec:
+  replicas: ${replicas}
+  selector: { matchLabels: { app: ${name} } }
+  template:
+    metadata: { labels: { app: ${name} } }
+    spec:
+      terminationGracePeriodSeconds: 0
+      containers: [{ name: app, image: registry.k8s.io/pause:3.10 }]
+`;
+}
+
 /** Waits until the Deployment reports exactly `replicas` ready. */
 export async function waitReadyReplicas(kubectl: Kubectl, ns: string, name: string, replicas: number): Promise<void> {
   await waitFor(`${name} ready ${replicas}`, async () => {

@@ -20,7 +20,7 @@ import { configKey, CONFIG_CHANNEL } from '../../api/config.js';
 import { aclUserName, workloadSecretName } from '../../api/redis-acl.js';
 import { vendorHealthKey } from '../../api/vendor-health.js';
 import type { KubeDouble } from '../../e2e/kube-double/server.js';
-import { ensureBuilt, installCrdsAndNamespace, Kubectl, startControlPlane, waitFor, waitReadyReplicas } from '../../e2e/support/control-plane.js';
+import { deploymentYaml, ensureBuilt, installCrdsAndNamespace, Kubectl, startControlPlane, waitFor, waitReadyReplicas } from '../../e2e/support/control-plane.js';
 import { configVersion, expectBudget, HoldingUpstream, Proc, send, startSidecar, Vendor, type Sidecar } from '../../e2e/support/sidecars.js';
 import { freePort } from '../support/ports.js';
 import { makeTlsFiles, type TlsFiles } from '../support/redis-topology.js';
@@ -29,19 +29,6 @@ const NS = 'spillway-acl';
 const OPERATOR_USER = 'spillway-operator';
 const OPERATOR_PASSWORD = 'operator pw/with:odd@chars';
 const WORKLOADS = ['alpha', 'beta'] as const;
-
-const deployment = (name: string) => `
-apiVersion: apps/v1
-kind: Deployment
-metadata: { name: ${name}, namespace: ${NS} }
-spec:
-  replicas: 1
-  selector: { matchLabels: { app: ${name} } }
-  template:
-    metadata: { labels: { app: ${name} } }
-    spec:
-      containers: [{ name: app, image: registry.k8s.io/pause:3.10 }]
-`;
 
 const policy = (name: string, vendorUrl: string) => `
 apiVersion: spillway.io/v1alpha1
@@ -162,7 +149,7 @@ describe('per-workload Redis ACL users over TLS (rediss:// to one node)', () => 
       '--namespace', NS, '--admin', String(await freePort()),
     ], env);
     for (const w of WORKLOADS) {
-      await k.must(['apply', '-f', '-'], deployment(w));
+      await k.must(['apply', '-f', '-'], deploymentYaml(NS, w, 1));
       double?.setReadyReplicas(NS, w, 1);
       await waitReadyReplicas(k, NS, w, 1);
       await k.must(['apply', '-f', '-'], policy(w, vendorUrl));

@@ -18,7 +18,7 @@ import { configKey, type CompiledConfig } from '../../api/config.js';
 import { dedupKey, RedisDedupStore } from '../../sidecar/egress/dedup.js';
 import type { EgressRedis } from '../../sidecar/egress/redis.js';
 import type { KubeDouble } from '../../e2e/kube-double/server.js';
-import { ensureBuilt, installCrdsAndNamespace, Kubectl, startControlPlane, waitFor, waitReadyReplicas } from '../../e2e/support/control-plane.js';
+import { deploymentYaml, ensureBuilt, installCrdsAndNamespace, Kubectl, startControlPlane, waitFor, waitReadyReplicas } from '../../e2e/support/control-plane.js';
 import { configVersion, expectBudget, HoldingUpstream, Proc, send, startSidecar, Vendor, type Sidecar } from '../../e2e/support/sidecars.js';
 import { freePort } from '../support/ports.js';
 
@@ -46,19 +46,6 @@ const STREAM_EVERY_MS = 10;
 const STREAM_MAX = 6000;
 /** A faster stream of claims straight to Redis (no vendor): BURST claims every STREAM_EVERY_MS. */
 const BURST = 10;
-
-const deployment = (ns: string) => `
-apiVersion: apps/v1
-kind: Deployment
-metadata: { name: chat, namespace: ${ns} }
-spec:
-  replicas: 2
-  selector: { matchLabels: { app: chat } }
-  template:
-    metadata: { labels: { app: chat } }
-    spec:
-      containers: [{ name: app, image: registry.k8s.io/pause:3.10 }]
-`;
 
 /** background-login: a Cluster budget over 2 replicas; route push: one vendor, dedup refusing while Redis is away. */
 const policy = (ns: string, loginLimit: number, vendorUrl: string) => `
@@ -123,7 +110,7 @@ export function describeFailover(mode: 'Sentinel' | 'Cluster', tls: boolean, sta
       double = cp.double;
       k = new Kubectl(cp.kubeconfig, join(tmp, 'kube-cache'));
       await installCrdsAndNamespace(k, ns);
-      await k.must(['apply', '-f', '-'], deployment(ns));
+      await k.must(['apply', '-f', '-'], deploymentYaml(ns, 'chat', 2));
       double?.setReadyReplicas(ns, 'chat', 2);
       await waitReadyReplicas(k, ns, 'chat', 2);
       upstream = new HoldingUpstream();
