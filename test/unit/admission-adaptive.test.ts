@@ -4,26 +4,11 @@
  */
 import { BorrowPool } from '../../sidecar/admission/borrow-pool.js';
 import { MAX_FLOWS } from '../../sidecar/admission/fair-flows.js';
-import { O_CAPACITY, O_LOAD_LEVEL, O_QUEUE_TIMEOUT, O_SUCCESS, OUTCOMES, outcomeName, S_CAPACITY, S_LOAD_LEVEL, S_QUEUED, type OutcomeCode } from '../../sidecar/admission/outcomes.js';
-import { admit, GRANTED, PASS, Permit, QUEUE, type Decision } from '../../sidecar/admission/permit.js';
+import { O_CAPACITY, O_LOAD_LEVEL, O_QUEUE_TIMEOUT, O_SUCCESS, OUTCOMES, S_CAPACITY, S_LOAD_LEVEL, S_QUEUED } from '../../sidecar/admission/outcomes.js';
+import { admit, GRANTED, PASS, QUEUE, type Decision } from '../../sidecar/admission/permit.js';
 import { ClassRuntime, type ClassSettings } from '../../sidecar/class-runtime.js';
 import { DurationCounts } from '../../sidecar/inbound-metrics.js';
-
-class Holder extends Permit<ClassRuntime> {
-  readonly log: string[] = [];
-  protected forward(): void {
-    this.log.push('forward');
-  }
-  protected refuseQueued(reason: string): void {
-    this.log.push(reason);
-  }
-  protected timedOut(): void {
-    this.log.push('timed-out');
-  }
-  protected override ended(outcome: OutcomeCode): void {
-    this.log.push(`ended ${outcomeName(outcome)}`);
-  }
-}
+import { Holder } from '../support/permit-holder.js';
 
 const base: ClassSettings = {
   name: 'c',

@@ -1,7 +1,8 @@
-import { O_ABORTED, O_CAPACITY, O_LOAD_LEVEL, O_QUEUE_TIMEOUT, O_SUCCESS, O_TIMEOUT, OUTCOMES, outcomeCode, outcomeName, type OutcomeCode } from '../../sidecar/admission/outcomes.js';
-import { admit, GRANTED, Permit, QUEUE } from '../../sidecar/admission/permit.js';
+import { O_ABORTED, O_CAPACITY, O_LOAD_LEVEL, O_QUEUE_TIMEOUT, O_SUCCESS, O_TIMEOUT, OUTCOMES, outcomeCode } from '../../sidecar/admission/outcomes.js';
+import { admit, GRANTED, QUEUE } from '../../sidecar/admission/permit.js';
 import { ClassRuntime, type ClassSettings } from '../../sidecar/class-runtime.js';
 import { DurationCounts } from '../../sidecar/inbound-metrics.js';
+import { Holder } from '../support/permit-holder.js';
 
 const SETTINGS: ClassSettings = {
   name: 'api',
@@ -12,23 +13,6 @@ const SETTINGS: ClassSettings = {
   rejectStatus: 503,
   affectsLoadLevel: true,
 };
-
-/** A permit holder that records what the core asked of it. */
-class Holder extends Permit<ClassRuntime> {
-  readonly log: string[] = [];
-  protected forward(): void {
-    this.log.push('forward');
-  }
-  protected refuseQueued(reason: string): void {
-    this.log.push(reason);
-  }
-  protected timedOut(): void {
-    this.log.push('timed-out');
-  }
-  protected override ended(outcome: OutcomeCode): void {
-    this.log.push(`ended ${outcomeName(outcome)}`);
-  }
-}
 
 describe('admission core', () => {
   let t = 0;
