@@ -285,6 +285,25 @@ export const Route = z
   .describe('An outbound vendor route.');
 export type Route = z.infer<typeof Route>;
 
+export const TrailingSlash = z.enum(['Strict', 'Ignore']);
+
+export const PathMatching = z
+  .strictObject({
+    caseSensitive: z
+      .boolean()
+      .default(false)
+      .describe(
+        'false (default): path and pathPrefix match whatever the case of the request path (/LOGIN is /login), as express, Koa and ASP.NET Core route by default. true: exact case, as Spring, Django, Rails, Flask, Fastify and Go net/http route; set it only if the app is among them (with false, such an app\'s /LOGIN is counted in the /login class while the app answers it 404, which is safe).',
+      ),
+    trailingSlash: TrailingSlash.default('Ignore').describe(
+      'Ignore (default): /login/ matches path /login and /login matches /login/, as express (non-strict routing), Koa, Rails, ASP.NET Core and Spring before 6.0 route them, and as Django (APPEND_SLASH), Flask and Go net/http make them meet by redirecting one to the other. Strict: the slash counts, as in Spring 6+ and Fastify by default; set it only if the app tells the two apart.',
+    ),
+  })
+  .describe(
+    'How the app compares paths, so a spelling the app routes to a class\'s handler cannot escape the class. Targets are normalised before matching whatever this says (dot segments removed, runs of slashes merged, percent-encoded unreserved characters decoded; a target that cannot be normalised safely is refused with 400) and the app is sent the normalised target. The defaults are the loosest comparison of the common frameworks, so a class matches at least every spelling the app treats as its route.',
+  );
+export type PathMatching = z.infer<typeof PathMatching>;
+
 export const TargetRef = z
   .strictObject({
     kind: z.enum(['Deployment', 'StatefulSet']).default('Deployment').describe('Kind of the workload.'),
@@ -305,6 +324,7 @@ export const TrafficPolicySpec = z
       affectsLoadLevel: true,
     }),
     routes: z.array(Route).max(32).default([]).describe('Outbound vendor routes served on the egress port.'),
+    pathMatching: PathMatching.default({ caseSensitive: false, trailingSlash: 'Ignore' }),
     warmupSeconds: z
       .number()
       .int()
