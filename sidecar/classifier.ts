@@ -120,7 +120,7 @@ export interface MatcherMiss {
   name: string | null;
   /** What the matcher wants: a value, a path, a prefix; null for headersPresent (presence only). */
   want: string | boolean | null;
-  /** What the request has there; null when it has nothing (an absent header or parameter). */
+  /** What the request has there (a path as compared: case-folded, trailing slash dropped, as pathMatching says); null when it has nothing (an absent header or parameter). */
   got: string | boolean | null;
 }
 
