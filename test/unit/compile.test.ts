@@ -115,6 +115,16 @@ describe('compile', () => {
     }
   });
 
+  test('spec.pathMatching is in the compiled config only when it differs from the defaults', () => {
+    expect('pathMatching' in compile(policy(), 1)).toBe(false);
+    const same = policy((q: any) => ({ ...q, spec: { ...q.spec, pathMatching: { caseSensitive: false, trailingSlash: 'Ignore' } } }));
+    expect('pathMatching' in compile(same, 1)).toBe(false);
+    const strict = policy((q: any) => ({ ...q, spec: { ...q.spec, pathMatching: { trailingSlash: 'Strict' } } }));
+    expect(compile(strict, 1).pathMatching).toEqual({ caseSensitive: false, trailingSlash: 'Strict' });
+    const cased = policy((q: any) => ({ ...q, spec: { ...q.spec, pathMatching: { caseSensitive: true } } }));
+    expect(compile(cased, 1).pathMatching).toEqual({ caseSensitive: true, trailingSlash: 'Ignore' });
+  });
+
   test('borrow, adaptive, fairness and mode compile per class; a class mode overrides the policy mode', () => {
     const p = policy((q: any) => {
       q.spec.mode = 'Shadow';
