@@ -21,7 +21,33 @@ const dnsLabel = z
   .max(63)
   .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS label: lower-case letters, digits and "-"');
 
-const httpPath = z.string().min(1).max(2048).startsWith('/', 'must start with "/"');
+/** Percent-escapes the sidecar decodes (RFC 3986 unreserved: ALPHA DIGIT - . _ ~) or refuses (/ NUL \\). */
+const DECODED_ESCAPE = /%(?:3[0-9]|4[1-9A-F]|5[0-9A]|6[1-9A-F]|7[0-9A]|2[DE]|5F|7E)/i;
+const REFUSED_ESCAPE = /%(?:2F|00|5C)/i;
+
+/**
+ * Request paths are normalised before matching (sidecar/http1/target.ts); a matcher path that
+ * is not in that normal form could never match, so it is refused with the reason.
+ */
+function abnormalPath(p: string): string | null {
+  if (/[?#]/.test(p)) return 'must not hold "?" or "#" (match the query with query:)';
+  if (/[;\\]/.test(p) || REFUSED_ESCAPE.test(p)) return 'must not hold ";", "\\", %2F, %00 or %5C (the sidecar refuses such targets with 400)';
+  if (p.includes('//')) return 'must not hold "//" (request paths have runs of slashes merged)';
+  if (/\/\.\.?(?:\/|$)/.test(p)) return 'must not hold "." or ".." segments (request paths have them removed)';
+  if (/%(?![0-9A-F]{2})/.test(p)) return 'percent-escapes must be "%" and two upper-case hex digits (request paths have them upper-cased)';
+  if (DECODED_ESCAPE.test(p)) return 'must not percent-encode letters, digits, "-", ".", "_" or "~" (request paths have them decoded)';
+  return null;
+}
+
+const httpPath = z
+  .string()
+  .min(1)
+  .max(2048)
+  .startsWith('/', 'must start with "/"')
+  .superRefine((p, ctx) => {
+    const why = abnormalPath(p);
+    if (why !== null) ctx.addIssue({ code: 'custom', message: `${why}: ${JSON.stringify(p)}` });
+  });
 
 export const Method = z.enum(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 

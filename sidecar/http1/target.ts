@@ -12,7 +12,7 @@
  * by normalize(), from the segment where the first oddity is (what precedes it is already normal).
  */
 
-const C_PLAIN = 0;
+/** Byte classes of the fast scan; 0: any other byte. */
 const C_SLASH = 1;
 const C_DOT = 2;
 /** '%', ';', '\': always take the slow path. */
