@@ -43,7 +43,7 @@ export function parseRequestLine(line: string): Result<{ method: string; target:
   if (target.includes('#') || normalizeTarget(target) === null) {
     return {
       ok: false,
-      error: `--request: the sidecar refuses this target with 400 (a "#", "..", above the root, an encoded "/", "\\" or NUL, a "\\" or ";" in the path, or a malformed %-escape): ${JSON.stringify(target)}`,
+      error: `--request: the sidecar refuses this target with 400 (a "#", ".." above the root, an encoded "/", "\\" or NUL, a "\\" or ";" in the path, or a malformed %-escape): ${JSON.stringify(target)}`,
     };
   }
   return { ok: true, value: { method, target } };

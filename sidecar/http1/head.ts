@@ -347,7 +347,7 @@ export class RequestHead extends Head {
     return true;
   }
 
-  /** An origin-form target b[s, e) (b[s] is '/'): as sent when it is normal (no copy, no scan beyond one pass), else normalised or refused. */
+  /** An origin-form target b[s, e) (b[s] is '/'): as sent when already normal (one scan, nothing allocated but the string it always was), else normalised or refused. */
   private setPath(s: number, e: number, normal: boolean): boolean {
     const b = this.buf;
     const at = normal ? firstAbnormal(b, s, e) : -1;
