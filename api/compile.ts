@@ -4,7 +4,7 @@
  * tell whether anything changed before publishing a new version.
  */
 import type { CompiledClass, CompiledConfig, CompiledMatch, CompiledRoute } from './config.js';
-import { DEFAULT_QUEUE_TIMEOUT_MS } from './config.js';
+import { DEFAULT_PATH_MATCHING, DEFAULT_QUEUE_TIMEOUT_MS } from './config.js';
 import { DEFAULT_CLASS_NAME, type ClassSpec, type Match, type Mode, type Route, type TrafficPolicy } from './policy.js';
 
 /** A compiled config before the publisher gives it a version. */
@@ -95,7 +95,7 @@ export function compile(policy: TrafficPolicy, readyReplicas: number, options: C
   const classes = spec.classes.map((c) => compileClass(c.name, c.match, c, replicas, spec.mode));
   classes.push(compileClass(DEFAULT_CLASS_NAME, [], spec.defaultClass, replicas, spec.mode));
   const active = options.activeVendors ?? {};
-  return {
+  const body: CompiledBody = {
     policy: `${metadata.namespace}/${metadata.name}`,
     generation: metadata.generation ?? 0,
     target: `${metadata.namespace}/${spec.targetRef.name}`,
@@ -105,6 +105,11 @@ export function compile(policy: TrafficPolicy, readyReplicas: number, options: C
     classes,
     routes: spec.routes.map((r) => compileRoute(r, active[r.name] ?? '')),
   };
+  const pm = spec.pathMatching;
+  if (pm.caseSensitive !== DEFAULT_PATH_MATCHING.caseSensitive || pm.trailingSlash !== DEFAULT_PATH_MATCHING.trailingSlash) {
+    body.pathMatching = { caseSensitive: pm.caseSensitive, trailingSlash: pm.trailingSlash };
+  }
+  return body;
 }
 
 /** A sidecar's stable slot in [0, replicas): which pods take the Cluster-scope remainder. */

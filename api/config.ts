@@ -84,6 +84,14 @@ export const CompiledRoute = z.strictObject({
 });
 export type CompiledRoute = z.infer<typeof CompiledRoute>;
 
+export const CompiledPathMatching = z.strictObject({
+  caseSensitive: z.boolean(),
+  trailingSlash: z.enum(['Strict', 'Ignore']),
+});
+export type CompiledPathMatching = z.infer<typeof CompiledPathMatching>;
+/** spec.pathMatching's defaults: a compiled config carries pathMatching only when it differs. */
+export const DEFAULT_PATH_MATCHING: CompiledPathMatching = { caseSensitive: false, trailingSlash: 'Ignore' };
+
 export const CompiledConfig = z.strictObject({
   /** Only ever increases for a given key; sidecars never apply an older or equal version. */
   version: z.number().int().min(0),
@@ -101,6 +109,8 @@ export const CompiledConfig = z.strictObject({
   /** Match order: first match wins; the last entry is always the default class (empty match). */
   classes: z.array(CompiledClass).min(1),
   routes: z.array(CompiledRoute),
+  /** How the classifier compares paths; absent: DEFAULT_PATH_MATCHING (so configs of policies that do not set it stay as they were). */
+  pathMatching: CompiledPathMatching.optional(),
 });
 export type CompiledConfig = z.infer<typeof CompiledConfig>;
 

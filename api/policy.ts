@@ -21,7 +21,33 @@ const dnsLabel = z
   .max(63)
   .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS label: lower-case letters, digits and "-"');
 
-const httpPath = z.string().min(1).max(2048).startsWith('/', 'must start with "/"');
+/** Percent-escapes the sidecar decodes (RFC 3986 unreserved: ALPHA DIGIT - . _ ~) or refuses (/ NUL \\). */
+const DECODED_ESCAPE = /%(?:3[0-9]|4[1-9A-F]|5[0-9A]|6[1-9A-F]|7[0-9A]|2[DE]|5F|7E)/i;
+const REFUSED_ESCAPE = /%(?:2F|00|5C)/i;
+
+/**
+ * Request paths are normalised before matching (sidecar/http1/target.ts); a matcher path that
+ * is not in that normal form could never match, so it is refused with the reason.
+ */
+function abnormalPath(p: string): string | null {
+  if (/[?#]/.test(p)) return 'must not hold "?" or "#" (match the query with query:)';
+  if (/[;\\]/.test(p) || REFUSED_ESCAPE.test(p)) return 'must not hold ";", "\\", %2F, %00 or %5C (the sidecar refuses such targets with 400)';
+  if (p.includes('//')) return 'must not hold "//" (request paths have runs of slashes merged)';
+  if (/\/\.\.?(?:\/|$)/.test(p)) return 'must not hold "." or ".." segments (request paths have them removed)';
+  if (/%(?![0-9A-F]{2})/.test(p)) return 'percent-escapes must be "%" and two upper-case hex digits (request paths have them upper-cased)';
+  if (DECODED_ESCAPE.test(p)) return 'must not percent-encode letters, digits, "-", ".", "_" or "~" (request paths have them decoded)';
+  return null;
+}
+
+const httpPath = z
+  .string()
+  .min(1)
+  .max(2048)
+  .startsWith('/', 'must start with "/"')
+  .superRefine((p, ctx) => {
+    const why = abnormalPath(p);
+    if (why !== null) ctx.addIssue({ code: 'custom', message: `${why}: ${JSON.stringify(p)}` });
+  });
 
 export const Method = z.enum(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 
@@ -285,6 +311,25 @@ export const Route = z
   .describe('An outbound vendor route.');
 export type Route = z.infer<typeof Route>;
 
+export const TrailingSlash = z.enum(['Strict', 'Ignore']);
+
+export const PathMatching = z
+  .strictObject({
+    caseSensitive: z
+      .boolean()
+      .default(false)
+      .describe(
+        'false (default): path and pathPrefix match whatever the case of the request path (/LOGIN is /login), as express, Koa and ASP.NET Core route by default. true: exact case, as Spring, Django, Rails, Flask, Fastify and Go net/http route; set it only if the app is among them (with false, such an app\'s /LOGIN is counted in the /login class while the app answers it 404, which is safe).',
+      ),
+    trailingSlash: TrailingSlash.default('Ignore').describe(
+      'Ignore (default): /login/ matches path /login and /login matches /login/, as express (non-strict routing), Koa, Rails, ASP.NET Core and Spring before 6.0 route them, and as Django (APPEND_SLASH), Flask and Go net/http make them meet by redirecting one to the other. Strict: the slash counts, as in Spring 6+ and Fastify by default; set it only if the app tells the two apart.',
+    ),
+  })
+  .describe(
+    'How the app compares paths, so a spelling the app routes to a class\'s handler cannot escape the class. Targets are normalised before matching whatever this says (dot segments removed, runs of slashes merged, percent-encoded unreserved characters decoded; a target that cannot be normalised safely is refused with 400) and the app is sent the normalised target. The defaults are the loosest comparison of the common frameworks, so a class matches at least every spelling the app treats as its route.',
+  );
+export type PathMatching = z.infer<typeof PathMatching>;
+
 export const TargetRef = z
   .strictObject({
     kind: z.enum(['Deployment', 'StatefulSet']).default('Deployment').describe('Kind of the workload.'),
@@ -305,6 +350,7 @@ export const TrafficPolicySpec = z
       affectsLoadLevel: true,
     }),
     routes: z.array(Route).max(32).default([]).describe('Outbound vendor routes served on the egress port.'),
+    pathMatching: PathMatching.default({ caseSensitive: false, trailingSlash: 'Ignore' }),
     warmupSeconds: z
       .number()
       .int()

@@ -3,11 +3,14 @@
  * request costs a few string compares. First class with a matching matcher wins; a class with
  * no matchers (the default class, always last) matches everything. The query string is parsed
  * only if some matcher uses it, and then at most once per request, when first needed.
+ * Paths arrive normalised (http1/target.ts); the policy's pathMatching says how the app compares
+ * them: case-insensitively (matchers lower-cased here, the request path once per request) and
+ * ignoring a trailing slash (stripped from matchers here, from the request path once).
  * explain() (for `spillway explain`, never on the request path) walks the same records in the
  * same order and says why each earlier matcher failed.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import type { CompiledMatch } from '../api/config.js';
+import { DEFAULT_PATH_MATCHING, type CompiledMatch, type CompiledPathMatching } from '../api/config.js';
 import { ascii } from './http1/chars.js';
 import { Head } from './http1/head.js';
 
@@ -15,6 +18,8 @@ interface Matcher {
   method: string | null;
   path: string | null;
   pathPrefix: string | null;
+  /** With trailingSlash Ignore, a prefix ending in "/" without it (`/api/` also takes `/api`); else null. */
+  prefixBare: string | null;
   /** [lower-cased name, exact value] pairs. */
   headers: ReadonlyArray<readonly [string, string]>;
   headersPresent: readonly string[];
@@ -31,11 +36,23 @@ export class Classifier {
   /** matchers[i]: the matchers of class i; an empty list matches everything. */
   private readonly matchers: readonly (readonly Matcher[])[];
   private readonly usesPath: boolean;
+  private readonly foldCase: boolean;
+  private readonly ignoreSlash: boolean;
 
-  constructor(classes: ReadonlyArray<{ readonly match: readonly CompiledMatch[] }>) {
-    this.matchers = classes.map((c) => c.match.map(compileMatcher));
+  constructor(classes: ReadonlyArray<{ readonly match: readonly CompiledMatch[] }>, pathMatching: CompiledPathMatching = DEFAULT_PATH_MATCHING) {
+    this.foldCase = !pathMatching.caseSensitive;
+    this.ignoreSlash = pathMatching.trailingSlash === 'Ignore';
+    this.matchers = classes.map((c) => c.match.map((m) => compileMatcher(m, this.foldCase, this.ignoreSlash)));
     const all = this.matchers.flat();
     this.usesPath = all.some((m) => m.path !== null || m.pathPrefix !== null);
+  }
+
+  /** The request path as the matchers compare it: without the query, folded as the policy says. */
+  private comparedPath(url: string, q: number): string {
+    let path = q >= 0 ? url.slice(0, q) : url;
+    if (this.foldCase) path = path.toLowerCase();
+    if (this.ignoreSlash && path.length > 1 && path.charCodeAt(path.length - 1) === 0x2f) path = path.slice(0, -1);
+    return path;
   }
 
   /**
@@ -44,7 +61,7 @@ export class Classifier {
    */
   classify(method: string, url: string, headers: Head | IncomingHttpHeaders, websocket: boolean): number {
     const q = url.indexOf('?');
-    const path = this.usesPath && q >= 0 ? url.slice(0, q) : url;
+    const path = this.usesPath ? this.comparedPath(url, q) : url;
     let query: Query | null = null;
     const classes = this.matchers;
     for (let i = 0; i < classes.length; i++) {
@@ -55,7 +72,7 @@ export class Classifier {
         if (m.method !== null && m.method !== method) continue;
         if (m.websocket !== null && m.websocket !== websocket) continue;
         if (m.path !== null && m.path !== path) continue;
-        if (m.pathPrefix !== null && !path.startsWith(m.pathPrefix)) continue;
+        if (m.pathPrefix !== null && !path.startsWith(m.pathPrefix) && path !== m.prefixBare) continue;
         if (m.headers.length > 0 && !(headers instanceof Head ? rawHeadersEqual(m, headers) : headersEqual(m.headers, headers))) continue;
         if (m.headersPresent.length > 0 && !(headers instanceof Head ? rawHeadersPresent(m, headers) : headersPresent(m.headersPresent, headers))) continue;
         if (m.query.length > 0) {
@@ -75,7 +92,7 @@ export class Classifier {
    */
   explain(method: string, url: string, headers: IncomingHttpHeaders, websocket: boolean): Explanation {
     const q = url.indexOf('?');
-    const path = q >= 0 ? url.slice(0, q) : url;
+    const path = this.comparedPath(url, q);
     const query = parseQuery(url, q);
     const misses: MatcherMiss[] = [];
     const classes = this.matchers;
@@ -103,7 +120,7 @@ export interface MatcherMiss {
   name: string | null;
   /** What the matcher wants: a value, a path, a prefix; null for headersPresent (presence only). */
   want: string | boolean | null;
-  /** What the request has there; null when it has nothing (an absent header or parameter). */
+  /** What the request has there (a path as compared: case-folded, trailing slash dropped, as pathMatching says); null when it has nothing (an absent header or parameter). */
   got: string | boolean | null;
 }
 
@@ -132,7 +149,7 @@ function firstMiss(
   if (m.method !== null && m.method !== method) return { field: 'method', name: null, want: m.method, got: method };
   if (m.websocket !== null && m.websocket !== websocket) return { field: 'websocket', name: null, want: m.websocket, got: websocket };
   if (m.path !== null && m.path !== path) return { field: 'path', name: null, want: m.path, got: path };
-  if (m.pathPrefix !== null && !path.startsWith(m.pathPrefix)) return { field: 'pathPrefix', name: null, want: m.pathPrefix, got: path };
+  if (m.pathPrefix !== null && !path.startsWith(m.pathPrefix) && path !== m.prefixBare) return { field: 'pathPrefix', name: null, want: m.pathPrefix, got: path };
   for (const [name, want] of m.headers) {
     if (!headersEqual([[name, want]], headers)) return { field: 'headers', name, want, got: headerText(headers[name]) };
   }
@@ -145,13 +162,17 @@ function firstMiss(
   return null;
 }
 
-function compileMatcher(m: CompiledMatch): Matcher {
+function compileMatcher(m: CompiledMatch, foldCase: boolean, ignoreSlash: boolean): Matcher {
   const headers = Object.entries(m.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v] as const);
   const headersPresent = (m.headersPresent ?? []).map((h) => h.toLowerCase());
+  const fold = (p: string): string => (foldCase ? p.toLowerCase() : p);
+  const trimmed = (p: string): string => (ignoreSlash && p.length > 1 && p.endsWith('/') ? p.slice(0, -1) : p);
+  const prefix = m.pathPrefix === undefined ? null : fold(m.pathPrefix);
   return {
     method: m.method ?? null,
-    path: m.path ?? null,
-    pathPrefix: m.pathPrefix ?? null,
+    path: m.path === undefined ? null : trimmed(fold(m.path)),
+    pathPrefix: prefix,
+    prefixBare: prefix !== null && trimmed(prefix) !== prefix ? trimmed(prefix) : null,
     headers,
     headersPresent,
     headerBytes: headers.map(([k]) => ascii(k)),

@@ -11,6 +11,7 @@ import type { CompiledMatch } from '../api/config.js';
 import type { Result } from '../api/validate.js';
 import type { TrafficPolicy } from '../api/policy.js';
 import { Classifier, parseQuery, type MatcherMiss, type MissField } from './classifier.js';
+import { normalizeTarget } from './http1/target.js';
 
 /** Bounds on what a user may describe: a request line and headers a real server would take. */
 const MAX_TARGET = 8192;
@@ -22,7 +23,7 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 export interface RequestSpec {
   method: string;
-  /** The request target as sent: path and optional query string. */
+  /** The request target as sent: path and optional query string (one parseRequestLine accepted). */
   target: string;
   /** Lower-cased names; repeated fields joined with ", " (RFC 9110 §5.3). */
   headers: Record<string, string>;
@@ -39,6 +40,12 @@ export function parseRequestLine(line: string): Result<{ method: string; target:
   // What an HTTP/1.1 request line carries: visible ASCII only (non-ASCII is percent-encoded).
   if (!/^[\x21-\x7e]+$/.test(target)) return { ok: false, error: `--request: the target holds characters a request line cannot carry (percent-encode them): ${JSON.stringify(target)}` };
   if (target.length > MAX_TARGET) return { ok: false, error: `--request: the target is longer than ${MAX_TARGET} characters` };
+  if (target.includes('#') || normalizeTarget(target) === null) {
+    return {
+      ok: false,
+      error: `--request: the sidecar refuses this target with 400 (a "#", ".." above the root, an encoded "/", "\\" or NUL, a "\\" or ";" in the path, or a malformed %-escape): ${JSON.stringify(target)}`,
+    };
+  }
   return { ok: true, value: { method, target } };
 }
 
@@ -69,6 +76,7 @@ export interface Explained {
   version: 1;
   /** `namespace/name` of the policy. */
   policy: string;
+  /** target as sent; path: the normalised path the classifier and the app see (http1/target.ts). */
   request: { method: string; target: string; path: string; query: Record<string, string>; headers: Record<string, string>; websocket: boolean };
   class: { index: number; name: string; field: string; priority: number };
   /** The matcher that won; null when the request fell through to the default class. */
@@ -108,22 +116,24 @@ export interface ExplainOptions {
 
 export function explainRequest(policy: TrafficPolicy, req: RequestSpec, opts: ExplainOptions): Explained {
   const config = compile(policy, opts.replicas);
-  const classifier = new Classifier(config.classes);
-  const e = classifier.explain(req.method, req.target, req.headers as IncomingHttpHeaders, req.websocket);
+  const classifier = new Classifier(config.classes, config.pathMatching);
+  // As the inbound engine does: classify the normalised target (parseRequestLine refused the rest).
+  const target = normalizeTarget(req.target) ?? req.target;
+  const e = classifier.explain(req.method, target, req.headers as IncomingHttpHeaders, req.websocket);
   // The compiled list always ends with the default class, which matches everything.
   const c = config.classes[e.index];
   const declared = policy.spec.classes.length;
   const classField = (i: number) => (i < declared ? `spec.classes[${i}]` : 'spec.defaultClass');
   const slot = opts.podName === null ? null : podSlot(opts.podName, config.readyReplicas);
-  const q = req.target.indexOf('?');
+  const q = target.indexOf('?');
   return {
     version: 1,
     policy: config.policy,
     request: {
       method: req.method,
       target: req.target,
-      path: q >= 0 ? req.target.slice(0, q) : req.target,
-      query: { ...parseQuery(req.target, q) },
+      path: q >= 0 ? target.slice(0, q) : target,
+      query: { ...parseQuery(target, q) },
       headers: { ...req.headers },
       websocket: req.websocket,
     },
@@ -205,6 +215,8 @@ export function formatExplained(x: Explained): string[] {
   const headers = Object.entries(x.request.headers).map(([k, v]) => `${k}: ${v}`);
   rows.push(['policy', x.policy]);
   rows.push(['request', `${x.request.method} ${x.request.target}${x.request.websocket ? ' (WebSocket upgrade)' : ''}${headers.length ? ` with ${headers.join('; ')}` : ''}`]);
+  const sentPath = x.request.target.split('?')[0];
+  if (sentPath !== x.request.path) rows.push(['normalised', `path ${x.request.path} (what the sidecar classifies and the app receives)`]);
   rows.push(['class', `${x.class.name} (${x.class.field}, priority ${x.class.priority})`]);
   rows.push(['matched', x.matched === null ? 'no class matched: the default class takes the rest' : `${x.matched.field}: ${describeMatch(x.matched.match) || 'everything'}`]);
   x.notMatched.forEach((m, i) => rows.push([i === 0 ? 'not matched' : '', `${m.class} ${m.field}: ${missReason(m)}`]));

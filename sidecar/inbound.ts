@@ -105,7 +105,8 @@ export class Inbound implements DataPlane, RequestHandler, ExchangeHost {
       idleTimeoutMs: UPSTREAM_IDLE_MS,
       now: this.now,
     });
-    this.server = new Http1Server(this, { ...DEFAULT_LIMITS, ...opts.limits }, this.now);
+    // Classification by path must see the path the app will route (http1/target.ts).
+    this.server = new Http1Server(this, { ...DEFAULT_LIMITS, ...opts.limits, normalizeTarget: true }, this.now);
     this.podName = opts.podName;
     this.accessLog = opts.accessLog ?? null;
     this.endLog = this.accessLog !== null && this.accessLog.ends ? this.accessLog : null;
@@ -165,7 +166,7 @@ export class Inbound implements DataPlane, RequestHandler, ExchangeHost {
       Math.max(this.maxUpstreamSockets, next.reduce((sum, c) => sum + (c.adaptive !== null ? c.adaptive.maxLimit : c.baseLimit), 0)),
     );
     this.levels.configure(config.loadLevels);
-    this.classifier = new Classifier(config.classes);
+    this.classifier = new Classifier(config.classes, config.pathMatching);
     this.classes = next;
     this.config = config;
   }

@@ -6,6 +6,7 @@
  * a proxy that reads a message differently from the app behind it is a request-smuggling hole.
  */
 import { ascii, bytesEqualLower, COLON, CR, FIELD_VALUE, forEachToken, HTAB, LF, SP, startsWithLower, TARGET, TOKEN } from './chars.js';
+import { firstAbnormal, normalize } from './target.js';
 
 /** Kinds of field names the proxy acts on; everything else is K_OTHER and passes through. */
 export const K_OTHER = 0;
@@ -262,6 +263,8 @@ const EMPTY = Buffer.alloc(0);
 
 export interface HeadLimits {
   maxHeaderCount: number;
+  /** Put the target's path in normal form (target.ts) or refuse it; else it is kept as sent. */
+  normalizeTarget?: boolean;
 }
 
 /** A parsed request head. One per request; its buffer is never reused while it lives. */
@@ -269,6 +272,8 @@ export class RequestHead extends Head {
   method = 'GET';
   /** Origin-form target (path and query) as the app will see it; '*' for OPTIONS *. */
   target = '/';
+  /** target differs from the bytes sent (absolute-form reduced, or the path normalised): the request line is rewritten. */
+  targetRewritten = false;
   /** The authority of an absolute-form target (it replaces Host when forwarding), else null. */
   authority: string | null = null;
   hostCount = 0;
@@ -283,6 +288,7 @@ export class RequestHead extends Head {
   parse(buf: Buffer, start: number, end: number, limits: HeadLimits): number {
     this.reset(buf, start, end);
     this.authority = null;
+    this.targetRewritten = false;
     this.hostCount = 0;
     this.expectContinue = false;
     this.upgrade = false;
@@ -298,7 +304,7 @@ export class RequestHead extends Head {
     if (v !== 0) return v;
     pos += 10;
     if (this.method === 'CONNECT') return 501;
-    if (!this.setTarget(ts, te)) return 400;
+    if (!this.setTarget(ts, te, limits.normalizeTarget === true)) return 400;
     this.fieldsStart = pos;
     const r = this.parseFields(pos, limits.maxHeaderCount);
     if (r !== 0) return r;
@@ -317,12 +323,9 @@ export class RequestHead extends Head {
     return 0;
   }
 
-  private setTarget(ts: number, te: number): boolean {
+  private setTarget(ts: number, te: number, normal: boolean): boolean {
     const b = this.buf;
-    if (b[ts] === 0x2f) {
-      this.target = b.toString('latin1', ts, te);
-      return true;
-    }
+    if (b[ts] === 0x2f) return this.setPath(ts, te, normal);
     if (te - ts === 1 && b[ts] === 0x2a) {
       this.target = '*';
       return this.method === 'OPTIONS';
@@ -337,7 +340,25 @@ export class RequestHead extends Head {
     }
     if (p === as) return false;
     this.authority = b.toString('latin1', as, p);
-    this.target = p === te ? '/' : b[p] === 0x3f ? '/' + b.toString('latin1', p, te) : b.toString('latin1', p, te);
+    this.targetRewritten = true;
+    if (p === te) this.target = '/';
+    else if (b[p] === 0x3f) this.target = '/' + b.toString('latin1', p, te);
+    else return this.setPath(p, te, normal);
+    return true;
+  }
+
+  /** An origin-form target b[s, e) (b[s] is '/'): as sent when already normal (one scan, nothing allocated but the string it always was), else normalised or refused. */
+  private setPath(s: number, e: number, normal: boolean): boolean {
+    const b = this.buf;
+    const at = normal ? firstAbnormal(b, s, e) : -1;
+    if (at < 0) {
+      this.target = b.toString('latin1', s, e);
+      return true;
+    }
+    const t = normalize(b, s, e, at);
+    if (t === null) return false;
+    this.target = t;
+    this.targetRewritten = true;
     return true;
   }
 

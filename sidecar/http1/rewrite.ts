@@ -56,8 +56,8 @@ export function upstreamRequestHead(h: RequestHead, info: ForwardInfo): Buffer {
     if (k === K_XFF) xff = xff === null ? b.toString('latin1', f[i + 2], f[i + 3]) : `${xff}, ${b.toString('latin1', f[i + 2], f[i + 3])}`;
     else if (k === K_XFP) hasProto = true;
   }
-  // The request line is copied as it came unless it must change (HTTP/1.0, absolute-form).
-  const lineAsIs = h.minor === 1 && h.authority === null;
+  // The request line is copied as it came unless it must change (HTTP/1.0, absolute-form, a normalised path).
+  const lineAsIs = h.minor === 1 && !h.targetRewritten;
   const line = lineAsIs ? '' : `${h.method} ${h.target} HTTP/1.1${CRLF}`;
   let tail = '';
   if (dropHost) tail += `host: ${h.authority}${CRLF}`;

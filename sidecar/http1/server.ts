@@ -25,9 +25,23 @@ export interface ServerLimits {
   idleTimeoutMs: number;
   /** From the end of a head to the end of its body; beyond: the connection is cut (node:http's requestTimeout did this). */
   bodyTimeoutMs: number;
+  /**
+   * Request targets are put in normal form before the handler sees them, or refused with 400
+   * (target.ts): on for the inbound, which classifies by path; off for the egress, whose route
+   * is an exact first segment (any other spelling is an unknown route) and whose vendor path is
+   * the app's own, relayed as sent.
+   */
+  normalizeTarget: boolean;
 }
 
-export const DEFAULT_LIMITS: ServerLimits = { maxHeadBytes: 16 * 1024, maxHeaderCount: 100, headerTimeoutMs: 10_000, idleTimeoutMs: 5_000, bodyTimeoutMs: 300_000 };
+export const DEFAULT_LIMITS: ServerLimits = {
+  maxHeadBytes: 16 * 1024,
+  maxHeaderCount: 100,
+  headerTimeoutMs: 10_000,
+  idleTimeoutMs: 5_000,
+  bodyTimeoutMs: 300_000,
+  normalizeTarget: false,
+};
 
 /** A refused or answered request's remaining body up to this size is read and discarded so the connection stays usable. */
 export const DRAIN_LIMIT = 64 * 1024;

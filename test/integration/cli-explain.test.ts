@@ -42,6 +42,20 @@ describe('spillway explain', () => {
     ]);
   });
 
+  it('normalises the target and compares paths as the sidecar does: POST /LOGIN/ is in the login class; /%2e%2e/login is refused', () => {
+    const r = cli('spillway.js', ['explain', 'examples/chat-policy.yaml', '--request', 'POST //x/../LOGIN/', '--header', 'X-Login-Kind: foreground']);
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    expect(r.stdout.split('\n').slice(1, 4)).toEqual([
+      'request       POST //x/../LOGIN/ with x-login-kind: foreground',
+      'normalised    path /LOGIN/ (what the sidecar classifies and the app receives)',
+      'class         login (spec.classes[1], priority 60)',
+    ]);
+    expect(cli('spillway.js', ['explain', 'examples/chat-policy.yaml', '--request', 'POST /LOGIN/']).stdout).toContain('class         login (spec.classes[1], priority 60)');
+    const refused = cli('spillway.js', ['explain', 'examples/chat-policy.yaml', '--request', 'POST /%2e%2e/login']);
+    expect(refused).toMatchObject({ code: 2, stdout: '' });
+    expect(refused.stderr).toContain('the sidecar refuses this target with 400');
+  });
+
   it('prints JSON with --json, reads stdin for "-", and answers as kubectl spillway', () => {
     const r = cli('kubectl-spillway', ['explain', '-', '--request', 'POST /login', '--header', 'x-login-kind: background', '--replicas', '3', '--pod-name', 'chat-1', '--json'], example);
     expect(r.code).toBe(0);

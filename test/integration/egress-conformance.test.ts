@@ -96,6 +96,21 @@ describe('egress listener conformance (raw bytes)', () => {
     c.destroy();
   });
 
+  it('targets are not normalised here: another spelling of a route name is an unknown route (404), a vendor path goes as sent', async () => {
+    // The inbound normalises (http1/target.ts); the egress takes the app's own sends, selects the
+    // route by an exact first segment, so a spelling can only fail closed, never reach a route's budget.
+    const notFound = '{"error":"unknown route"}';
+    const nf = `HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: ${notFound.length}\r\n\r\n${notFound}`;
+    const odd = ['//one/x', '/./one/x', '/ONE/x', '/%6Fne/x', '/x/../one/x'].map((t) => `GET ${t} HTTP/1.1\r\nhost: e\r\n\r\n`);
+    const sent = `GET /one/a//b/../%2fc;d HTTP/1.1\r\nhost: e\r\n\r\n`;
+    const toVendor = `GET /a//b/../%2fc;d HTTP/1.1\r\n${host()}\r\n`;
+    a.script([toVendor], [OK]);
+    const c = await exchange([odd.join('') + sent], (x) => x.got.endsWith('ok'));
+    expect(c.got).toBe(nf.repeat(odd.length) + OK);
+    expect(a.received).toBe(toVendor);
+    c.destroy();
+  });
+
   it('a kept chunked body reaches the vendor de-chunked, with its Content-Length (hop-by-hop and the budget header dropped)', async () => {
     const send = `POST /pair/v1/send HTTP/1.1\r\nhost: e\r\n${KEY}connection: keep-alive\r\nx-spillway-timeout-ms: 5000\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n`;
     const toVendor = `POST /v1/send HTTP/1.1\r\n${host()}${KEY}content-length: 11\r\n\r\nhello world`;

@@ -69,6 +69,44 @@ describe('Classifier', () => {
   });
 });
 
+describe('Classifier pathMatching', () => {
+  const classes = classesOf([
+    c('login', [{ method: 'POST', path: '/Login/' }]),
+    c('messages', [{ pathPrefix: '/Messages/' }]),
+    c('api', [{ pathPrefix: '/api' }]),
+    c('root', [{ path: '/' }]),
+  ]);
+  const names = classes.map((x) => x.name);
+  const classify = (k: Classifier, method: string, url: string) => names[k.classify(method, url, {}, false)];
+
+  it('defaults (caseSensitive false, trailingSlash Ignore): any case, with or without the trailing slash', () => {
+    const k = new Classifier(classes);
+    for (const url of ['/login', '/LOGIN', '/Login/', '/login/?x=1']) expect(classify(k, 'POST', url)).toBe('login');
+    for (const url of ['/messages/1', '/MESSAGES/1/', '/messages', '/Messages/', '/messages?x']) expect(classify(k, 'GET', url)).toBe('messages');
+    for (const url of ['/messagesx', '/login/x']) expect(classify(k, 'GET', url)).toBe('default');
+    for (const url of ['/API', '/apix', '/api/']) expect(classify(k, 'GET', url)).toBe('api');
+    expect(classify(k, 'GET', '/')).toBe('root');
+    // The same as the explicit defaults.
+    expect(new Classifier(classes, { caseSensitive: false, trailingSlash: 'Ignore' }).classify('POST', '/LOGIN/', {}, false)).toBe(0);
+  });
+
+  it('caseSensitive true and trailingSlash Strict compare as the app declares', () => {
+    const k = new Classifier(classes, { caseSensitive: true, trailingSlash: 'Strict' });
+    expect(classify(k, 'POST', '/Login/')).toBe('login');
+    for (const url of ['/Login', '/login/', '/LOGIN/']) expect(classify(k, 'POST', url)).toBe('default');
+    expect(classify(k, 'GET', '/Messages/1')).toBe('messages');
+    for (const url of ['/messages/1', '/Messages']) expect(classify(k, 'GET', url)).toBe('default');
+    const slashOnly = new Classifier(classes, { caseSensitive: true, trailingSlash: 'Ignore' });
+    expect([classify(slashOnly, 'POST', '/Login'), classify(slashOnly, 'POST', '/login/'), classify(slashOnly, 'GET', '/Messages')]).toEqual(['login', 'default', 'messages']);
+  });
+
+  it('explain() compares the same folded path', () => {
+    const e = new Classifier(classes).explain('GET', '/LOGIN/', {}, false);
+    expect(e.misses[0]).toMatchObject({ field: 'method', want: 'POST' });
+    expect(e.misses[1]).toMatchObject({ field: 'pathPrefix', want: '/messages/', got: '/login' });
+  });
+});
+
 describe('parseQuery', () => {
   it('parses, decodes and keeps malformed escapes', () => {
     expect({ ...parseQuery('/p?a=1&b=x+y&c&&d=%E2%82%AC&e=%zz&a=2') }).toEqual({ a: '1', b: 'x y', c: '', d: '€', e: '%zz' });

@@ -115,6 +115,24 @@ describe('compile', () => {
     }
   });
 
+  test('matcher paths in normal form are accepted as they are', () => {
+    const p = policy((q: any) => {
+      q.spec.classes[0].match[0].path = '/.well-known/a%20b%3B/~x';
+      return q;
+    });
+    expect(compile(p, 1).classes[0].match[0].path).toBe('/.well-known/a%20b%3B/~x');
+  });
+
+  test('spec.pathMatching is in the compiled config only when it differs from the defaults', () => {
+    expect('pathMatching' in compile(policy(), 1)).toBe(false);
+    const same = policy((q: any) => ({ ...q, spec: { ...q.spec, pathMatching: { caseSensitive: false, trailingSlash: 'Ignore' } } }));
+    expect('pathMatching' in compile(same, 1)).toBe(false);
+    const strict = policy((q: any) => ({ ...q, spec: { ...q.spec, pathMatching: { trailingSlash: 'Strict' } } }));
+    expect(compile(strict, 1).pathMatching).toEqual({ caseSensitive: false, trailingSlash: 'Strict' });
+    const cased = policy((q: any) => ({ ...q, spec: { ...q.spec, pathMatching: { caseSensitive: true } } }));
+    expect(compile(cased, 1).pathMatching).toEqual({ caseSensitive: true, trailingSlash: 'Ignore' });
+  });
+
   test('borrow, adaptive, fairness and mode compile per class; a class mode overrides the policy mode', () => {
     const p = policy((q: any) => {
       q.spec.mode = 'Shadow';
@@ -153,6 +171,14 @@ describe('rejected policies name the field at fault', () => {
     ['descending thresholds', (p) => (p.spec.loadLevels = { thresholds: [0.9, 0.8, 0.95] }), /spec\.loadLevels\.thresholds: thresholds must be strictly ascending/],
     ['path and prefix', (p) => (p.spec.classes[0].match[0].pathPrefix = '/x'), /match\[0\]\.pathPrefix: set either path or pathPrefix/],
     ['relative path', (p) => (p.spec.classes[0].match[0].path = 'login'), /match\[0\]\.path: must start with "\/"/],
+    ['matcher path with //', (p) => (p.spec.classes[0].match[0].path = '//login'), /match\[0\]\.path: must not hold "\/\/"/],
+    ['matcher path with ..', (p) => (p.spec.classes[0].match[0].path = '/a/../login'), /match\[0\]\.path: must not hold "\." or "\.\." segments/],
+    ['matcher prefix ending in .', (p) => (p.spec.classes[1].match[0].pathPrefix = '/messages/.'), /match\[0\]\.pathPrefix: must not hold "\." or "\.\." segments/],
+    ['matcher path with ;', (p) => (p.spec.classes[0].match[0].path = '/login;x'), /match\[0\]\.path: must not hold ";"/],
+    ['matcher path with %2F', (p) => (p.spec.classes[0].match[0].path = '/a%2fb'), /match\[0\]\.path: must not hold ";", "\\", %2F/],
+    ['matcher path with encoded unreserved', (p) => (p.spec.classes[0].match[0].path = '/%6Cogin'), /match\[0\]\.path: must not percent-encode letters/],
+    ['matcher path with lower-case hex', (p) => (p.spec.classes[0].match[0].path = '/a%3bb'), /match\[0\]\.path: percent-escapes must be/],
+    ['matcher path with a query', (p) => (p.spec.classes[0].match[0].path = '/login?x=1'), /match\[0\]\.path: must not hold "\?"/],
     ['unknown field', (p) => (p.spec.classes[0].limit = 5), /spec\.classes\[0\]/],
     ['shedAtLevel 4', (p) => (p.spec.classes[0].shedAtLevel = 4), /spec\.classes\[0\]\.shedAtLevel/],
     ['no matchers', (p) => (p.spec.classes[0].match = []), /spec\.classes\[0\]\.match/],

@@ -54,7 +54,8 @@ describe('explainRequest', () => {
       ['background-login', 'method', null, 'POST', 'GET'],
       ['login', 'method', null, 'POST', 'GET'],
       ['send-message', 'method', null, 'POST', 'GET'],
-      ['sync', 'pathPrefix', null, '/sync', '/socket.io/'],
+      // The path as the classifier compares it: pathMatching's defaults drop the trailing slash.
+      ['sync', 'pathPrefix', null, '/sync', '/socket.io'],
       ['long-poll', 'query', 'transport', 'polling', 'websocket'],
     ]);
     const lines = formatExplained(x);
@@ -93,6 +94,25 @@ describe('explainRequest', () => {
     expect(explainRequest(policy, bg, { replicas: 4, podName: null }).limit).toMatchObject({ base: 5, extra: 0, pod: 5 });
   });
 
+  it('classifies the normalised path as the sidecar does (pathMatching defaults: any case, trailing slash ignored)', () => {
+    const spellings: Array<[string, string]> = [
+      ['/LOGIN/', '/LOGIN/'],
+      ['//login', '/login'],
+      ['/./login', '/login'],
+      ['/a/../Login', '/Login'],
+      ['/%6Cogin', '/login'],
+    ];
+    for (const [target, path] of spellings) {
+      const x = explainRequest(policy, req('POST', target, { 'x-login-kind': 'background' }), one);
+      expect([target, x.class.name, x.request.path]).toEqual([target, 'background-login', path]);
+    }
+    const lines = formatExplained(explainRequest(policy, req('POST', '//login', { 'x-login-kind': 'background' }), one));
+    expect(lines).toContain('normalised    path /login (what the sidecar classifies and the app receives)');
+    const strict: TrafficPolicy = { ...policy, spec: { ...policy.spec, pathMatching: { caseSensitive: true, trailingSlash: 'Strict' } } };
+    expect(explainRequest(strict, req('POST', '/LOGIN', { 'x-login-kind': 'background' }), one).class.name).toBe('default');
+    expect(explainRequest(strict, req('POST', '/login/', { 'x-login-kind': 'background' }), one).class.name).toBe('default');
+  });
+
   it('reports the load level that sheds a class, with its utilisation threshold', () => {
     const x = explainRequest(policy, req('POST', '/login', { 'x-login-kind': 'background' }), one);
     expect(x.shed).toEqual({ atLevel: 1, utilisation: 0.7 });
@@ -110,6 +130,9 @@ describe('request and header parsing', () => {
     expect(parseRequestLine('GET /lo\u0001gin')).toMatchObject({ ok: false, error: expect.stringContaining('percent-encode') });
     expect(parseRequestLine('GET /café')).toMatchObject({ ok: false });
     expect(parseRequestLine(`GET /${'a'.repeat(9000)}`)).toMatchObject({ ok: false, error: expect.stringContaining('longer than') });
+    for (const t of ['/%2e%2e/login', '/../login', '/login;x', '/login#f', '/a%2Fb', '/a\\b', '/%zz']) {
+      expect(parseRequestLine(`POST ${t}`)).toMatchObject({ ok: false, error: expect.stringContaining('refuses this target with 400') });
+    }
   });
 
   it('lower-cases names, trims values, joins repeats, refuses malformed fields', () => {
