@@ -10,6 +10,7 @@ import { egressPolicy } from './policies.js';
 import { CpuMeter, freePort, stopAll, type Proc } from './procs.js';
 import { cpuRatioVerdict, median, round, type BenchReport, type Row } from './report.js';
 import { startOpenLoop, startSidecar, type SidecarProc } from './targets.js';
+import { failureSummary } from './open-loop.js';
 import { runWrk } from './wrk.js';
 import { FIXED_RATE } from './overhead.js';
 
@@ -42,6 +43,7 @@ async function measure(path: Path, cfg: BenchConfig, sidecar: SidecarProc, liste
       cores: round(cpu.cores, 2),
       cpuUsPerReqFixedRate: round(fixedCpu.cpuUs / Math.max(fixed.completed, 1), 2),
       fixedRateFailed: fixed.scheduled - (fixed.byStatus['200'] ?? 0),
+      fixedRateFailures: failureSummary(fixed),
     };
   } catch (e) {
     return { path, run, error: (e as Error).message.split('\n')[0] };

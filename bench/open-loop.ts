@@ -35,11 +35,25 @@ export interface OpenLoopResult {
   completed: number;
   byStatus: Record<string, number>;
   errors: number;
+  /** Why the errors and timeouts happened: `<code or close>/<fresh|reused> socket/<bytes of the answer seen>`. */
+  errorKinds: Record<string, number>;
   timeouts: number;
   socketsOpened: number;
   achievedRate: number;
   p50Ms: number;
   p99Ms: number;
+}
+
+/** The failures of a run in one table cell: non-200 statuses and error kinds with their counts; null when none. */
+export function failureSummary(r: OpenLoopResult): string | null {
+  const parts = [
+    ...Object.entries(r.byStatus)
+      .filter(([s]) => s !== '200')
+      .map(([s, n]) => `${s}:${n}`),
+    ...Object.entries(r.errorKinds).map(([k, n]) => `${k}:${n}`),
+    ...(r.unsent > 0 ? [`unsent:${r.unsent}`] : []),
+  ];
+  return parts.length > 0 ? parts.join(' ') : null;
 }
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
@@ -53,6 +67,12 @@ class Conn {
   bodyLeft = 0;
   inHeaders = true;
   closeAfter = false;
+  /** Requests this socket carried before the current one (0: a fresh connection). */
+  served = 0;
+  /** When the previous answer on this socket ended (performance.now()). */
+  lastDoneAt = 0;
+  /** Why the socket failed (an errno code), kept for the 'close' that follows. */
+  why = 'close';
 
   constructor(
     readonly socket: Socket,
@@ -60,7 +80,10 @@ class Conn {
   ) {
     socket.setNoDelay(true);
     socket.on('data', (d: Buffer) => this.onData(d));
-    socket.on('error', () => gen.lost(this, 'error'));
+    socket.on('error', (e: NodeJS.ErrnoException) => {
+      this.why = e.code ?? 'error';
+      gen.lost(this, 'error');
+    });
     socket.on('close', () => {
       if (this.busy && !this.inHeaders && this.bodyLeft === -2) {
         this.closeAfter = true; // the body ran until close: that was the end of the response
@@ -102,11 +125,24 @@ class Conn {
     }
   }
 
+  /** A label for an error on this socket: what failed, on a fresh or a reused connection, after how much of the answer. */
+  errorKind(): string {
+    const seen = this.inHeaders ? (this.buf ? 'partial-head' : 'no-bytes') : 'partial-body';
+    const idle = this.served === 0 ? 'fresh' : `reused after ${idleBucket(this.scheduledAt - this.lastDoneAt)}`;
+    return `${this.why}/${idle}/${seen}`;
+  }
+
   private done(): void {
+    this.served++;
+    this.lastDoneAt = performance.now();
     this.busy = false;
     this.buf = null;
     this.gen.answered(this, this.status);
   }
+}
+
+function idleBucket(ms: number): string {
+  return ms < 1000 ? '<1s' : ms < 4000 ? '1-4s' : ms < 6000 ? '4-6s' : '>=6s';
 }
 
 /** Whether a buffer holds a whole chunked body (walks the chunk sizes; bodies here are tiny). */
@@ -137,6 +173,7 @@ class LoadGenerator {
   sent = 0;
   unsent = 0;
   errors = 0;
+  readonly errorKinds: Record<string, number> = {};
   timeouts = 0;
   opened = 0;
 
@@ -168,8 +205,12 @@ class LoadGenerator {
   lost(c: Conn, why: 'error' | 'timeout'): void {
     if (!this.all.has(c)) return;
     if (c.busy) {
-      if (why === 'timeout') this.timeouts++;
-      else this.errors++;
+      if (why === 'timeout') {
+        this.timeouts++;
+        c.why = 'timeout';
+      } else this.errors++;
+      const k = c.errorKind();
+      this.errorKinds[k] = (this.errorKinds[k] ?? 0) + 1;
     }
     this.drop(c);
   }
@@ -250,6 +291,7 @@ class LoadGenerator {
       completed,
       byStatus,
       errors: this.errors,
+      errorKinds: this.errorKinds,
       timeouts: this.timeouts,
       socketsOpened: this.opened,
       achievedRate: (completed * 1000) / Math.max(elapsedMs, 1),

@@ -16,6 +16,7 @@ import { OVERHEAD_POLICY } from './policies.js';
 import { CpuMeter, freePort, stopAll, type Proc } from './procs.js';
 import { cpuRatioVerdict, median, round, type BenchReport, type Row } from './report.js';
 import { POLICY_AB_LIMIT, POLICY_B, policyNote, sidecarPolicy, startBareProxy, startOpenLoop, startSidecar } from './targets.js';
+import { failureSummary } from './open-loop.js';
 import { runWrk } from './wrk.js';
 
 const CONNECTIONS = 50;
@@ -74,6 +75,7 @@ async function measure(t: Target, cfg: BenchConfig, upstream: Proc, upstreamPort
       cpuUsPerReqFixedRate: round(fixedCpu.cpuUs / Math.max(fixed.completed, 1), 2),
       fixedRateP99Ms: round(fixed.p99Ms),
       fixedRateFailed: fixed.scheduled - (fixed.byStatus['200'] ?? 0),
+      fixedRateFailures: failureSummary(fixed),
       measured: measured.name,
     };
   } catch (e) {

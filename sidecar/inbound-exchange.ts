@@ -27,8 +27,6 @@ export interface ExchangeHost {
   level: number;
 }
 
-const CONNECTION_CLOSE = 'connection: close\r\n';
-const CONNECTION_KEEP_ALIVE = 'connection: keep-alive\r\n';
 
 export class InboundExchange extends Permit<ClassRuntime> implements Exchange, UpstreamUser {
   private up: UpstreamConn | null = null;
@@ -118,8 +116,7 @@ export class InboundExchange extends Permit<ClassRuntime> implements Exchange, U
     // A body delimited by close (or de-chunked for HTTP/1.0) is not re-framed: the client connection closes after it.
     const toClient = this.dechunk && r.bodyKind === BODY_CHUNKED ? BODY_CLOSE : r.bodyKind;
     if (toClient === BODY_CLOSE || this.head.upgrade) conn.closeAfter = true;
-    const keep = conn.keepAliveAfterResponse();
-    const connection = !keep ? CONNECTION_CLOSE : this.head.minor === 0 ? CONNECTION_KEEP_ALIVE : '';
+    const connection = conn.connectionFields();
     const s = conn.socket;
     // Head and the first body bytes leave in one write.
     s.cork();

@@ -22,8 +22,6 @@ import { Send, type SendOwner } from './send.js';
 import { FRAME_CHUNKED, FRAME_LENGTH, FRAME_NONE, type VendorCall, type VendorRequest } from './vendor-client.js';
 
 const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
-const CONNECTION_CLOSE = 'connection: close\r\n';
-const CONNECTION_KEEP_ALIVE = 'connection: keep-alive\r\n';
 
 /** What the request body is doing: nothing (none, not yet, or all read), kept, or streamed to the vendor. */
 const B_WAIT = 0;
@@ -210,8 +208,7 @@ export class SendExchange extends Permit<EgressRoute> implements Exchange, SendO
     const conn = this.conn;
     const call = s.call as VendorCall;
     if (call.closeDelimited) conn.closeAfter = true;
-    const keep = conn.keepAliveAfterResponse();
-    const connection = !keep ? CONNECTION_CLOSE : this.head.minor === 0 ? CONNECTION_KEEP_ALIVE : '';
+    const connection = conn.connectionFields();
     this.responding = true;
     const sock = conn.socket;
     // Head and the first body bytes leave in one write.

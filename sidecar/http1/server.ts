@@ -76,6 +76,9 @@ const CRLFCRLF = Buffer.from('\r\n\r\n');
 function refusal(status: number, reason: string): Buffer {
   return Buffer.from(`HTTP/1.1 ${status} ${reason}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`, 'latin1');
 }
+const CONNECTION_CLOSE = 'connection: close\r\n';
+const CONNECTION_KEEP_ALIVE = 'connection: keep-alive\r\n';
+
 /** Answers the engine itself gives, all ending the connection. */
 export const REFUSALS: Readonly<Record<number, Buffer>> = {
   400: refusal(400, 'Bad Request'),
@@ -156,6 +159,12 @@ export class ServerConn implements DeadlineEntry {
     // A body the client was told to wait with (100-continue) may never come: discarding it could eat the next request.
     if (this.state === R_BODY && (this.bodyKind !== BODY_LENGTH || this.remaining > DRAIN_LIMIT || (this.head as RequestHead).expectContinue)) this.closeAfter = true;
     return !this.closeAfter;
+  }
+
+  /** The connection fields of the response about to be written: close, or kept with the idle-timeout hint. */
+  connectionFields(): string {
+    if (!this.keepAliveAfterResponse()) return CONNECTION_CLOSE;
+    return (this.head as RequestHead).minor === 0 ? this.server.kept10 : this.server.kept11;
   }
 
   /** The response is fully written: close, or discard what is left of the request body, or read the next request. */
@@ -423,12 +432,23 @@ export class Http1Server {
   /** Connections reading a request body (body timeout). */
   readonly bodyList: DeadlineList<ServerConn>;
   private readonly net: Server;
+  /**
+   * The connection fields of a response after which the connection stays open, by request
+   * version. They carry `keep-alive: timeout=` (as node:http did): a client that reads it (Node's
+   * http.Agent, undici) retires the socket before our idle timeout closes it, instead of sending
+   * its next request into the close (the keep-alive race, a failed request on the client's side).
+   */
+  readonly kept11: string;
+  readonly kept10: string;
 
   constructor(
     readonly handler: RequestHandler,
     readonly limits: ServerLimits,
     readonly now: () => number,
   ) {
+    const hint = limits.idleTimeoutMs >= 1000 ? `keep-alive: timeout=${Math.floor(limits.idleTimeoutMs / 1000)}\r\n` : '';
+    this.kept11 = hint;
+    this.kept10 = CONNECTION_KEEP_ALIVE + hint;
     this.headList = new DeadlineList<ServerConn>(now, headExpired);
     this.idleList = new DeadlineList<ServerConn>(now, idleExpired);
     this.bodyList = new DeadlineList<ServerConn>(now, bodyExpired);

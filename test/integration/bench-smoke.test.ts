@@ -161,6 +161,23 @@ test('the example policies under bench/policies/ are valid and are the built-in 
   // none.yaml: the overhead policy's classes, then the reject policy's one-slot class.
   expect(none).toEqual({ ...overhead, spec: { ...overhead.spec, classes: [...overhead.spec.classes, ...reject.spec.classes] } });
   expect(load('none-protection.yaml')).toEqual(builtIn(protectionPolicy()));
+  // The features files (B side) are the same policies plus only the optional features. The
+  // default class of features.yaml also gains the queue fairness needs: its limit is never
+  // reached in the benchmarks, so nothing ever waits in it.
+  type Cls = { concurrency: Record<string, unknown>; fairness?: unknown; mode?: unknown; queue?: unknown };
+  type Spec = { spec: { classes: Cls[]; defaultClass: Cls } };
+  const strip = (c: Cls, dropQueue: boolean): Cls => {
+    const { borrow: _b, adaptive: _a, ...concurrency } = c.concurrency;
+    const { fairness: _f, mode: _m, queue, ...rest } = c;
+    return { ...rest, concurrency, ...(dropQueue ? {} : { queue }) };
+  };
+  const features = (file: string, defaultQueue: boolean): unknown => {
+    const p = load(file) as Spec;
+    return { ...p, spec: { ...p.spec, classes: p.spec.classes.map((c) => strip(c, false)), defaultClass: strip(p.spec.defaultClass, defaultQueue) } };
+  };
+  const withoutDefaultQueue = (p: Spec): Spec => ({ ...p, spec: { ...p.spec, defaultClass: strip(p.spec.defaultClass, true) } });
+  expect(features('features.yaml', true)).toEqual(withoutDefaultQueue(none as unknown as Spec));
+  expect(features('features-protection.yaml', false)).toEqual(load('none-protection.yaml'));
 });
 
 if (!HAVE.wrk || !HAVE.nginx || !HAVE.haproxy) {

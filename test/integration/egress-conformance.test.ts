@@ -11,6 +11,9 @@ import { RawApp, RawClient, until } from '../support/raw-http.js';
 import { configWithRoutes } from './egress-support.js';
 
 const OK = 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok';
+/** What the caller gets for a vendor's OK: a kept connection's answer carries the idle-timeout hint (5 s, the default). */
+const KEPT = 'keep-alive: timeout=5\r\n';
+const OK_C = `HTTP/1.1 200 OK\r\ncontent-length: 2\r\n${KEPT}\r\nok`;
 const KEY = 'idempotency-key: k1\r\n';
 
 describe('egress listener conformance (raw bytes)', () => {
@@ -87,9 +90,9 @@ describe('egress listener conformance (raw bytes)', () => {
     const c = await exchange([first + unknown + third], (x) => x.got.endsWith('three'));
     const notFound = '{"error":"unknown route"}';
     expect(c.got).toBe(
-      'HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\none' +
+      `HTTP/1.1 200 OK\r\ncontent-length: 3\r\n${KEPT}\r\none` +
         `HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: ${notFound.length}\r\n\r\n${notFound}` +
-        'HTTP/1.1 201 Created\r\ncontent-length: 5\r\n\r\nthree',
+        `HTTP/1.1 201 Created\r\ncontent-length: 5\r\n${KEPT}\r\nthree`,
     );
     expect(a.received).toBe(toVendor1 + toVendor3);
     expect(c.closed).toBe(false);
@@ -106,7 +109,7 @@ describe('egress listener conformance (raw bytes)', () => {
     const toVendor = `GET /a//b/../%2fc;d HTTP/1.1\r\n${host()}\r\n`;
     a.script([toVendor], [OK]);
     const c = await exchange([odd.join('') + sent], (x) => x.got.endsWith('ok'));
-    expect(c.got).toBe(nf.repeat(odd.length) + OK);
+    expect(c.got).toBe(nf.repeat(odd.length) + OK_C);
     expect(a.received).toBe(toVendor);
     c.destroy();
   });
@@ -116,7 +119,7 @@ describe('egress listener conformance (raw bytes)', () => {
     const toVendor = `POST /v1/send HTTP/1.1\r\n${host()}${KEY}content-length: 11\r\n\r\nhello world`;
     a.script([toVendor], [OK]);
     const c = await exchange([send], (x) => x.got.endsWith('ok'));
-    expect(c.got).toBe(OK);
+    expect(c.got).toBe(OK_C);
     expect(a.received).toBe(toVendor);
     c.destroy();
   });
@@ -128,7 +131,7 @@ describe('egress listener conformance (raw bytes)', () => {
     const answer = 'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n';
     a.script([toVendor], [answer]);
     const c = await exchange([send], (x) => x.got.endsWith('0\r\n\r\n'));
-    expect(c.got).toBe(answer);
+    expect(c.got).toBe(answer.replace('\r\n\r\n', `\r\n${KEPT}\r\n`));
     expect(a.received).toBe(toVendor);
     c.destroy();
   });
@@ -138,7 +141,7 @@ describe('egress listener conformance (raw bytes)', () => {
     a.script([`GET /d HTTP/1.1\r\n${host()}\r\n`], [OK + OK]);
     const c = await exchange([send], (x) => x.got.endsWith('ok'));
     await new Promise((r) => setTimeout(r, 50));
-    expect(c.got).toBe(OK);
+    expect(c.got).toBe(OK_C);
     c.destroy();
   });
 
@@ -151,7 +154,7 @@ describe('egress listener conformance (raw bytes)', () => {
   it('a vendor dying mid-answer cuts the caller connection (never a truncated answer that looks whole)', async () => {
     a.script([`GET /cut HTTP/1.1\r\n${host()}\r\n`], [{ data: 'HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc', destroy: true }]);
     const c = await exchange(['GET /one/cut HTTP/1.1\r\nhost: e\r\n\r\n'], (x) => x.closed);
-    expect(c.got).toBe('HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc');
+    expect(c.got).toBe(`HTTP/1.1 200 OK\r\ncontent-length: 10\r\n${KEPT}\r\nabc`);
   });
 
   it('a caller leaving mid-body on a streamed keyed send frees its key: the retry is sent, not answered as a duplicate', async () => {
@@ -166,7 +169,7 @@ describe('egress listener conformance (raw bytes)', () => {
     a.reset();
     a.script([toVendor + '0123456789'], [OK]);
     const again = await exchange([head + '0123456789'], (x) => x.got.endsWith('ok'));
-    expect(again.got).toBe(OK);
+    expect(again.got).toBe(OK_C);
     again.destroy();
   });
 
