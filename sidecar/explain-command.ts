@@ -88,7 +88,7 @@ function parse(argv: string[]) {
   };
 }
 
-/** `--pods a,b,c`: distinct pod names, as many as --replicas allows. */
+/** `--pods a,b,c`: distinct pod names, at most MAX_REPLICAS of them. */
 function parsePods(list: string): string[] {
   const names = list === '' ? [] : list.split(',');
   if (names.length > MAX_REPLICAS) throw new UsageError(`--pods: more than ${MAX_REPLICAS} names`);
