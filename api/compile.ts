@@ -4,7 +4,7 @@
  * tell whether anything changed before publishing a new version.
  */
 import type { CompiledClass, CompiledConfig, CompiledMatch, CompiledRoute } from './config.js';
-import { DEFAULT_PATH_MATCHING, DEFAULT_QUEUE_TIMEOUT_MS } from './config.js';
+import { DEFAULT_PATH_MATCHING, DEFAULT_QUEUE_TIMEOUT_MS, MAX_CONFIG_BYTES, MAX_EXTRA_PODS, POD_NAME } from './config.js';
 import { DEFAULT_CLASS_NAME, type ClassSpec, type Match, type Mode, type Route, type TrafficPolicy } from './policy.js';
 
 /** A compiled config before the publisher gives it a version. */
@@ -83,6 +83,38 @@ function compileRoute(r: Route, activeVendor: string): CompiledRoute {
 export interface CompileOptions {
   /** Active vendor per route name, chosen by the operator from aggregated vendor health. */
   activeVendors?: Readonly<Record<string, string>>;
+  /**
+   * Names of the target's ready pods that run the sidecar, as the operator sees them. The first
+   * by name take the Cluster-scope remainders (`extraPods`); absent or empty: every pod takes
+   * the base limit.
+   */
+  readyPods?: Iterable<string>;
+}
+
+/** Room kept in the config cap for the `{"version":N,` the publisher puts in front. */
+const VERSION_ROOM = 32;
+
+/**
+ * The pods that take the +1 of a Cluster class: the first (by name, in UTF-16 code-unit order,
+ * which for pod names is byte order) of the ready pods, as many as the largest `extra` needs.
+ * Cut short, never wrong, when the list would push the document past MAX_CONFIG_BYTES or past
+ * MAX_EXTRA_PODS: an unlisted pod takes the base limit, so the sum only falls below the policy's.
+ * Names that are not pod names are skipped (the sidecar would refuse the whole config).
+ */
+function extraPodsFor(body: CompiledBody, readyPods: Iterable<string>): string[] | undefined {
+  const most = Math.min(MAX_EXTRA_PODS, Math.max(0, ...body.classes.map((c) => c.extra)));
+  if (!(most > 0)) return undefined;
+  const names = [...new Set(readyPods)].filter((n) => n.length <= 253 && POD_NAME.test(n)).sort();
+  let room = MAX_CONFIG_BYTES - VERSION_ROOM - Buffer.byteLength(JSON.stringify({ ...body, extraPods: [] }));
+  const out: string[] = [];
+  for (const n of names) {
+    if (out.length === most) break;
+    // Two quotes and a comma (ASCII only: a pod name is).
+    room -= n.length + 3;
+    if (room < 0) break;
+    out.push(n);
+  }
+  return out.length > 0 ? out : undefined;
 }
 
 /**
@@ -109,20 +141,18 @@ export function compile(policy: TrafficPolicy, readyReplicas: number, options: C
   if (pm.caseSensitive !== DEFAULT_PATH_MATCHING.caseSensitive || pm.trailingSlash !== DEFAULT_PATH_MATCHING.trailingSlash) {
     body.pathMatching = { caseSensitive: pm.caseSensitive, trailingSlash: pm.trailingSlash };
   }
+  // Only when a remainder is to be shared out, so other configs stay as they were.
+  const extraPods = extraPodsFor(body, options.readyPods ?? []);
+  if (extraPods !== undefined) body.extraPods = extraPods;
   return body;
 }
 
-/** A sidecar's stable slot in [0, replicas): which pods take the Cluster-scope remainder. */
-export function podSlot(podName: string, replicas: number): number {
-  let h = 2166136261;
-  for (let i = 0; i < podName.length; i++) {
-    h ^= podName.charCodeAt(i);
-    h = Math.imul(h, 16777619);
-  }
-  return (h >>> 0) % Math.max(1, replicas);
+/** The pod's index in the config's `extraPods`; -1 when it is not listed (it takes the base limits). */
+export function extraRank(config: Pick<CompiledBody, 'extraPods'>, podName: string): number {
+  return config.extraPods?.indexOf(podName) ?? -1;
 }
 
-/** The limit this pod enforces for a compiled class. */
-export function effectiveLimit(c: CompiledClass, slot: number): number {
-  return c.limit + (slot < c.extra ? 1 : 0);
+/** The limit a pod at `rank` (extraRank) enforces for a compiled class. */
+export function effectiveLimit(c: CompiledClass, rank: number): number {
+  return c.limit + (rank >= 0 && rank < c.extra ? 1 : 0);
 }

@@ -10,11 +10,21 @@ export const CONFIG_KEY_PREFIX = 'spillway:config:';
 export const CONFIG_CHANNEL = 'spillway:config';
 /**
  * The largest config document a sidecar reads (bytes). A compiled config of a large policy is
- * tens of KiB; anything near this is not the operator's, and is refused before it is parsed.
+ * tens of KiB, plus `extraPods` for a Cluster remainder: at most 9,999 names, about 650 KB at
+ * 10,000 replicas with Deployment pod names (≤ 63 characters). The operator cuts that list
+ * rather than exceed this (api/compile.ts); a larger document is not the operator's, and is
+ * refused before it is parsed.
  */
 export const MAX_CONFIG_BYTES = 1024 * 1024;
 /** Default queue timeout when a queue has a size but no timeoutMs. */
 export const DEFAULT_QUEUE_TIMEOUT_MS = 1000;
+/**
+ * The most pod names `extraPods` may hold. A workload with more ready replicas than this still
+ * gets a config: the pods beyond the list take the base limit (the sum stays below the policy's).
+ */
+export const MAX_EXTRA_PODS = 10_000;
+/** A pod name: a DNS-1123 subdomain (lower-case alphanumerics, '-' and '.', at most 253). */
+export const POD_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
 export const CompiledMatch = z.strictObject({
   method: Method.optional(),
@@ -40,8 +50,8 @@ export const CompiledClass = z.strictObject({
   limit: z.number().int().min(1),
   /**
    * Cluster scope: how many pods get limit + 1 so the per-pod limits add up to policyLimit.
-   * A sidecar takes the +1 when its stable pod slot (a hash of its pod name modulo
-   * readyReplicas) is below this number. 0 for Pod scope.
+   * A sidecar takes the +1 when its pod name is at an index below this number in the config's
+   * `extraPods`. 0 for Pod scope.
    */
   extra: z.number().int().min(0),
   queue: z.strictObject({ size: z.number().int().min(0), timeoutMs: z.number().int().min(1) }),
@@ -92,26 +102,46 @@ export type CompiledPathMatching = z.infer<typeof CompiledPathMatching>;
 /** spec.pathMatching's defaults: a compiled config carries pathMatching only when it differs. */
 export const DEFAULT_PATH_MATCHING: CompiledPathMatching = { caseSensitive: false, trailingSlash: 'Ignore' };
 
-export const CompiledConfig = z.strictObject({
-  /** Only ever increases for a given key; sidecars never apply an older or equal version. */
-  version: z.number().int().min(0),
-  /** `namespace/name` of the TrafficPolicy. */
-  policy: z.string(),
-  generation: z.number().int().min(0),
-  /** `namespace/targetName`: the key suffix. */
-  target: z.string(),
-  readyReplicas: z.number().int().min(0),
-  loadLevels: z.strictObject({
-    thresholds: z.array(z.number()).length(3),
-    holdSeconds: z.number().int().min(0),
-  }),
-  warmupSeconds: z.number().int().min(0),
-  /** Match order: first match wins; the last entry is always the default class (empty match). */
-  classes: z.array(CompiledClass).min(1),
-  routes: z.array(CompiledRoute),
-  /** How the classifier compares paths; absent: DEFAULT_PATH_MATCHING (so configs of policies that do not set it stay as they were). */
-  pathMatching: CompiledPathMatching.optional(),
-});
+const PodName = z.string().max(253).regex(POD_NAME, 'not a pod name');
+
+export const CompiledConfig = z
+  .strictObject({
+    /** Only ever increases for a given key; sidecars never apply an older or equal version. */
+    version: z.number().int().min(0),
+    /** `namespace/name` of the TrafficPolicy. */
+    policy: z.string(),
+    generation: z.number().int().min(0),
+    /** `namespace/targetName`: the key suffix. */
+    target: z.string(),
+    readyReplicas: z.number().int().min(0),
+    loadLevels: z.strictObject({
+      thresholds: z.array(z.number()).length(3),
+      holdSeconds: z.number().int().min(0),
+    }),
+    warmupSeconds: z.number().int().min(0),
+    /** Match order: first match wins; the last entry is always the default class (empty match). */
+    classes: z.array(CompiledClass).min(1),
+    routes: z.array(CompiledRoute),
+    /**
+     * The ready pods (with the sidecar) that take a Cluster class's +1, in the operator's order
+     * (by name): the pod at index i takes it for a class when i < that class's `extra`. A pod
+     * not listed (one that became ready since) takes the base limit, so the per-pod limits never
+     * add up to more than the policy's. Present only when some class has extra > 0 and the
+     * operator knows ready pods.
+     */
+    extraPods: z.array(PodName).min(1).max(MAX_EXTRA_PODS).optional(),
+    /** How the classifier compares paths; absent: DEFAULT_PATH_MATCHING (so configs of policies that do not set it stay as they were). */
+    pathMatching: CompiledPathMatching.optional(),
+  })
+  .superRefine((c, ctx) => {
+    const pods = c.extraPods;
+    if (pods === undefined) return;
+    // No longer than the largest remainder (itself below readyReplicas), each pod once.
+    const most = Math.max(0, ...c.classes.map((k) => k.extra));
+    if (pods.length > most) ctx.addIssue({ code: 'custom', path: ['extraPods'], message: `${pods.length} pods listed, more than the largest extra (${most})` });
+    else if (pods.length > c.readyReplicas) ctx.addIssue({ code: 'custom', path: ['extraPods'], message: `${pods.length} pods listed, more than readyReplicas (${c.readyReplicas})` });
+    else if (new Set(pods).size !== pods.length) ctx.addIssue({ code: 'custom', path: ['extraPods'], message: 'a pod is listed twice' });
+  });
 export type CompiledConfig = z.infer<typeof CompiledConfig>;
 
 /**

@@ -110,7 +110,7 @@ export const Concurrency = z
   .strictObject({
     limit: z.number().int().min(1).max(1_000_000).describe('Requests of this class in flight at once (with adaptive: the starting point).'),
     scope: Scope.default('Pod').describe(
-      'Pod: the limit holds in each pod. Cluster: the limit is divided over the ready replicas (never below 1 per pod).',
+      'Pod: the limit holds in each pod. Cluster: the limit is divided over the ready replicas, the remainder going one each to pods the operator names, so the pods add up to the limit (never below 1 per pod: a limit below the replicas adds up to the replicas).',
     ),
     borrow: Borrow.optional(),
     adaptive: Adaptive.optional(),
@@ -438,7 +438,7 @@ export const TrafficPolicyStatus = z
         z
           .object({
             name: z.string().min(1).max(63).describe('Class name (the default class is "default").'),
-            podLimit: nonNegative().describe('Concurrency limit of the class in each pod: the Cluster-scoped limit divided over the ready replicas, or the Pod-scoped limit.'),
+            podLimit: nonNegative().describe('Concurrency limit of the class in each pod: the Cluster-scoped limit divided over the ready replicas (rounded down; the pods named for the remainder take one more), or the Pod-scoped limit.'),
             mode: Mode.optional().describe(
               'Shadow when the class refuses and queues nothing (its would-be refusals are the sidecars\' spillway_shadow_requests_total); absent when it enforces.',
             ),

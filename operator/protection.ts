@@ -38,11 +38,15 @@ export function selectorMatches(selector: LabelSelector | undefined, labels: Rea
   return true;
 }
 
-/** Names (sorted) of the selected ready pods without the sidecar. */
-export function unprotectedPods(pods: Iterable<PodObject>, selector: LabelSelector | undefined): string[] {
-  const out: string[] = [];
-  for (const p of pods) if (p.ready && !p.sidecar && selectorMatches(selector, p.labels)) out.push(p.metadata.name);
-  return out.sort();
+/**
+ * Names of the selected ready pods: with the sidecar (in cache order: compile sorts the ones
+ * it lists for a Cluster remainder) and without it (sorted, for the condition message).
+ */
+export function readyPods(pods: Iterable<PodObject>, selector: LabelSelector | undefined): { protected: string[]; unprotected: string[] } {
+  const withSidecar: string[] = [];
+  const without: string[] = [];
+  for (const p of pods) if (p.ready && selectorMatches(selector, p.labels)) (p.sidecar ? withSidecar : without).push(p.metadata.name);
+  return { protected: withSidecar, unprotected: without.sort() };
 }
 
 export interface ProtectedCondition {

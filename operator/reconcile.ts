@@ -8,7 +8,7 @@ import type { TrafficPolicyStatus } from '../api/policy.js';
 import { parsePolicy } from '../api/validate.js';
 import type { Logger } from '../lib/log.js';
 import { isStatus, objectKey, type KubeApi, type PodObject, type PolicyObject, type WorkloadKind, type WorkloadObject } from './kube-api.js';
-import { protectedCondition, unprotectedPods } from './protection.js';
+import { protectedCondition, readyPods } from './protection.js';
 import type { ConfigPublisher } from './publisher.js';
 import { ACCEPTED, PROGRAMMED, PROTECTED, setCondition, statusEqual, statusEvents, type ConditionInput, type StatusEvent } from './status.js';
 import { failoverMessage, type StatusRoute, type VendorHealthTracker } from './vendor-health.js';
@@ -179,7 +179,7 @@ export class Reconciler {
     // The vendors the pods follow: the tracker's latest choice, else what status says was
     // published (an operator restart must not drop the choice and republish).
     const activeVendors = { ...publishedChoices(prev), ...this.deps.vendorHealth?.activeVendors(key) };
-    const body = compile(parsed.value, workload.readyReplicas, { activeVendors });
+    const body = compile(parsed.value, workload.readyReplicas, { activeVendors, readyPods: protection?.readyPods });
     let result;
     try {
       this.guard();
@@ -206,7 +206,11 @@ export class Reconciler {
       policy,
       {
         accepted,
-        programmed: { status: 'True', reason: 'Programmed', message: `config version ${result.version} published to ${result.key}` },
+        programmed: {
+          status: 'True',
+          reason: 'Programmed',
+          message: `config version ${result.version} published to ${result.key}${divisionNotes(body, protection?.readyPods.length ?? 0)}`,
+        },
         protection: protection?.cond,
       },
       {
@@ -228,17 +232,23 @@ export class Reconciler {
   }
 
   /**
-   * The Protected condition and status.unprotectedReplicas of a policy governing `workload`
-   * (undefined, and the metric dropped, without a workload or a pod informer).
+   * The Protected condition and status.unprotectedReplicas of a policy governing `workload`,
+   * and the names of its ready pods that run the sidecar (the candidates for a Cluster
+   * remainder); undefined, and the metric dropped, without a workload or a pod informer.
    */
-  private protection(key: string, workload: WorkloadObject | undefined): { cond: Cond; fields: StatusFields } | undefined {
+  private protection(key: string, workload: WorkloadObject | undefined): { cond: Cond; fields: StatusFields; readyPods: string[] } | undefined {
     if (!workload || !this.deps.podsIn) {
       this.deps.onProtection?.(key, undefined);
       return undefined;
     }
-    const names = unprotectedPods(this.deps.podsIn(workload.metadata.namespace), workload.selector);
+    const pods = readyPods(this.deps.podsIn(workload.metadata.namespace), workload.selector);
+    const names = pods.unprotected;
     this.deps.onProtection?.(key, names.length);
-    return { cond: protectedCondition(names, `${workload.kind} ${workload.metadata.name}`), fields: { unprotectedReplicas: names.length } };
+    return {
+      cond: protectedCondition(names, `${workload.kind} ${workload.metadata.name}`),
+      fields: { unprotectedReplicas: names.length },
+      readyPods: pods.protected,
+    };
   }
 
   /** status.routes: the published active vendor and, once pods reported, their health. */
@@ -373,6 +383,24 @@ export class Reconciler {
   private guard(): void {
     if (this.deps.canWrite && !this.deps.canWrite()) throw new NotLeaderError();
   }
+}
+
+/**
+ * What the Programmed message adds when a Cluster budget is not divided exactly: a limit below
+ * the ready replicas (each pod still enforces 1, refusing everything on some pods being worse),
+ * or a remainder list cut short by the config's caps (the pods left out enforce the base limit).
+ */
+export function divisionNotes(body: CompiledBody, readyPods: number): string {
+  const notes: string[] = [];
+  for (const c of body.classes) {
+    if (c.scope === 'Cluster' && c.policyLimit < body.readyReplicas) {
+      notes.push(`class ${c.name}: limit ${c.policyLimit} is below the ${body.readyReplicas} ready replicas, so each pod enforces 1 (${body.readyReplicas} in all)`);
+    }
+  }
+  const due = Math.min(readyPods, Math.max(0, ...body.classes.map((c) => c.extra)));
+  const listed = body.extraPods?.length ?? 0;
+  if (listed < due) notes.push(`only ${listed} of the ${due} pods due a Cluster remainder are listed (the config's size caps): the others enforce the base limit`);
+  return notes.length > 0 ? `; ${notes.join('; ')}` : '';
 }
 
 /** Route → vendor as the policy's status says it was published. */

@@ -1,11 +1,12 @@
 /**
  * `spillway explain FILE --request 'POST /login' [--header 'Name: value']… [--websocket]
- * [--replicas N] [--pod-name NAME] [--json]` (and `kubectl spillway explain`): what the sidecar
+ * [--replicas N] [--pod-name NAME] [--pods A,B,…] [--json]` (and `kubectl spillway explain`): what the sidecar
  * would do with that request under the policy in FILE, and why (explain.ts). Exit 0 when
  * explained, 1 when FILE holds no valid policy (its problems printed as `validate` prints
  * them), 2 on a usage error.
  */
 import { parseArgs } from 'node:util';
+import { POD_NAME } from '../api/config.js';
 import { validateManifests } from '../api/validate.js';
 import { readFailure, readManifestFile } from '../lib/manifest-file.js';
 import { explainRequest, formatExplained, parseHeaders, parseRequestLine, withUpgradeHeaders } from './explain.js';
@@ -19,14 +20,14 @@ Flags:
   --request 'METHOD /path[?query]'  the request line (required)
   --header 'Name: value'            a request header; repeat for more
   --websocket                       a WebSocket upgrade request
-  --replicas N                      ready replicas a Cluster-scope limit is divided over (default 1)
+  --replicas N                      ready replicas a Cluster-scope limit is divided over
+                                    (default: the number of --pods, else 1)
   --pod-name NAME                   the pod, for its share of a Cluster-scope remainder
+  --pods A,B,…                      the ready pods' names: the first by name take the remainder
   --json                            print a JSON object (docs/cli.md) instead of lines
 `;
 
 const MAX_REPLICAS = 100_000;
-/** A pod name is a DNS subdomain. */
-const POD_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
 export interface ExplainIo {
   out(text: string): void;
@@ -48,6 +49,7 @@ function parse(argv: string[]) {
         websocket: { type: 'boolean', default: false },
         replicas: { type: 'string' },
         'pod-name': { type: 'string' },
+        pods: { type: 'string' },
         json: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -63,7 +65,8 @@ function parse(argv: string[]) {
   if (!line.ok) throw new UsageError(line.error);
   const headers = parseHeaders(values.header);
   if (!headers.ok) throw new UsageError(headers.error);
-  let replicas = 1;
+  const readyPods = values.pods === undefined ? null : parsePods(values.pods);
+  let replicas = readyPods === null ? 1 : Math.max(1, readyPods.length);
   if (values.replicas !== undefined) {
     replicas = /^\d{1,6}$/.test(values.replicas) ? Number(values.replicas) : NaN;
     if (!(replicas >= 1 && replicas <= MAX_REPLICAS)) throw new UsageError(`--replicas: a whole number from 1 to ${MAX_REPLICAS}, got ${JSON.stringify(values.replicas)}`);
@@ -80,8 +83,19 @@ function parse(argv: string[]) {
     json: values.json,
     replicas,
     podName,
+    readyPods,
     request: { ...line.value, headers: values.websocket ? withUpgradeHeaders(h) : h, websocket: values.websocket || upgrade },
   };
+}
+
+/** `--pods a,b,c`: distinct pod names, at most MAX_REPLICAS of them. */
+function parsePods(list: string): string[] {
+  const names = list === '' ? [] : list.split(',');
+  if (names.length > MAX_REPLICAS) throw new UsageError(`--pods: more than ${MAX_REPLICAS} names`);
+  const bad = names.find((n) => !POD_NAME.test(n));
+  if (bad !== undefined) throw new UsageError(`--pods: not a pod name: ${JSON.stringify(bad.slice(0, 300))}`);
+  if (new Set(names).size !== names.length) throw new UsageError('--pods: a name is given twice');
+  return names;
 }
 
 /** Returns the exit code. */
@@ -115,7 +129,7 @@ export function explain(argv: string[], io: ExplainIo, name = 'spillway'): numbe
     io.err(`${args.file}: document ${v.index}: ${v.what}: invalid\n${v.problems.map((p) => `  ${p}\n`).join('')}`);
     return 1;
   }
-  const x = explainRequest(v.policy, args.request, { replicas: args.replicas, podName: args.podName });
+  const x = explainRequest(v.policy, args.request, { replicas: args.replicas, podName: args.podName, readyPods: args.readyPods });
   io.out(args.json ? `${JSON.stringify(x, null, 2)}\n` : formatExplained(x).map((l) => `${l}\n`).join(''));
   return 0;
 }

@@ -1,12 +1,12 @@
 /**
  * What the sidecar would do with one request under a policy, and why: the class (by the
  * sidecar's own Classifier, via explain()), the matcher that won and why every earlier one
- * failed, the pod's limit (compile → podSlot → effectiveLimit, as Inbound.apply does), the
+ * failed, the pod's limit (compile → extraRank → effectiveLimit, as Inbound.apply does), the
  * queue, the timeout, the refusal status and the load level that sheds it. Pure: the command
  * (explain-command.ts) reads the file and prints.
  */
 import { METHODS, type IncomingHttpHeaders } from 'node:http';
-import { compile, effectiveLimit, podSlot } from '../api/compile.js';
+import { compile, effectiveLimit, extraRank } from '../api/compile.js';
 import type { CompiledMatch } from '../api/config.js';
 import type { Result } from '../api/validate.js';
 import type { TrafficPolicy } from '../api/policy.js';
@@ -73,7 +73,7 @@ export function withUpgradeHeaders(headers: Record<string, string>): Record<stri
 
 export interface Explained {
   /** Version of this object's shape; bumped only on incompatible changes. */
-  version: 1;
+  version: 2;
   /** `namespace/name` of the policy. */
   policy: string;
   /** target as sent; path: the normalised path the classifier and the app see (http1/target.ts). */
@@ -90,12 +90,15 @@ export interface Explained {
     replicas: number;
     /** Per pod before the remainder: floor(policy / replicas), at least 1 (Pod scope: policy). */
     base: number;
-    /** Pods (by slot) that take base + 1. */
+    /** How many pods take base + 1: the first `extra` of the ready pods by name. */
     extra: number;
     podName: string | null;
-    /** podSlot(podName, replicas); null without --pod-name. */
-    slot: number | null;
-    /** The limit in this pod; null when it depends on the pod and no --pod-name was given. */
+    /**
+     * The pod's index in the config's extraPods, as the operator would publish it for --pods
+     * (it takes base + 1 where rank < extra); -1: not listed; null without --pod-name and --pods.
+     */
+    rank: number | null;
+    /** The limit in this pod; null when it depends on the pod and --pod-name or --pods is missing. */
     pod: number | null;
   };
   /** timeoutMs is null when the class has no queue. */
@@ -112,10 +115,13 @@ export interface ExplainOptions {
   /** Ready replicas the operator divides Cluster budgets over (≥ 1). */
   replicas: number;
   podName: string | null;
+  /** Names of the ready pods (with the sidecar); absent or null: unknown. */
+  readyPods?: readonly string[] | null;
 }
 
 export function explainRequest(policy: TrafficPolicy, req: RequestSpec, opts: ExplainOptions): Explained {
-  const config = compile(policy, opts.replicas);
+  const readyPods = opts.readyPods ?? null;
+  const config = compile(policy, opts.replicas, { readyPods: readyPods ?? [] });
   const classifier = new Classifier(config.classes, config.pathMatching);
   // As the inbound engine does: classify the normalised target (parseRequestLine refused the rest).
   const target = normalizeTarget(req.target) ?? req.target;
@@ -124,10 +130,10 @@ export function explainRequest(policy: TrafficPolicy, req: RequestSpec, opts: Ex
   const c = config.classes[e.index];
   const declared = policy.spec.classes.length;
   const classField = (i: number) => (i < declared ? `spec.classes[${i}]` : 'spec.defaultClass');
-  const slot = opts.podName === null ? null : podSlot(opts.podName, config.readyReplicas);
+  const rank = opts.podName === null || readyPods === null ? null : extraRank(config, opts.podName);
   const q = target.indexOf('?');
   return {
-    version: 1,
+    version: 2,
     policy: config.policy,
     request: {
       method: req.method,
@@ -154,8 +160,8 @@ export function explainRequest(policy: TrafficPolicy, req: RequestSpec, opts: Ex
       base: c.limit,
       extra: c.extra,
       podName: opts.podName,
-      slot,
-      pod: slot !== null ? effectiveLimit(c, slot) : c.extra === 0 ? c.limit : null,
+      rank,
+      pod: rank !== null ? effectiveLimit(c, rank) : c.extra === 0 ? c.limit : null,
     },
     queue: { size: c.queue.size, timeoutMs: c.queue.size > 0 ? c.queue.timeoutMs : null },
     timeoutMs: c.timeoutMs,
@@ -203,10 +209,15 @@ export function describeMatch(m: CompiledMatch): string {
 function limitLine(l: Explained['limit']): string {
   if (l.scope === 'Pod') return `${l.policy} (Pod scope: in each pod)`;
   const split = `Cluster scope: ${l.policy} over ${l.replicas} replica${l.replicas === 1 ? '' : 's'}`;
-  const spread = l.extra === 0 ? `${l.base} in each pod` : `${l.base + 1} in pod slots 0..${l.extra - 1}, ${l.base} in the others`;
-  if (l.slot !== null) return `${l.pod} (${split}: ${spread}; ${l.podName} has slot ${l.slot})`;
+  if (l.policy < l.replicas) return `1 (${split}: never below 1 per pod, so ${l.replicas} in all, more than the limit)`;
+  const spread = l.extra === 0 ? `${l.base} in each pod` : `${l.base + 1} in the first ${l.extra} ready pods by name, ${l.base} in the others`;
+  if (l.rank !== null && l.extra > 0) {
+    const place = l.rank >= 0 ? `is number ${l.rank + 1} by name` : `is not among the first ${l.extra}`;
+    return `${l.pod} (${split}: ${spread}; ${l.podName} ${place})`;
+  }
   if (l.pod !== null) return `${l.pod} (${split}: ${spread})`;
-  return `${l.base} or ${l.base + 1} (${split}: ${spread}; --pod-name gives this pod's)`;
+  const need = l.podName === null ? '--pod-name and --pods give a pod\'s' : `--pods (the ready pods' names) gives ${l.podName}'s`;
+  return `${l.base} or ${l.base + 1} (${split}: ${spread}; ${need})`;
 }
 
 /** The human form: one aligned line per fact. */

@@ -6,7 +6,7 @@
  * the only release of the slot. See docs/sidecar-data-plane.md.
  */
 import type { Registry } from 'prom-client';
-import { effectiveLimit, podSlot } from '../api/compile.js';
+import { effectiveLimit, extraRank } from '../api/compile.js';
 import type { CompiledConfig } from '../api/config.js';
 import type { AccessLog } from './admission/access-log.js';
 import { admissionRefusal } from './admission/outcomes.js';
@@ -30,7 +30,7 @@ export interface InboundOptions {
   host?: string;
   /** e.g. 'http://127.0.0.1:8080' */
   upstream: string;
-  /** For the Cluster-scope slot: podSlot(podName, readyReplicas). */
+  /** Whether this pod takes a Cluster-scope +1: its place in the config's extraPods. */
   podName: string;
   /** Where the data plane's metrics are registered. */
   registry: Registry;
@@ -139,12 +139,12 @@ export class Inbound implements DataPlane, RequestHandler, ExchangeHost {
   }
 
   apply(config: CompiledConfig): void {
-    const slot = podSlot(this.podName, config.readyReplicas);
+    const rank = extraRank(config, this.podName);
     const factor = this.warmupFactor(config);
     this.warming = factor < 1;
     const next: ClassRuntime[] = [];
     for (const c of config.classes) {
-      const base = effectiveLimit(c, slot);
+      const base = effectiveLimit(c, rank);
       const limit = scaled(base, factor);
       let rt = this.runtimes.get(c.name);
       if (rt) rt.update(c, base, limit);

@@ -12,6 +12,7 @@ import { spawnChild, type Child } from '../apps/child-process.js';
 import { freePort } from '../apps/free-port.js';
 import { repoRoot } from '../apps/launch.js';
 import { startKubeDouble, type KubeDouble } from '../kube-double/server.js';
+import { SIDECAR_NAME } from '../../operator/webhook.js';
 import { NAMESPACE, RedisProcess } from './control-plane.js';
 
 export const LEASE = { duration: '4s', renew: '3s', retry: '1s', durationMs: 4000 };
@@ -110,6 +111,31 @@ export class Cluster {
     });
     if (!res.ok) throw new Error(`scale to ${replicas}: ${res.status} ${await res.text()}`);
     this.double.setReadyReplicas(NAMESPACE, 'chat', replicas);
+  }
+
+  /**
+   * Pods of the Deployment (labels `app: chat`, the app and the `spillway` sidecar container,
+   * as the webhook would have injected it), created if missing, Ready or not as a kubelet would
+   * report them: the operator lists the first ready ones by name for a Cluster remainder.
+   */
+  async setPods(pods: ReadonlyArray<{ name: string; ready: boolean }>): Promise<void> {
+    const base = `${this.double.url}/api/v1/namespaces/${NAMESPACE}/pods`;
+    for (const { name, ready } of pods) {
+      const exists = await fetch(`${base}/${name}`);
+      if (!exists.ok) {
+        const pod = {
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: { name, namespace: NAMESPACE, labels: { app: 'chat' } },
+          spec: { containers: [{ name: 'app', image: 'registry.k8s.io/pause:3.10' }, { name: SIDECAR_NAME, image: 'spillway' }] },
+        };
+        const res = await fetch(base, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(pod) });
+        if (!res.ok) throw new Error(`create pod ${name}: ${res.status} ${await res.text()}`);
+      }
+      const status = { status: { phase: 'Running', conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }] } };
+      const res = await fetch(`${base}/${name}/status`, { method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json' }, body: JSON.stringify(status) });
+      if (!res.ok) throw new Error(`pod ${name} status: ${res.status} ${await res.text()}`);
+    }
   }
 
   /** The Lease's holder (the operator's POD_NAME prefix), or null. */

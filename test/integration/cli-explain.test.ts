@@ -60,7 +60,7 @@ describe('spillway explain', () => {
     const r = cli('kubectl-spillway', ['explain', '-', '--request', 'POST /login', '--header', 'x-login-kind: background', '--replicas', '3', '--pod-name', 'chat-1', '--json'], example);
     expect(r.code).toBe(0);
     const x = JSON.parse(r.stdout);
-    expect(x).toMatchObject({ version: 1, class: { name: 'background-login' }, limit: { scope: 'Cluster', policy: 20, replicas: 3, podName: 'chat-1' }, shed: { atLevel: 1 } });
+    expect(x).toMatchObject({ version: 2, class: { name: 'background-login' }, limit: { scope: 'Cluster', policy: 20, replicas: 3, podName: 'chat-1' }, shed: { atLevel: 1 } });
     expect(cli('kubectl-spillway', ['explain', '--help']).stdout).toMatch(/^Usage: kubectl spillway explain FILE/);
     expect(cli('spillway.js', ['--help']).stdout).toContain('explain ');
   });

@@ -156,7 +156,7 @@ describe('redis config source', () => {
     await waitFor('version 4 in force', () => version(s) === 4);
   });
 
-  test('hostile values (not JSON, not UTF-8, wrong shape, 10 MB, version 2^53, not a string) are refused with a reason, counted, and the config in force stays', async () => {
+  test('hostile values (not JSON, not UTF-8, wrong shape, 10 MB, version 2^53, a bad extraPods, not a string) are refused with a reason, counted, and the config in force stays', async () => {
     await writer.set(REDIS_KEY, JSON.stringify(remoteConfig(5, 50)));
     const s = await startSidecar();
     await waitFor('version 5 in force', () => version(s) === 5);
@@ -170,6 +170,9 @@ describe('redis config source', () => {
       { what: 'a config with a field of the wrong type', value: () => publish(JSON.stringify({ ...remoteConfig(6), classes: 'all' })), reason: 'invalid', error: /^classes/ },
       { what: 'a 10 MB document', value: () => publish(JSON.stringify({ ...remoteConfig(7), padding: 'x'.repeat(10 * 1024 * 1024) })), reason: 'too-large', error: /over the limit of 1048576; not parsed/ },
       { what: 'a version of 2^53', value: () => publish(JSON.stringify(remoteConfig(2 ** 53))), reason: 'invalid', error: /^version/ },
+      // A pod naming itself to take a Cluster remainder: not a pod name, or more pods than any remainder.
+      { what: 'extraPods holding what is not a pod name', value: () => publish(JSON.stringify({ ...remoteConfig(6), extraPods: ['../../x'] })), reason: 'invalid', error: /^extraPods\[0\]: not a pod name/ },
+      { what: 'extraPods longer than any remainder', value: () => publish(JSON.stringify({ ...remoteConfig(6), extraPods: ['pod-0'] })), reason: 'invalid', error: /^extraPods: 1 pods listed, more than the largest extra \(0\)/ },
       { what: 'a key that is not a string', value: () => publishHash(), reason: 'wrong-type', error: /a Redis hash/ },
     ];
     const counts = new Map<string, number>();

@@ -185,6 +185,15 @@ describe('inbound admission', () => {
   it('Cluster-scope limits are divided over ready replicas; warm-up scales limits up from 1', async () => {
     inbound.apply(compiled({ classes: [{ name: 'c', match: [{ pathPrefix: '/c' }], concurrency: { limit: 40, scope: 'Cluster' } }] }, 1, 4));
     expect(classState(inbound, 'c').limit).toBe(10);
+    // 42 over 4: 10 each, and 11 in the first 2 pods the operator lists; this sidecar is pod-0.
+    const remainder = { classes: [{ name: 'c', match: [{ pathPrefix: '/c' }], concurrency: { limit: 42, scope: 'Cluster' } }] };
+    inbound.apply({ ...compiled(remainder, 2, 4), extraPods: ['pod-0', 'pod-9'] });
+    expect(classState(inbound, 'c').limit).toBe(11);
+    inbound.apply({ ...compiled(remainder, 3, 4), extraPods: ['pod-8', 'pod-9'] });
+    expect(classState(inbound, 'c').limit).toBe(10);
+    // Not listed yet (ready since the operator last published): the base, never more.
+    inbound.apply(compiled(remainder, 4, 4));
+    expect(classState(inbound, 'c').limit).toBe(10);
     inbound.clear();
     expect(inbound.state().classes.map((c) => c.name)).toEqual(['unconfigured']);
     await inbound.close();

@@ -1,5 +1,5 @@
-import { compile, dividePodLimit, effectiveLimit, podSlot } from '../../api/compile.js';
-import { CompiledConfig } from '../../api/config.js';
+import { compile, dividePodLimit, effectiveLimit, extraRank } from '../../api/compile.js';
+import { CompiledConfig, MAX_CONFIG_BYTES, MAX_EXTRA_PODS } from '../../api/config.js';
 import { parseConfig, parsePolicy } from '../../api/validate.js';
 
 const base = {
@@ -61,6 +61,15 @@ describe('dividePodLimit', () => {
         let sum = 0;
         for (let slot = 0; slot < replicas; slot++) sum += d.limit + (slot < d.extra ? 1 : 0);
         expect(sum).toBe(limit);
+      }
+    }
+  });
+
+  test('for every replica count from 1 to 10,000: base × replicas + extra = max(limit, replicas), extra < replicas', () => {
+    for (const limit of [1, 2, 7, 40, 999, 9_999, 10_000, 10_001, 12_345, 19_999, 1_000_000]) {
+      for (let replicas = 1; replicas <= 10_000; replicas++) {
+        const d = dividePodLimit(limit, replicas);
+        if (d.limit * replicas + d.extra !== Math.max(limit, replicas) || d.extra >= replicas) throw new Error(`${limit} over ${replicas}: ${JSON.stringify(d)}`);
       }
     }
   });
@@ -152,11 +161,116 @@ describe('compile', () => {
     expect(parseConfig({ ...compile(p, 4), version: 1 }).ok).toBe(true);
   });
 
-  test('the pod slot is stable and in range', () => {
-    expect(podSlot('chat-7d9f-abcde', 4)).toBe(podSlot('chat-7d9f-abcde', 4));
-    for (const n of ['a', 'b', 'chat-1', 'chat-2']) expect(podSlot(n, 3)).toBeLessThan(3);
-    const c = compile(policy(), 3).classes[0];
-    expect([effectiveLimit(c, 0), effectiveLimit(c, 1), effectiveLimit(c, 2)]).toEqual([14, 13, 13]);
+  test('the first ready pods by name take the remainder; the per-pod limits add up to the policy limit', () => {
+    const pods = ['chat-c', 'chat-a', 'chat-d', 'chat-b'];
+    const wide = policy((p: any) => {
+      p.spec.classes[1].concurrency = { limit: 42, scope: 'Cluster' };
+      return p;
+    });
+    const c = compile(wide, 4, { readyPods: pods });
+    // 40 over 4: no remainder; 42 over 4: 10 + 2 pods with 11.
+    expect(c.classes.map((k) => [k.limit, k.extra])).toEqual([[10, 0], [10, 2], [100, 0]]);
+    expect(c.extraPods).toEqual(['chat-a', 'chat-b']);
+    expect(pods.map((pod) => effectiveLimit(c.classes[1], extraRank(c, pod)))).toEqual([10, 11, 10, 11]);
+    for (const k of c.classes.slice(0, 2)) expect(pods.reduce((sum, pod) => sum + effectiveLimit(k, extraRank(c, pod)), 0)).toBe(k.policyLimit);
+    expect(parseConfig({ ...c, version: 1 }).ok).toBe(true);
+    // A pod that became ready after the list was published takes the base: the sum never exceeds the limit.
+    expect(extraRank(c, 'chat-0')).toBe(-1);
+    expect(effectiveLimit(c.classes[1], -1)).toBe(10);
+  });
+
+  test('the list is the longest remainder of all classes, each class taking its own prefix', () => {
+    const p = policy((q: any) => {
+      q.spec.classes[0].concurrency = { limit: 13, scope: 'Cluster' };
+      q.spec.classes[1].concurrency = { limit: 11, scope: 'Cluster' };
+      return q;
+    });
+    const pods = ['e', 'd', 'c', 'b', 'a'];
+    const c = compile(p, 5, { readyPods: pods });
+    expect(c.extraPods).toEqual(['a', 'b', 'c']);
+    expect(pods.map((pod) => effectiveLimit(c.classes[0], extraRank(c, pod)))).toEqual([2, 2, 3, 3, 3]);
+    expect(pods.map((pod) => effectiveLimit(c.classes[1], extraRank(c, pod)))).toEqual([2, 2, 2, 2, 3]);
+  });
+
+  test('no remainder, or no ready pods known: no extraPods field, the config exactly as before it existed', () => {
+    const p = policy();
+    expect(JSON.stringify(compile(p, 4, { readyPods: ['a', 'b', 'c', 'd'] }))).toBe(JSON.stringify(compile(p, 4)));
+    expect('extraPods' in compile(p, 4, { readyPods: ['a', 'b', 'c', 'd'] })).toBe(false);
+    expect('extraPods' in compile(p, 3)).toBe(false);
+    expect('extraPods' in compile(p, 3, { readyPods: [] })).toBe(false);
+    // Limit below the replicas: every pod enforces 1, nothing to list.
+    expect(compile(p, 50, { readyPods: ['a', 'b'] })).not.toHaveProperty('extraPods');
+  });
+
+  test('names that are not pod names are left out, duplicates counted once; fewer pods than the remainder list what there is', () => {
+    const c = compile(policy(), 3, { readyPods: ['B', 'x', 'x', '', 'a'.repeat(254)] });
+    expect(c.extraPods).toEqual(['x']);
+    expect(compile(policy(), 7, { readyPods: ['p-1', 'p-0'] }).extraPods).toEqual(['p-0', 'p-1']);
+    expect(compile(policy(), 3, { readyPods: ['UPPER'] })).not.toHaveProperty('extraPods');
+  });
+
+  test('10,000 replicas with 63-character names: the whole list fits within the config cap', () => {
+    const p = policy((q: any) => {
+      q.spec.classes[0].concurrency = { limit: 19_999, scope: 'Cluster' };
+      return q;
+    });
+    const pods = Array.from({ length: 10_000 }, (_, i) => `${'w'.repeat(52)}-${String(i).padStart(10, '0')}`);
+    const c = compile(p, 10_000, { readyPods: pods });
+    expect(c.classes[0]).toMatchObject({ limit: 1, extra: 9_999 });
+    expect(c.extraPods).toHaveLength(9_999);
+    const bytes = Buffer.byteLength(JSON.stringify({ version: Number.MAX_SAFE_INTEGER, ...c }));
+    expect(bytes).toBeLessThan(MAX_CONFIG_BYTES);
+    expect(bytes).toBeGreaterThan(600_000);
+    expect(parseConfig({ ...c, version: 1 }).ok).toBe(true);
+  });
+
+  test('names too long to all fit: the list is cut so the document stays within the cap, and the sum stays below the limit', () => {
+    const p = policy((q: any) => {
+      q.spec.classes[0].concurrency = { limit: 19_999, scope: 'Cluster' };
+      return q;
+    });
+    const pods = Array.from({ length: 10_000 }, (_, i) => `${'w'.repeat(242)}-${String(i).padStart(10, '0')}`);
+    const c = compile(p, 10_000, { readyPods: pods });
+    const listed = c.extraPods?.length ?? 0;
+    expect(listed).toBeGreaterThan(3_000);
+    expect(listed).toBeLessThan(9_999);
+    expect(c.extraPods).toEqual([...pods].sort().slice(0, listed));
+    expect(Buffer.byteLength(JSON.stringify({ version: Number.MAX_SAFE_INTEGER, ...c }))).toBeLessThanOrEqual(MAX_CONFIG_BYTES);
+    expect(parseConfig({ ...c, version: 1 }).ok).toBe(true);
+    expect(10_000 * c.classes[0].limit + listed).toBeLessThan(19_999);
+  });
+
+  test('more than MAX_EXTRA_PODS pods due a remainder: the list stops there', () => {
+    const p = policy((q: any) => {
+      q.spec.classes[0].concurrency = { limit: 2 * 12_000 - 1, scope: 'Cluster' };
+      return q;
+    });
+    const pods = Array.from({ length: 12_000 }, (_, i) => `p${i}`);
+    const c = compile(p, 12_000, { readyPods: pods });
+    expect(c.classes[0].extra).toBe(11_999);
+    expect(c.extraPods).toHaveLength(MAX_EXTRA_PODS);
+    expect(parseConfig({ ...c, version: 1 }).ok).toBe(true);
+  });
+});
+
+describe('extraPods in the compiled-config schema (hostile writers)', () => {
+  const good = () => ({ ...compile(policy(), 3, { readyPods: ['a', 'b', 'c'] }), version: 1 });
+  test.each<[string, (c: any) => void, RegExp]>([
+    ['longer than the largest extra', (c) => (c.extraPods = ['a', 'b']), /more than the largest extra/],
+    ['longer than readyReplicas', (c) => ((c.classes[0].extra = 5), (c.extraPods = ['a', 'b', 'c', 'd'])), /more than readyReplicas/],
+    ['a pod twice', (c) => ((c.classes[0].extra = 2), (c.extraPods = ['a', 'a'])), /listed twice/],
+    ['not a pod name', (c) => (c.extraPods = ['Not_A_Pod']), /extraPods\[0\]: not a pod name/],
+    ['a name over 253 characters', (c) => (c.extraPods = ['a'.repeat(254)]), /extraPods\[0\]/],
+    ['not strings', (c) => (c.extraPods = [1]), /extraPods\[0\]/],
+    ['empty', (c) => (c.extraPods = []), /extraPods/],
+    ['more than MAX_EXTRA_PODS', (c) => ((c.readyReplicas = 20_000), (c.classes[0].extra = 19_999), (c.extraPods = Array.from({ length: MAX_EXTRA_PODS + 1 }, (_, i) => `p${i}`))), /extraPods/],
+  ])('refused: %s', (_what, mutate, error) => {
+    const c = good();
+    expect(parseConfig(c).ok).toBe(true);
+    mutate(c);
+    const r = parseConfig(c);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.error).toMatch(error);
   });
 });
 

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { compile, effectiveLimit, podSlot } from '../../api/compile.js';
+import { compile, effectiveLimit, extraRank } from '../../api/compile.js';
 import { validateManifests } from '../../api/validate.js';
 import type { TrafficPolicy } from '../../api/policy.js';
 import { explain } from '../../sidecar/explain-command.js';
@@ -29,7 +29,7 @@ describe('explainRequest', () => {
   it('names the class, the winning matcher and each field the sidecar enforces', () => {
     const x = explainRequest(policy, req('POST', '/messages/42?draft=1', { 'content-type': 'application/json' }), one);
     expect(x).toEqual({
-      version: 1,
+      version: 2,
       policy: 'talk/chat',
       request: { method: 'POST', target: '/messages/42?draft=1', path: '/messages/42', query: { draft: '1' }, headers: { 'content-type': 'application/json' }, websocket: false },
       class: { index: 2, name: 'send-message', field: 'spec.classes[2]', priority: 90 },
@@ -38,7 +38,7 @@ describe('explainRequest', () => {
         { class: 'background-login', field: 'spec.classes[0].match[0]', failed: 'path', name: null, want: '/login', got: '/messages/42' },
         { class: 'login', field: 'spec.classes[1].match[0]', failed: 'path', name: null, want: '/login', got: '/messages/42' },
       ],
-      limit: { scope: 'Pod', policy: 200, replicas: 1, base: 200, extra: 0, podName: null, slot: null, pod: 200 },
+      limit: { scope: 'Pod', policy: 200, replicas: 1, base: 200, extra: 0, podName: null, rank: null, pod: 200 },
       queue: { size: 200, timeoutMs: 250 },
       timeoutMs: 5000,
       rejectStatus: 503,
@@ -75,22 +75,35 @@ describe('explainRequest', () => {
     expect(formatExplained(x)).toEqual(expect.arrayContaining(['matched       no class matched: the default class takes the rest', 'queue         none (refused at once when the limit is reached)', 'timeout       none']));
   });
 
-  it('divides a Cluster limit as the sidecar does: podSlot of the pod name, effectiveLimit of the compiled class', () => {
+  it('divides a Cluster limit as the operator and sidecar do: the first ready pods by name take the remainder', () => {
     const bg = req('POST', '/login', { 'x-login-kind': 'background' });
-    const compiled = compile(policy, 3).classes[0];
-    const pods = ['chat-0', 'chat-1', 'chat-2', 'chat-7d9f-abcde', 'chat-7d9f-fghij'];
-    for (const pod of pods) {
-      const x = explainRequest(policy, bg, { replicas: 3, podName: pod });
-      expect(x.limit).toEqual({ scope: 'Cluster', policy: 20, replicas: 3, base: 6, extra: 2, podName: pod, slot: podSlot(pod, 3), pod: effectiveLimit(compiled, podSlot(pod, 3)) });
+    const pods = ['chat-7d9f-fghij', 'chat-7d9f-abcde', 'chat-2'];
+    const config = compile(policy, 3, { readyPods: pods });
+    const compiled = config.classes[0];
+    expect(config.extraPods).toEqual(['chat-2', 'chat-7d9f-abcde']);
+    for (const pod of [...pods, 'chat-9']) {
+      const x = explainRequest(policy, bg, { replicas: 3, podName: pod, readyPods: pods });
+      const rank = extraRank(config, pod);
+      expect(x.limit).toEqual({ scope: 'Cluster', policy: 20, replicas: 3, base: 6, extra: 2, podName: pod, rank, pod: effectiveLimit(compiled, rank) });
     }
-    // One pod per slot adds up to the declared limit.
-    expect([0, 1, 2].reduce((sum, slot) => sum + effectiveLimit(compiled, slot), 0)).toBe(20);
-    // Without the pod the answer is the range; more replicas than the limit still give 1 each.
-    expect(explainRequest(policy, bg, { replicas: 3, podName: null }).limit).toMatchObject({ pod: null, slot: null });
-    expect(formatExplained(explainRequest(policy, bg, { replicas: 3, podName: null }))).toContain(
-      "pod limit     6 or 7 (Cluster scope: 20 over 3 replicas: 7 in pod slots 0..1, 6 in the others; --pod-name gives this pod's)",
+    // The ready pods add up to the declared limit; a pod not among them (ready since) takes the base.
+    expect(pods.reduce((sum, pod) => sum + (explainRequest(policy, bg, { replicas: 3, podName: pod, readyPods: pods }).limit.pod ?? 0), 0)).toBe(20);
+    const lines = (podName: string | null, readyPods: string[] | null) => formatExplained(explainRequest(policy, bg, { replicas: 3, podName, readyPods }));
+    expect(lines('chat-2', pods)).toContain('pod limit     7 (Cluster scope: 20 over 3 replicas: 7 in the first 2 ready pods by name, 6 in the others; chat-2 is number 1 by name)');
+    expect(lines('chat-9', pods)).toContain('pod limit     6 (Cluster scope: 20 over 3 replicas: 7 in the first 2 ready pods by name, 6 in the others; chat-9 is not among the first 2)');
+    // Without the ready pods' names the answer is the range.
+    expect(explainRequest(policy, bg, { replicas: 3, podName: 'chat-2' }).limit).toMatchObject({ pod: null, rank: null });
+    expect(lines(null, null)).toContain(
+      "pod limit     6 or 7 (Cluster scope: 20 over 3 replicas: 7 in the first 2 ready pods by name, 6 in the others; --pod-name and --pods give a pod's)",
     );
+    expect(lines('chat-2', null)).toContain(
+      "pod limit     6 or 7 (Cluster scope: 20 over 3 replicas: 7 in the first 2 ready pods by name, 6 in the others; --pods (the ready pods' names) gives chat-2's)",
+    );
+    // More replicas than the limit: 1 each, and it says so.
     expect(explainRequest(policy, bg, { replicas: 50, podName: null }).limit).toMatchObject({ base: 1, extra: 0, pod: 1 });
+    expect(formatExplained(explainRequest(policy, bg, { replicas: 50, podName: null }))).toContain(
+      'pod limit     1 (Cluster scope: 20 over 50 replicas: never below 1 per pod, so 50 in all, more than the limit)',
+    );
     expect(explainRequest(policy, bg, { replicas: 4, podName: null }).limit).toMatchObject({ base: 5, extra: 0, pod: 5 });
   });
 
@@ -156,7 +169,18 @@ describe('the explain command', () => {
     expect(Object.keys(x)).toEqual(['version', 'policy', 'request', 'class', 'matched', 'notMatched', 'limit', 'queue', 'timeoutMs', 'rejectStatus', 'shed', 'affectsLoadLevel']);
     expect(x.request).toEqual({ method: 'GET', target: '/chat', path: '/chat', query: {}, headers: { upgrade: 'websocket', connection: 'Upgrade' }, websocket: true });
     expect(x.class.name).toBe('websocket');
-    expect(x.limit).toMatchObject({ replicas: 2, podName: 'chat-0', slot: podSlot('chat-0', 2), pod: 200 });
+    expect(x.limit).toMatchObject({ replicas: 2, podName: 'chat-0', rank: null, pod: 200 });
+  });
+
+  it('--pods gives the ready pods: replicas default to their count, the pod named gets its exact limit', () => {
+    const args = [EXAMPLE, '--request', 'POST /login', '--header', 'x-login-kind: background', '--json'];
+    const x = JSON.parse(run([...args, '--pods', 'chat-c,chat-a,chat-b', '--pod-name', 'chat-a']).out);
+    expect(x.limit).toEqual({ scope: 'Cluster', policy: 20, replicas: 3, base: 6, extra: 2, podName: 'chat-a', rank: 0, pod: 7 });
+    expect(JSON.parse(run([...args, '--pods', 'chat-c,chat-a,chat-b', '--pod-name', 'chat-c']).out).limit).toMatchObject({ rank: -1, pod: 6 });
+    expect(JSON.parse(run([...args, '--pods', 'chat-c,chat-a', '--replicas', '3', '--pod-name', 'chat-c']).out).limit).toMatchObject({ replicas: 3, rank: 1, pod: 7 });
+    expect(run([...args, '--pods', 'chat-a,Bad_Pod'])).toMatchObject({ code: 2, err: expect.stringContaining('--pods: not a pod name') });
+    expect(run([...args, '--pods', 'chat-a,chat-a'])).toMatchObject({ code: 2, err: expect.stringContaining('given twice') });
+    expect(run([...args, '--pods', 'chat-a,,chat-b'])).toMatchObject({ code: 2 });
   });
 
   it('treats Connection: Upgrade with an Upgrade header as the sidecar does', () => {

@@ -1,5 +1,5 @@
 import type { PodObject } from '../../operator/kube-api.js';
-import { protectedCondition, protectionChanged, selectorMatches, unprotectedPods } from '../../operator/protection.js';
+import { protectedCondition, protectionChanged, readyPods, selectorMatches } from '../../operator/protection.js';
 
 const pod = (name: string, labels: Record<string, string>, ready = true, sidecar = false): PodObject => ({ metadata: { namespace: 'talk', name }, labels, ready, sidecar });
 
@@ -22,10 +22,10 @@ describe('selectorMatches', () => {
   });
 });
 
-describe('unprotectedPods and the Protected condition', () => {
+describe('readyPods and the Protected condition', () => {
   const sel = { matchLabels: { app: 'chat' } };
 
-  test('counts only selected, ready pods without the sidecar', () => {
+  test('splits the selected, ready pods by the sidecar; the unprotected ones sorted', () => {
     const pods = [
       pod('chat-b', { app: 'chat' }),
       pod('chat-a', { app: 'chat' }),
@@ -33,7 +33,7 @@ describe('unprotectedPods and the Protected condition', () => {
       pod('chat-starting', { app: 'chat' }, false),
       pod('other', { app: 'other' }),
     ];
-    expect(unprotectedPods(pods, sel)).toEqual(['chat-a', 'chat-b']);
+    expect(readyPods(pods, sel)).toEqual({ protected: ['chat-injected'], unprotected: ['chat-a', 'chat-b'] });
   });
 
   test('True with none; False naming at most three pods and the rest as a count', () => {

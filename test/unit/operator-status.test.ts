@@ -1,6 +1,9 @@
 import { ACCEPTED, capMessage, PROGRAMMED, setCondition, statusEvents } from '../../operator/status.js';
 import { CONDITION_MESSAGE_MAX } from '../../api/policy.js';
 import type { TrafficPolicyStatus } from '../../api/policy.js';
+import { compile } from '../../api/compile.js';
+import { parsePolicy } from '../../api/validate.js';
+import { divisionNotes } from '../../operator/reconcile.js';
 
 const t0 = new Date('2026-01-01T00:00:00Z');
 const t1 = new Date('2026-01-01T00:05:00Z');
@@ -66,5 +69,34 @@ describe('statusEvents', () => {
     expect(statusEvents(invalid, invalid2).map((e) => e.message)).toEqual(['spec.y: bad']);
     const missing = status(['True', 'Accepted', 'ok'], ['False', 'TargetNotFound', 'gone'], 1);
     expect(statusEvents(ok, missing)).toEqual([{ type: 'Warning', reason: 'TargetNotFound', message: 'gone' }]);
+  });
+});
+
+describe('divisionNotes: what Programmed says about a Cluster budget not divided exactly', () => {
+  const doc = (limit: number) => {
+    const r = parsePolicy({
+      apiVersion: 'spillway.io/v1alpha1',
+      kind: 'TrafficPolicy',
+      metadata: { name: 'chat', namespace: 'talk' },
+      spec: { targetRef: { name: 'chat' }, classes: [{ name: 'logins', match: [{ path: '/login' }], concurrency: { limit, scope: 'Cluster' } }] },
+    });
+    if (!r.ok) throw new Error(r.error);
+    return r.value;
+  };
+
+  it('nothing when the limits add up', () => {
+    expect(divisionNotes(compile(doc(40), 4, { readyPods: ['a', 'b', 'c', 'd'] }), 4)).toBe('');
+    expect(divisionNotes(compile(doc(42), 4, { readyPods: ['a', 'b', 'c', 'd'] }), 4)).toBe('');
+  });
+
+  it('a limit below the replicas: each pod enforces 1', () => {
+    expect(divisionNotes(compile(doc(3), 5), 5)).toBe('; class logins: limit 3 is below the 5 ready replicas, so each pod enforces 1 (5 in all)');
+  });
+
+  it('a list cut by the config cap: how many pods were left out', () => {
+    const pods = Array.from({ length: 10_000 }, (_, i) => `${'w'.repeat(242)}-${String(i).padStart(10, '0')}`);
+    const body = compile(doc(19_999), 10_000, { readyPods: pods });
+    const listed = body.extraPods?.length ?? 0;
+    expect(divisionNotes(body, pods.length)).toBe(`; only ${listed} of the 9999 pods due a Cluster remainder are listed (the config's size caps): the others enforce the base limit`);
   });
 });
