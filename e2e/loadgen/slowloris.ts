@@ -4,6 +4,7 @@
  * one, it records how long after its first byte, whether the server answered 408 first, and
  * (until stop()) opens another, so the server faces the full count for the whole attack. One
  * interval timer drives every socket (writes and new connections): no timer per connection.
+ * Run as its own process by slowloris-main.ts.
  */
 import { connect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
