@@ -2,11 +2,13 @@
  * The engine's bounds on client connections: the header deadline counts from a head's first
  * byte whatever trickles after it (slowloris), a connection that sends nothing (or only the empty
  * lines allowed before a request line) is closed by the idle timeout, and beyond maxConnections a
- * new connection is closed on accept, counted, and the room comes back when one closes.
+ * new connection is closed on accept, counted, and the room comes back when one closes; an
+ * established WebSocket session (its socket has left the engine) still counts.
  */
 import { connect } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Registry } from 'prom-client';
+import { WebSocket, WebSocketServer } from 'ws';
 import { registerConnectionMetrics } from '../../sidecar/connection-metrics.js';
 import type { Inbound } from '../../sidecar/inbound.js';
 import { RawClient, until } from '../support/raw-http.js';
@@ -146,5 +148,46 @@ describe('client connections: the cap', () => {
     again.write('GET /b HTTP/1.1\r\nhost: a\r\n\r\n');
     await until(() => again.got.endsWith('ok'), 'an answer on the new connection');
     expect(inbound.connections.refused).toBe(2);
+  });
+});
+
+describe('client connections: WebSocket sessions count against the cap', () => {
+  let up: Upstream;
+  let wss: WebSocketServer;
+  let inbound: Inbound;
+
+  beforeAll(async () => {
+    up = await Upstream.start();
+    up.hold = () => false;
+    wss = new WebSocketServer({ server: up.server });
+    ({ inbound } = await startInbound(up.url, { limits: { maxConnections: 1 } }));
+  });
+  afterAll(async () => {
+    await inbound.close();
+    wss.close();
+    await new Promise((r) => up.server.close(r));
+  });
+
+  it('an established session holds its place; when it closes, the next connection is served', async () => {
+    const ws = new WebSocket(`ws://127.0.0.1:${inbound.port}/chat`);
+    await new Promise((resolve, reject) => {
+      ws.once('open', resolve);
+      ws.once('error', reject);
+    });
+    expect(inbound.sessions.count).toBe(1);
+    expect(await inbound.connections.open()).toBe(1);
+    const beyond = await RawClient.connect(inbound.port);
+    await until(() => beyond.closed, 'the connection beyond the cap to be closed');
+    expect(beyond.got).toBe('');
+    expect(inbound.connections.refused).toBe(1);
+
+    ws.close();
+    const deadline = Date.now() + 5_000;
+    while ((await inbound.connections.open()) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    const next = await RawClient.connect(inbound.port);
+    next.write('GET /after HTTP/1.1\r\nhost: a\r\n\r\n');
+    await until(() => next.got.endsWith('ok'), 'an answer after the session closed');
+    expect(next.got).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    next.destroy();
   });
 });
