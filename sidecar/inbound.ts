@@ -16,7 +16,7 @@ import { ClassRuntime, type ClassSettings } from './class-runtime.js';
 import { Classifier } from './classifier.js';
 import type { DataPlane, DataPlaneState } from './contracts.js';
 import type { RequestHead } from './http1/head.js';
-import { DEFAULT_LIMITS, Http1Server, type RequestHandler, type ServerConn, type ServerLimits } from './http1/server.js';
+import { DEFAULT_LIMITS, Http1Server, type ConnectionCounts, type RequestHandler, type ServerConn, type ServerLimits } from './http1/server.js';
 import { UpstreamPool } from './http1/upstream.js';
 import { InboundExchange, refuse, type ExchangeHost } from './inbound-exchange.js';
 import { InboundMetrics } from './inbound-metrics.js';
@@ -205,6 +205,11 @@ export class Inbound implements DataPlane, RequestHandler, ExchangeHost {
 
   loadLevel(): number {
     return this.level;
+  }
+
+  /** The listener's client connections (open, refused at the cap). */
+  get connections(): ConnectionCounts {
+    return this.server;
   }
 
   /** Stops accepting, lets in-flight and queued requests finish (up to DRAIN_MS), then closes sessions and connections. */

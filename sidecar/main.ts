@@ -19,6 +19,7 @@ import { ConfigStore, type ConfigTarget } from './config/store.js';
 import { createKafkaDeferrer, type KafkaDeferrer } from './egress/defer.js';
 import { drainerGroupId } from './egress/defer-record.js';
 import { Egress } from './egress/index.js';
+import { registerConnectionMetrics } from './connection-metrics.js';
 import { Inbound } from './inbound.js';
 import type { ServerLimits } from './http1/server.js';
 import { createLogger, type Logger } from '../lib/log.js';
@@ -112,6 +113,7 @@ export async function startSidecar(options: SidecarOptions, log: Logger): Promis
     accessLog: accessLog ?? undefined,
     limits: engineLimits(options),
   });
+  registerConnectionMetrics(registry, { inbound: inbound.connections, egress: egress.connections });
   // Everything that enforces a config; the deferrer last, so it only hears of a config that
   // the others took (the store rolls a refused config back on the targets before it).
   const targets: ConfigTarget[] = [inbound, egress];
@@ -291,5 +293,6 @@ function engineLimits(o: SidecarOptions): Partial<ServerLimits> {
   if (o.headerTimeoutMs !== undefined) limits.headerTimeoutMs = o.headerTimeoutMs;
   if (o.idleTimeoutMs !== undefined) limits.idleTimeoutMs = o.idleTimeoutMs;
   if (o.bodyTimeoutMs !== undefined) limits.bodyTimeoutMs = o.bodyTimeoutMs;
+  if (o.maxClientConnections !== undefined) limits.maxConnections = o.maxClientConnections;
   return limits;
 }

@@ -145,6 +145,13 @@ function overview(): Dashboard {
           ts('WebSocket sessions', 'Established sessions per pod (they hold no request slot and are never cut by shedding).', [
             q(`sum by (namespace, pod) (spillway_sessions{${S}})`, '{{namespace}}/{{pod}}'),
           ]),
+          ts('Client connections', 'Open client connections per pod and listener (WebSocket sessions included), and the cap each listener has (--max-client-connections).', [
+            q(`sum by (namespace, pod, listener) (spillway_client_connections{${S}})`, '{{namespace}}/{{pod}} {{listener}}'),
+            q(`max by (listener) (spillway_client_connections_limit{${S}})`, 'cap ({{listener}})'),
+          ], { min: 0 }),
+          ts('Connections refused at the cap', 'New client connections closed on accept because the listener already had --max-client-connections open.', [
+            q(`sum by (namespace, pod, listener) (rate(spillway_client_connections_refused_total{${S}}[${RATE}]))`, '{{namespace}}/{{pod}} {{listener}}'),
+          ], { unit: 'cps', min: 0 }),
           ts('Config version', 'Version of the config each pod enforces (0: none). Pods of a workload should agree within seconds.', [
             q(`max by (namespace, pod) (spillway_config_version{${S}})`, '{{namespace}}/{{pod}}'),
           ], { steps: true }),

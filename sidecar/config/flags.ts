@@ -38,6 +38,7 @@ export interface SidecarOptions {
   headerTimeoutMs?: number;
   idleTimeoutMs?: number;
   bodyTimeoutMs?: number;
+  maxClientConnections?: number;
 }
 
 const FLAGS = {
@@ -70,6 +71,11 @@ const FLAGS = {
   'header-timeout-ms': { env: 'SPILLWAY_HEADER_TIMEOUT_MS', def: '10000', help: "time from a request head's first byte to its end; beyond: 408 and close" },
   'idle-timeout-ms': { env: 'SPILLWAY_IDLE_TIMEOUT_MS', def: '5000', help: 'a keep-alive connection (inbound or egress) with no request in progress is closed after this' },
   'body-timeout-ms': { env: 'SPILLWAY_BODY_TIMEOUT_MS', def: '300000', help: 'time from the end of a request head to the end of its body; beyond: the connection is cut' },
+  'max-client-connections': {
+    env: 'SPILLWAY_MAX_CLIENT_CONNECTIONS',
+    def: '10000',
+    help: 'open client connections per listener (inbound, egress; WebSocket sessions included) at most; beyond: closed on accept and counted',
+  },
   'access-log': { env: 'SPILLWAY_ACCESS_LOG', def: 'off', help: `${ACCESS_LOG_MODES.join(' | ')}: sampled log of refused (or all) requests` },
   'ready-without-config-after': {
     env: 'SPILLWAY_READY_WITHOUT_CONFIG_AFTER',
@@ -140,6 +146,7 @@ export function parseSidecarFlags(argv: string[], env: NodeJS.ProcessEnv = proce
     headerTimeoutMs: optionalInteger('--header-timeout-ms', get('header-timeout-ms'), 100, 600_000),
     idleTimeoutMs: optionalInteger('--idle-timeout-ms', get('idle-timeout-ms'), 100, 3_600_000),
     bodyTimeoutMs: optionalInteger('--body-timeout-ms', get('body-timeout-ms'), 1000, 3_600_000),
+    maxClientConnections: optionalInteger('--max-client-connections', get('max-client-connections'), 1, 1_000_000),
   };
 }
 

@@ -11,7 +11,7 @@ import type { AccessLog } from '../admission/access-log.js';
 import { O_LOAD_LEVEL } from '../admission/outcomes.js';
 import { admit, GRANTED } from '../admission/permit.js';
 import type { RequestHead } from '../http1/head.js';
-import { DEFAULT_LIMITS, Http1Server, type RequestHandler, type ServerConn, type ServerLimits } from '../http1/server.js';
+import { DEFAULT_LIMITS, Http1Server, type ConnectionCounts, type RequestHandler, type ServerConn, type ServerLimits } from '../http1/server.js';
 import { refuse, unknownRoute } from './admission.js';
 import type { EgressContext } from './context.js';
 import type { DeferredSend, Deferrer, ReplayOutcome } from './contracts.js';
@@ -123,6 +123,11 @@ export class Egress implements EgressContext, RequestHandler {
 
   get port(): number {
     return this.server.port;
+  }
+
+  /** The listener's client connections (open, refused at the cap). */
+  get connections(): ConnectionCounts {
+    return this.server;
   }
 
   /** New sends use the new routes at once; sends in flight finish on what they started with. */

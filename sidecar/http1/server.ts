@@ -6,7 +6,9 @@
  * both ways. Timeouts: the head must arrive within headerTimeoutMs of its first byte (else 408
  * and close: slowloris), the body within bodyTimeoutMs of the head (else the connection is cut:
  * a trickled body would hold a class permit for ever), and an idle keep-alive connection is
- * closed after idleTimeoutMs.
+ * closed after idleTimeoutMs. At most maxConnections are open at once (WebSocket sessions that left
+ * the engine included): node:net closes a connection beyond that as soon as it is accepted, and
+ * the listener only counts it.
  * One ServerConn per connection; socket listeners are shared module functions.
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
@@ -32,6 +34,11 @@ export interface ServerLimits {
    * the app's own, relayed as sent.
    */
   normalizeTarget: boolean;
+  /**
+   * Open client connections on this listener at most, upgraded ones included (each holds a file
+   * descriptor, and usually one to the upstream too); beyond: closed on accept and counted.
+   */
+  maxConnections: number;
 }
 
 export const DEFAULT_LIMITS: ServerLimits = {
@@ -41,7 +48,17 @@ export const DEFAULT_LIMITS: ServerLimits = {
   idleTimeoutMs: 5_000,
   bodyTimeoutMs: 300_000,
   normalizeTarget: false,
+  maxConnections: 10_000,
 };
+
+/** A listener's client connections, for the metrics. */
+export interface ConnectionCounts {
+  /** Open now, upgraded ones included. */
+  open(): Promise<number>;
+  /** Closed on accept because maxConnections were open (since start). */
+  readonly refused: number;
+  readonly limits: ServerLimits;
+}
 
 /** A refused or answered request's remaining body up to this size is read and discarded so the connection stays usable. */
 export const DRAIN_LIMIT = 64 * 1024;
@@ -422,8 +439,9 @@ function ignore(): void {
 }
 
 /** The listener and its connections. */
-export class Http1Server {
+export class Http1Server implements ConnectionCounts {
   closing = false;
+  refused = 0;
   readonly conns = new Set<ServerConn>();
   /** Connections waiting for the rest of a head (header timeout). */
   readonly headList: DeadlineList<ServerConn>;
@@ -453,6 +471,13 @@ export class Http1Server {
     this.idleList = new DeadlineList<ServerConn>(now, idleExpired);
     this.bodyList = new DeadlineList<ServerConn>(now, bodyExpired);
     this.net = createServer({ noDelay: true }, this.accept);
+    // node:net compares its own count before any JS runs for the connection; 'drop' is all we see of it.
+    this.net.maxConnections = limits.maxConnections;
+    this.net.on('drop', this.dropped);
+  }
+
+  open(): Promise<number> {
+    return new Promise((resolve, reject) => this.net.getConnections((err, n) => (err ? reject(err) : resolve(n))));
   }
 
   get port(): number {
@@ -502,6 +527,10 @@ export class Http1Server {
     this.idleList.dispose();
     this.bodyList.dispose();
   }
+
+  private readonly dropped = (): void => {
+    this.refused++;
+  };
 
   private readonly accept = (socket: Socket): void => {
     if (this.closing) {

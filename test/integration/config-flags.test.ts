@@ -109,6 +109,8 @@ describe('sidecar flags', () => {
     [['--header-timeout-ms', '10s'], /--header-timeout-ms/],
     [['--idle-timeout-ms', '-5'], /--idle-timeout-ms/],
     [['--body-timeout-ms', '10'], /--body-timeout-ms: "10" is not an integer in 1000..3600000/],
+    [['--max-client-connections', '0'], /--max-client-connections: "0" is not an integer in 1..1000000/],
+    [['--max-client-connections', '1e4'], /--max-client-connections/],
     [['--nope'], /Unknown option '--nope'/],
     [['extra'], /positional/i],
   ])('%j is a usage error', (argv, message) => {
@@ -117,9 +119,14 @@ describe('sidecar flags', () => {
   });
 
   test('engine limits: unset stays undefined (the engine default applies); set by flag or env', () => {
-    const o = parseSidecarFlags(['--max-header-bytes', '8192', '--header-timeout-ms=2000'], { SPILLWAY_IDLE_TIMEOUT_MS: '700', SPILLWAY_MAX_HEADER_COUNT: '50' });
-    expect(o).toMatchObject({ maxHeaderBytes: 8192, headerTimeoutMs: 2000, idleTimeoutMs: 700, maxHeaderCount: 50 });
+    const o = parseSidecarFlags(['--max-header-bytes', '8192', '--header-timeout-ms=2000'], {
+      SPILLWAY_IDLE_TIMEOUT_MS: '700',
+      SPILLWAY_MAX_HEADER_COUNT: '50',
+      SPILLWAY_MAX_CLIENT_CONNECTIONS: '2000',
+    });
+    expect(o).toMatchObject({ maxHeaderBytes: 8192, headerTimeoutMs: 2000, idleTimeoutMs: 700, maxHeaderCount: 50, maxClientConnections: 2000 });
+    expect(parseSidecarFlags(['--max-client-connections', '50'], { SPILLWAY_MAX_CLIENT_CONNECTIONS: '2000' })?.maxClientConnections).toBe(50);
     const d = parseSidecarFlags([], {});
-    expect([d?.maxHeaderBytes, d?.maxHeaderCount, d?.headerTimeoutMs, d?.idleTimeoutMs]).toEqual([undefined, undefined, undefined, undefined]);
+    expect([d?.maxHeaderBytes, d?.maxHeaderCount, d?.headerTimeoutMs, d?.idleTimeoutMs, d?.maxClientConnections]).toEqual([undefined, undefined, undefined, undefined, undefined]);
   });
 });

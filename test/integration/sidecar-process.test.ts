@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -272,6 +272,67 @@ describe('spillway sidecar (process)', () => {
       });
     } finally {
       taken.close();
+    }
+  });
+
+  test('--max-client-connections: on each listener the connection beyond it is closed at once and counted; closing one makes room', async () => {
+    const CAP = 50;
+    const [listen, admin, egress] = [await freePort(), await freePort(), await freePort()];
+    const run = runCli([
+      '--listen', String(listen),
+      '--admin', String(admin),
+      '--egress', String(egress),
+      '--host', '127.0.0.1',
+      '--upstream', `http://127.0.0.1:${upstreamPort}`,
+      '--policy', 'examples/chat-policy.yaml',
+      '--state-dir', stateDir,
+      '--max-client-connections', String(CAP),
+      // The held connections stay idle for the whole test.
+      '--idle-timeout-ms', '60000',
+    ]);
+    runs.push(run);
+    const adminUrl = `http://127.0.0.1:${admin}`;
+    await waitReady(run, adminUrl);
+    const metrics = () => fetch(`${adminUrl}/metrics`).then((r) => r.text());
+    const held: Socket[] = [];
+    try {
+      for (const port of [listen, egress]) {
+        for (let i = 0; i < CAP; i++) {
+          const s = connect({ host: '127.0.0.1', port });
+          s.on('error', () => {});
+          await once(s, 'connect');
+          held.push(s);
+        }
+      }
+      await waitFor('both listeners to count their connections', async () => {
+        const m = await metrics();
+        return m.includes(`spillway_client_connections{listener="inbound"} ${CAP}`) && m.includes(`spillway_client_connections{listener="egress"} ${CAP}`);
+      });
+      for (const port of [listen, egress]) {
+        const started = Date.now();
+        const s = connect({ host: '127.0.0.1', port });
+        let got = '';
+        s.on('data', (d: Buffer) => (got += d.toString()));
+        s.on('error', () => {});
+        s.on('connect', () => s.write('GET / HTTP/1.1\r\nhost: a\r\n\r\n'));
+        // Not once(s, 'close'): that rejects on the reset the closed connection may give the write.
+        await new Promise((resolve) => s.on('close', resolve));
+        expect({ port, got, fast: Date.now() - started < 2_000 }).toEqual({ port, got: '', fast: true });
+      }
+      const m = await metrics();
+      for (const listener of ['inbound', 'egress']) {
+        expect(m).toContain(`spillway_client_connections_refused_total{listener="${listener}",reason="limit"} 1`);
+        expect(m).toContain(`spillway_client_connections_limit{listener="${listener}"} ${CAP}`);
+      }
+
+      held.shift()?.destroy();
+      await waitFor('the inbound count to drop', async () => (await metrics()).includes(`spillway_client_connections{listener="inbound"} ${CAP - 1}`));
+      const served = await fetch(`http://127.0.0.1:${listen}/messages/room-1`, { method: 'POST', body: 'hi' });
+      expect(served.status).toBe(200);
+      await served.body?.cancel();
+      expect(await metrics()).toContain('spillway_client_connections_refused_total{listener="inbound",reason="limit"} 1');
+    } finally {
+      for (const s of held) s.destroy();
     }
   });
 
