@@ -23,7 +23,13 @@ const junk = fc.oneof(
   fc.string({ maxLength: 8 }),
   fc.constant('x'.repeat(5000)),
   fc.array(fc.integer(), { maxLength: 3 }),
-  fc.dictionary(fc.string({ maxLength: 4 }), fc.integer(), { maxKeys: 2 }),
+  // Keys without ';': an unknown key is named in its refusal, and a "; " in it would split
+  // expectFieldPaths' parts in the wrong place (the check's limit, not the refusal's).
+  fc.dictionary(
+    fc.string({ maxLength: 4 }).filter((k) => !k.includes(';')),
+    fc.integer(),
+    { maxKeys: 2 },
+  ),
 );
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
