@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { annotationOps, captureArgOps, detectMeshes, reservedPortConflict, sidecarIndex, type MeshPod, type MeshPorts } from './webhook-mesh.js';
 import { workloadSecretName, WORKLOAD_SECRET_KEYS } from '../api/redis-acl.js';
+import { ACCESS_LOG, ACCESS_LOG_MODES, SIDECAR_LIMIT_KEYS, SIDECAR_LIMITS, type AccessLogMode, type LimitSpec, type SidecarLimits } from '../lib/sidecar-limits.js';
 
 export const INJECT_LABEL = 'spillway.io/inject';
 export const CONFIG_KEY_ANNOTATION = 'spillway.io/config-key';
@@ -16,6 +17,10 @@ export const INJECTED_ANNOTATION = 'spillway.io/injected';
 export const SIDECAR_NAME = 'spillway';
 export const STATE_VOLUME = 'spillway-state';
 export const ADMIN_PORT_NAME = 'spillway-admin';
+/** Per-pod overrides of the sidecar's limits and access log: `spillway.io/<sidecar flag>`. */
+export const TUNING_ANNOTATION_PREFIX = 'spillway.io/';
+
+const limit = (spec: LimitSpec) => z.number().int().min(spec.min).max(spec.max).default(spec.def);
 
 /** What the webhook puts into pods: the chart's <fullname>-injection ConfigMap (sidecar.json). */
 export const InjectionSettings = z.object({
@@ -37,6 +42,18 @@ export const InjectionSettings = z.object({
    * 0: the sidecar's own default (ready only with a config). The chart sets 60.
    */
   readyWithoutConfigAfterSeconds: z.number().int().min(0).max(86_400).default(0),
+  /** The sidecar's engine limits (its flags of the same names); each pod may override them by annotation. */
+  limits: z
+    .strictObject({
+      maxClientConnections: limit(SIDECAR_LIMITS.maxClientConnections),
+      headerTimeoutMs: limit(SIDECAR_LIMITS.headerTimeoutMs),
+      idleTimeoutMs: limit(SIDECAR_LIMITS.idleTimeoutMs),
+      bodyTimeoutMs: limit(SIDECAR_LIMITS.bodyTimeoutMs),
+      maxHeaderBytes: limit(SIDECAR_LIMITS.maxHeaderBytes),
+      maxHeaderCount: limit(SIDECAR_LIMITS.maxHeaderCount),
+    })
+    .prefault({}),
+  accessLog: z.enum(ACCESS_LOG_MODES).default(ACCESS_LOG.def),
   resources: z.record(z.string(), z.unknown()).default({}),
   securityContext: z.record(z.string(), z.unknown()).default({}),
   /** Empty, with no redisSecret: no injection (the operator's own Secret cannot reach other namespaces). */
@@ -152,14 +169,16 @@ export function review(body: unknown, settings: InjectionSettings): ReviewResult
   try {
     const namespace = typeof req.namespace === 'string' ? req.namespace : undefined;
     const result = mutatePod(req.object, namespace, settings);
-    return 'skip' in result ? admit([], result.warning ? [`spillway: sidecar not injected: ${result.warning}`] : []) : admit(result.patch, []);
+    if ('skip' in result) return admit([], result.warning ? [`spillway: sidecar not injected: ${result.warning}`] : []);
+    return admit(result.patch, result.warnings.map((w) => `spillway: ${w}`));
   } catch (err) {
     // A pod shape no check above foresaw: admit it as it is.
     return admit([], [`spillway: sidecar not injected: ${err instanceof Error ? err.message : String(err)}`]);
   }
 }
 
-type MutateResult = { patch: JsonPatchOp[] } | { skip: true; warning?: string };
+/** warnings: injected, but not quite as the pod asked (an annotation ignored). */
+type MutateResult = { patch: JsonPatchOp[]; warnings: string[] } | { skip: true; warning?: string };
 
 /** The JSONPatch that injects the sidecar into `pod`, or why not (a warning only for problems). */
 export function mutatePod(object: unknown, requestNamespace: string | undefined, settings: InjectionSettings): MutateResult {
@@ -213,7 +232,8 @@ export function mutatePod(object: unknown, requestNamespace: string | undefined,
   const meshPorts: MeshPorts = { ...settings.ports, app: app.number };
   // Before the insertion below: these address the mesh's init containers by their index now.
   patch.push(...captureArgOps(meshPod, meshes, meshPorts));
-  const sidecar = sidecarContainer(settings, inboundName, app.number, configKey.key);
+  const tuning = podTuning(settings, annotations);
+  const sidecar = sidecarContainer(settings, inboundName, app.number, configKey.key, tuning);
   if (spec.initContainers === undefined) patch.push({ op: 'add', path: '/spec/initContainers', value: [sidecar] });
   // First, so it is up before any other init container runs and the app starts; in a meshed pod
   // right after the mesh's capture and proxy containers, so its own traffic is in the mesh.
@@ -227,7 +247,7 @@ export function mutatePod(object: unknown, requestNamespace: string | undefined,
   }
   patch.push({ op: 'add', path: `/metadata/annotations/${ptr(INJECTED_ANNOTATION)}`, value: configKey.key });
   patch.push(...annotationOps(meshPod, meshes, meshPorts));
-  return { patch };
+  return { patch, warnings: tuning.warnings };
 }
 
 /**
@@ -263,7 +283,7 @@ function besideMesh(pod: MeshPod, settings: InjectionSettings): MutateResult {
   const after = sidecarIndex(pod.initContainers, meshes);
   if (at < after - 1) patch.push({ op: 'move', from: `/spec/initContainers/${at}`, path: `/spec/initContainers/${after - 1}` });
   patch.push(...annotationOps(pod, meshes, ports));
-  return patch.length > 0 ? { patch } : { skip: true };
+  return patch.length > 0 ? { patch, warnings: [] } : { skip: true };
 }
 
 /** A port from the injected sidecar's env: a port number, or the port of a URL (SPILLWAY_UPSTREAM). */
@@ -333,6 +353,45 @@ export function findAppPort(containers: Container[], annotation: string | undefi
   return { warning: `the pod declares no containerPort (set annotation ${APP_PORT_ANNOTATION})` };
 }
 
+/** The sidecar's limits and access log for this pod: the installation's, each overridable by annotation. */
+export interface Tuning {
+  limits: SidecarLimits;
+  accessLog: AccessLogMode;
+  /** Annotations ignored because their value is out of bounds (the installation's value is used). */
+  warnings: string[];
+}
+
+/** Longer annotation values are cut in a warning: the pod's author controls them. */
+const MAX_ECHO = 64;
+const echo = (v: string): string => JSON.stringify(v.length > MAX_ECHO ? `${v.slice(0, MAX_ECHO)}…` : v);
+
+/**
+ * `spillway.io/<flag>` annotations override the chart's values for one pod, within the flag's
+ * own bounds. A bad value is ignored with a warning, not a reason to leave the pod unprotected
+ * (no sidecar) or to refuse it: the installation's value is a safe fallback.
+ */
+export function podTuning(s: InjectionSettings, annotations: Record<string, unknown>): Tuning {
+  const limits = { ...s.limits };
+  const warnings: string[] = [];
+  for (const key of SIDECAR_LIMIT_KEYS) {
+    const spec = SIDECAR_LIMITS[key];
+    const name = `${TUNING_ANNOTATION_PREFIX}${spec.flag}`;
+    const raw = annotations[name];
+    if (raw === undefined) continue;
+    const n = typeof raw === 'string' && /^\d{1,16}$/.test(raw) ? Number(raw) : NaN;
+    if (n >= spec.min && n <= spec.max) limits[key] = n;
+    else warnings.push(`annotation ${name}: ${echo(String(raw))} is not an integer in ${spec.min}..${spec.max}; using ${limits[key]}`);
+  }
+  let accessLog = s.accessLog;
+  const name = `${TUNING_ANNOTATION_PREFIX}${ACCESS_LOG.flag}`;
+  const raw = annotations[name];
+  if (raw !== undefined) {
+    if ((ACCESS_LOG_MODES as readonly unknown[]).includes(raw)) accessLog = raw as AccessLogMode;
+    else warnings.push(`annotation ${name}: ${echo(String(raw))} is not one of ${ACCESS_LOG_MODES.join(', ')}; using ${accessLog}`);
+  }
+  return { limits, accessLog, warnings };
+}
+
 /** `app-<name>` within the 15 characters a port name may have, unique in the pod. */
 function appPortName(name: string, containers: Container[]): string {
   const taken = new Set(containers.flatMap((c) => (c.ports ?? []).map((p) => p.name)));
@@ -370,7 +429,7 @@ function redisEnv(s: InjectionSettings, configKey: string): Record<string, unkno
   return { name: 'SPILLWAY_REDIS', value: s.redisUrl };
 }
 
-export function sidecarContainer(s: InjectionSettings, inboundName: string, appPort: number, configKey: string): Record<string, unknown> {
+export function sidecarContainer(s: InjectionSettings, inboundName: string, appPort: number, configKey: string, tuning: Tuning): Record<string, unknown> {
   const env: Record<string, unknown>[] = [
     { name: 'SPILLWAY_LISTEN', value: String(s.ports.listen) },
     { name: 'SPILLWAY_UPSTREAM', value: `http://127.0.0.1:${appPort}` },
@@ -386,6 +445,8 @@ export function sidecarContainer(s: InjectionSettings, inboundName: string, appP
     { name: 'SPILLWAY_LOG_LEVEL', value: s.logLevel },
     { name: 'SPILLWAY_POLL_INTERVAL_MS', value: String(s.pollIntervalMs) },
     { name: 'SPILLWAY_READY_WITHOUT_CONFIG_AFTER', value: String(s.readyWithoutConfigAfterSeconds) },
+    ...SIDECAR_LIMIT_KEYS.map((key) => ({ name: SIDECAR_LIMITS[key].env, value: String(tuning.limits[key]) })),
+    { name: ACCESS_LOG.env, value: tuning.accessLog },
     { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
   );
   return {

@@ -10,10 +10,8 @@
  *   class, outcome, status, method, path, loadLevel, durationMs.
  */
 import type { Logger } from '../../lib/log.js';
+import { ACCESS_LOG_MODES, type AccessLogMode } from '../../lib/sidecar-limits.js';
 import type { Outcome, RefusalReason } from './outcomes.js';
-
-export const ACCESS_LOG_MODES = ['off', 'refusals', 'all'] as const;
-export type AccessLogMode = (typeof ACCESS_LOG_MODES)[number];
 
 export function isAccessLogMode(s: string): s is AccessLogMode {
   return (ACCESS_LOG_MODES as readonly string[]).includes(s);

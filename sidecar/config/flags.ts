@@ -6,7 +6,7 @@ import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { flagUsage, integer, isK8sName, list, oneOf, parseFlagTable, port, url, UsageError, type FlagTable } from '../../lib/flags.js';
 import { LOG_LEVELS, type LogLevel } from '../../lib/log.js';
-import { ACCESS_LOG_MODES, type AccessLogMode } from '../admission/access-log.js';
+import { ACCESS_LOG, ACCESS_LOG_MODES, SIDECAR_LIMITS, type AccessLogMode, type LimitSpec } from '../../lib/sidecar-limits.js';
 import { checkRedisUrl } from '../../lib/redis-url.js';
 import { defaultStateDir } from './state-dir.js';
 
@@ -66,17 +66,16 @@ const FLAGS = {
   'state-dir': { env: 'SPILLWAY_STATE_DIR', def: defaultStateDir(), help: 'where the last good remote config is persisted' },
   'poll-interval-ms': { env: 'SPILLWAY_POLL_INTERVAL_MS', def: '10000', help: 'slow poll of the Redis key (a missed message heals)' },
   'log-level': { env: 'SPILLWAY_LOG_LEVEL', def: 'info', help: LOG_LEVELS.join(' | ') },
-  'max-header-bytes': { env: 'SPILLWAY_MAX_HEADER_BYTES', def: '16384', help: 'longest request head on the inbound and egress listeners (request line and fields); beyond: 431' },
-  'max-header-count': { env: 'SPILLWAY_MAX_HEADER_COUNT', def: '100', help: 'most field lines in a request head (inbound and egress); beyond: 431' },
-  'header-timeout-ms': { env: 'SPILLWAY_HEADER_TIMEOUT_MS', def: '10000', help: "time from a request head's first byte to its end; beyond: 408 and close" },
-  'idle-timeout-ms': { env: 'SPILLWAY_IDLE_TIMEOUT_MS', def: '5000', help: 'a keep-alive connection (inbound or egress) with no request in progress is closed after this' },
-  'body-timeout-ms': { env: 'SPILLWAY_BODY_TIMEOUT_MS', def: '300000', help: 'time from the end of a request head to the end of its body; beyond: the connection is cut' },
-  'max-client-connections': {
-    env: 'SPILLWAY_MAX_CLIENT_CONNECTIONS',
-    def: '10000',
-    help: 'open client connections per listener (inbound, egress; WebSocket sessions included) at most; beyond: closed on accept and counted',
-  },
-  'access-log': { env: 'SPILLWAY_ACCESS_LOG', def: 'off', help: `${ACCESS_LOG_MODES.join(' | ')}: sampled log of refused (or all) requests` },
+  'max-header-bytes': limitFlag(SIDECAR_LIMITS.maxHeaderBytes, 'longest request head on the inbound and egress listeners (request line and fields); beyond: 431'),
+  'max-header-count': limitFlag(SIDECAR_LIMITS.maxHeaderCount, 'most field lines in a request head (inbound and egress); beyond: 431'),
+  'header-timeout-ms': limitFlag(SIDECAR_LIMITS.headerTimeoutMs, "time from a request head's first byte to its end; beyond: 408 and close"),
+  'idle-timeout-ms': limitFlag(SIDECAR_LIMITS.idleTimeoutMs, 'a keep-alive connection (inbound or egress) with no request in progress is closed after this'),
+  'body-timeout-ms': limitFlag(SIDECAR_LIMITS.bodyTimeoutMs, 'time from the end of a request head to the end of its body; beyond: the connection is cut'),
+  'max-client-connections': limitFlag(
+    SIDECAR_LIMITS.maxClientConnections,
+    'open client connections per listener (inbound, egress; WebSocket sessions included) at most; beyond: closed on accept and counted',
+  ),
+  'access-log': { env: ACCESS_LOG.env, def: ACCESS_LOG.def, help: `${ACCESS_LOG_MODES.join(' | ')}: sampled log of refused (or all) requests` },
   'ready-without-config-after': {
     env: 'SPILLWAY_READY_WITHOUT_CONFIG_AFTER',
     def: '0',
@@ -141,18 +140,22 @@ export function parseSidecarFlags(argv: string[], env: NodeJS.ProcessEnv = proce
     logLevel,
     accessLog,
     readyWithoutConfigAfterS: integer('--ready-without-config-after', get('ready-without-config-after') ?? FLAGS['ready-without-config-after'].def, 0, 86_400),
-    maxHeaderBytes: optionalInteger('--max-header-bytes', get('max-header-bytes'), 1024, 1024 * 1024),
-    maxHeaderCount: optionalInteger('--max-header-count', get('max-header-count'), 8, 10_000),
-    headerTimeoutMs: optionalInteger('--header-timeout-ms', get('header-timeout-ms'), 100, 600_000),
-    idleTimeoutMs: optionalInteger('--idle-timeout-ms', get('idle-timeout-ms'), 100, 3_600_000),
-    bodyTimeoutMs: optionalInteger('--body-timeout-ms', get('body-timeout-ms'), 1000, 3_600_000),
-    maxClientConnections: optionalInteger('--max-client-connections', get('max-client-connections'), 1, 1_000_000),
+    maxHeaderBytes: optionalLimit(SIDECAR_LIMITS.maxHeaderBytes, get('max-header-bytes')),
+    maxHeaderCount: optionalLimit(SIDECAR_LIMITS.maxHeaderCount, get('max-header-count')),
+    headerTimeoutMs: optionalLimit(SIDECAR_LIMITS.headerTimeoutMs, get('header-timeout-ms')),
+    idleTimeoutMs: optionalLimit(SIDECAR_LIMITS.idleTimeoutMs, get('idle-timeout-ms')),
+    bodyTimeoutMs: optionalLimit(SIDECAR_LIMITS.bodyTimeoutMs, get('body-timeout-ms')),
+    maxClientConnections: optionalLimit(SIDECAR_LIMITS.maxClientConnections, get('max-client-connections')),
   };
 }
 
-/** Unset stays undefined, so the consumer's default applies. */
-function optionalInteger(flag: string, s: string | undefined, min: number, max: number): number | undefined {
-  return s === undefined ? undefined : integer(flag, s, min, max);
+function limitFlag(spec: LimitSpec, help: string): { env: string; def: string; help: string } {
+  return { env: spec.env, def: String(spec.def), help: `${help} (${spec.min}..${spec.max})` };
+}
+
+/** Unset stays undefined, so the engine's default applies. */
+function optionalLimit(spec: LimitSpec, s: string | undefined): number | undefined {
+  return s === undefined ? undefined : integer(`--${spec.flag}`, s, spec.min, spec.max);
 }
 
 function ipAddress(flag: string, value: string): string {

@@ -12,6 +12,8 @@ import { CRD_NAME } from '../../api/crd.js';
 import { KIND, VERSION } from '../../api/policy.js';
 import { parsePolicy } from '../../api/validate.js';
 import { parseOperatorFlags } from '../../operator/flags.js';
+import { parseInjectionSettings } from '../../operator/webhook.js';
+import { ACCESS_LOG, ACCESS_LOG_MODES, SIDECAR_LIMITS } from '../../lib/sidecar-limits.js';
 import { ADMISSION_REFUSALS } from '../../sidecar/admission/outcomes.js';
 import { helm, REPO_ROOT } from '../support/helm.js';
 
@@ -430,6 +432,59 @@ describe('helm chart charts/spillway', () => {
       }),
     );
     expect(injection.securityContext).toEqual(expect.objectContaining({ runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true }));
+  });
+
+  it("sidecar.limits and sidecar.accessLog: the sidecar's defaults and its flags' bounds, rendered into the injection settings", () => {
+    const injectionOf = (objects: K8sObject[]): any => JSON.parse(one(objects, 'ConfigMap', `${RELEASE}-spillway-injection`).data['sidecar.json']);
+    const defaults = Object.fromEntries(Object.entries(SIDECAR_LIMITS).map(([k, spec]) => [k, spec.def]));
+    const values = parse(readFileSync(join(CHART, 'values.yaml'), 'utf8'));
+    expect(values.sidecar.limits).toEqual(defaults);
+    expect(values.sidecar.accessLog).toBe(ACCESS_LOG.def);
+    // values.schema.json is written by hand: its bounds are the flags' own.
+    const schema = JSON.parse(readFileSync(join(CHART, 'values.schema.json'), 'utf8')).properties.sidecar.properties;
+    expect(schema.accessLog).toEqual({ enum: [...ACCESS_LOG_MODES] });
+    expect(schema.limits.additionalProperties).toBe(false);
+    for (const [k, spec] of Object.entries(SIDECAR_LIMITS)) expect(schema.limits.properties[k]).toEqual({ type: 'integer', minimum: spec.min, maximum: spec.max });
+
+    const byDefault = injectionOf(render('default-values.yaml'));
+    expect(byDefault).toEqual(expect.objectContaining({ limits: defaults, accessLog: 'off' }));
+    expect(parseInjectionSettings(byDefault)).toEqual(expect.objectContaining({ limits: defaults, accessLog: 'off' }));
+
+    const dir = mkdtempSync(join(tmpdir(), 'spillway-limits-'));
+    try {
+      const file = join(dir, 'values.yaml');
+      const limits = { maxClientConnections: 1_000_000, headerTimeoutMs: 100, idleTimeoutMs: 3_600_000, bodyTimeoutMs: 1000, maxHeaderBytes: 1_048_576, maxHeaderCount: 8 };
+      writeFileSync(file, stringify({ sidecar: { limits, accessLog: 'refusals' } }));
+      const r = template(['-f', file]);
+      expect(r.stderr).toBe('');
+      const injection = injectionOf(r.objects);
+      expect(injection).toEqual(expect.objectContaining({ limits, accessLog: 'refusals' }));
+      expect(parseInjectionSettings(injection)).toEqual(expect.objectContaining({ limits, accessLog: 'refusals' }));
+      // One value set: the others keep their defaults.
+      expect(injectionOf(template(['--set', 'sidecar.limits.maxClientConnections=20000']).objects).limits).toEqual({ ...defaults, maxClientConnections: 20_000 });
+      // A bare `off` in a values file is YAML 1.1's false: refused, not silently read as something else.
+      writeFileSync(file, 'sidecar:\n  accessLog: off\n');
+      const bare = template(['-f', file]);
+      expect(bare.status).not.toBe(0);
+      expect(bare.stderr).toMatch(/sidecar\/accessLog/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it.each([
+    ...Object.entries(SIDECAR_LIMITS).flatMap(([k, spec]) => [
+      [['--set', `sidecar.limits.${k}=${spec.min - 1}`], new RegExp(`sidecar/limits/${k}`)] as [string[], RegExp],
+      [['--set', `sidecar.limits.${k}=${spec.max + 1}`], new RegExp(`sidecar/limits/${k}`)] as [string[], RegExp],
+    ]),
+    [['--set', 'sidecar.limits.headerTimeoutMs=1.5'], /sidecar\/limits\/headerTimeoutMs/],
+    [['--set', 'sidecar.limits.idleTimeoutMs=5s'], /sidecar\/limits\/idleTimeoutMs/],
+    [['--set', 'sidecar.limits.maxConnections=10'], /additional properties 'maxConnections' not allowed/],
+    [['--set', 'sidecar.accessLog=verbose'], /sidecar\/accessLog/],
+  ])('values.schema.json refuses sidecar limits out of bounds: %j', (args, message) => {
+    const r = template(args);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(message);
   });
 
   it('autoscaling.hpa renders an autoscaling/v2 HPA on the sidecar metrics in the workload namespace', () => {

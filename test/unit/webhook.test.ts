@@ -1,5 +1,8 @@
 import { jsonPatch } from '../../e2e/kube-double/patch.js';
 import { parseInjectionSettings, review, type AdmissionReviewOut, type InjectionSettings } from '../../operator/webhook.js';
+import { DEFAULT_LIMITS } from '../../sidecar/http1/server.js';
+import { parseSidecarFlags } from '../../sidecar/config/flags.js';
+import { SIDECAR_LIMITS } from '../../lib/sidecar-limits.js';
 
 const settings: InjectionSettings = parseInjectionSettings({
   image: 'ghcr.io/spillway-io/spillway:0.1.0',
@@ -91,6 +94,14 @@ describe('sidecar injection (pure)', () => {
       SPILLWAY_POLL_INTERVAL_MS: '10000',
       // A pod whose workload has no TrafficPolicy yet turns Ready after 60 s instead of stalling its rollout.
       SPILLWAY_READY_WITHOUT_CONFIG_AFTER: '60',
+      // The engine limits and access log: the settings' defaults, the sidecar's own.
+      SPILLWAY_MAX_CLIENT_CONNECTIONS: '10000',
+      SPILLWAY_HEADER_TIMEOUT_MS: '10000',
+      SPILLWAY_IDLE_TIMEOUT_MS: '5000',
+      SPILLWAY_BODY_TIMEOUT_MS: '300000',
+      SPILLWAY_MAX_HEADER_BYTES: '16384',
+      SPILLWAY_MAX_HEADER_COUNT: '100',
+      SPILLWAY_ACCESS_LOG: 'off',
       POD_NAME: { fieldRef: { fieldPath: 'metadata.name' } },
     });
     // The sidecar takes over the name "http"; the app's port is renamed, and its probe follows.
@@ -254,5 +265,122 @@ describe('sidecar injection (pure)', () => {
     expect(() => parseInjectionSettings({ image: 'x', readyWithoutConfigAfterSeconds: -1 })).toThrow(/readyWithoutConfigAfterSeconds/);
     expect(() => parseInjectionSettings({ image: 'x', readyWithoutConfigAfterSeconds: 1.5 })).toThrow(/readyWithoutConfigAfterSeconds/);
     expect(() => parseInjectionSettings({})).toThrow(/image/);
+  });
+});
+
+describe('sidecar limits and access log: chart values, pod annotations', () => {
+  const tuned = parseInjectionSettings({
+    ...settings,
+    limits: { maxClientConnections: 50_000, headerTimeoutMs: 6000, idleTimeoutMs: 30_000, bodyTimeoutMs: 60_000, maxHeaderBytes: 32_768, maxHeaderCount: 200 },
+    accessLog: 'refusals',
+  });
+  const withAnnotations = (annotations: Record<string, unknown>): Json => deploymentPod({ metadata: { annotations } });
+
+  function inject(pod: Json, s: InjectionSettings = tuned): { env: Record<string, unknown>; warnings: string[] | undefined } {
+    const r = review(request(pod), s);
+    if (r.status !== 200 || r.patch.length === 0) throw new Error('not injected');
+    return { env: envOf(sidecarOf(jsonPatch(pod, r.patch) as Json)), warnings: r.body.response.warnings };
+  }
+
+  it("the settings' defaults are the engine's own, and the sidecar's flag parser reads the injected env back as given", () => {
+    const d = parseInjectionSettings({ image: 'x:1' });
+    expect(d.accessLog).toBe('off');
+    expect(d.limits).toEqual({
+      maxClientConnections: DEFAULT_LIMITS.maxConnections,
+      headerTimeoutMs: DEFAULT_LIMITS.headerTimeoutMs,
+      idleTimeoutMs: DEFAULT_LIMITS.idleTimeoutMs,
+      bodyTimeoutMs: DEFAULT_LIMITS.bodyTimeoutMs,
+      maxHeaderBytes: DEFAULT_LIMITS.maxHeadBytes,
+      maxHeaderCount: DEFAULT_LIMITS.maxHeaderCount,
+    });
+    for (const s of [settings, tuned]) {
+      const { env } = inject(deploymentPod(), s);
+      const opts = parseSidecarFlags([], Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => typeof e[1] === 'string')))!;
+      expect(opts).toEqual(expect.objectContaining({ ...s.limits, accessLog: s.accessLog }));
+    }
+  });
+
+  it("the chart's values go into every injected sidecar's env", () => {
+    const { env, warnings } = inject(deploymentPod());
+    expect(warnings).toBeUndefined();
+    expect(env).toEqual(
+      expect.objectContaining({
+        SPILLWAY_MAX_CLIENT_CONNECTIONS: '50000',
+        SPILLWAY_HEADER_TIMEOUT_MS: '6000',
+        SPILLWAY_IDLE_TIMEOUT_MS: '30000',
+        SPILLWAY_BODY_TIMEOUT_MS: '60000',
+        SPILLWAY_MAX_HEADER_BYTES: '32768',
+        SPILLWAY_MAX_HEADER_COUNT: '200',
+        SPILLWAY_ACCESS_LOG: 'refusals',
+      }),
+    );
+  });
+
+  it('a pod annotation spillway.io/<flag> overrides that value for the pod only', () => {
+    const { env, warnings } = inject(
+      withAnnotations({ 'spillway.io/max-client-connections': '20000', 'spillway.io/body-timeout-ms': '1000', 'spillway.io/max-header-count': '10000', 'spillway.io/access-log': 'all' }),
+    );
+    expect(warnings).toBeUndefined();
+    expect(env).toEqual(
+      expect.objectContaining({
+        SPILLWAY_MAX_CLIENT_CONNECTIONS: '20000',
+        SPILLWAY_BODY_TIMEOUT_MS: '1000',
+        SPILLWAY_MAX_HEADER_COUNT: '10000',
+        SPILLWAY_ACCESS_LOG: 'all',
+        // Not annotated: the installation's.
+        SPILLWAY_HEADER_TIMEOUT_MS: '6000',
+        SPILLWAY_IDLE_TIMEOUT_MS: '30000',
+        SPILLWAY_MAX_HEADER_BYTES: '32768',
+      }),
+    );
+    // Each limit has its annotation, at both of its bounds.
+    for (const spec of Object.values(SIDECAR_LIMITS)) {
+      for (const value of [spec.min, spec.max]) {
+        const r = inject(withAnnotations({ [`spillway.io/${spec.flag}`]: String(value) }));
+        expect(r.warnings).toBeUndefined();
+        expect(r.env[spec.env]).toBe(String(value));
+      }
+    }
+  });
+
+  it('an invalid annotation is ignored with a warning naming it: the pod is still injected, with the installation value', () => {
+    const bad = ['', 'abc', '0', '-5', '1e4', '20000.5', ' 20000', '0x10', '1000001', '99999999999999999999', 'x'.repeat(10_000)];
+    for (const value of bad) {
+      const { env, warnings } = inject(withAnnotations({ 'spillway.io/max-client-connections': value }));
+      expect(env.SPILLWAY_MAX_CLIENT_CONNECTIONS).toBe('50000');
+      expect(warnings).toEqual([expect.stringMatching(/^spillway: annotation spillway.io\/max-client-connections: ".*" is not an integer in 1..1000000; using 50000$/)]);
+      // The pod's author controls the value: it is cut in the warning.
+      expect(warnings![0].length).toBeLessThan(200);
+    }
+    const { env, warnings } = inject(
+      withAnnotations({ 'spillway.io/header-timeout-ms': '99', 'spillway.io/max-header-bytes': '1023', 'spillway.io/access-log': 'verbose', 'spillway.io/idle-timeout-ms': '7000' }),
+    );
+    expect(warnings).toEqual([
+      'spillway: annotation spillway.io/header-timeout-ms: "99" is not an integer in 100..600000; using 6000',
+      'spillway: annotation spillway.io/max-header-bytes: "1023" is not an integer in 1024..1048576; using 32768',
+      'spillway: annotation spillway.io/access-log: "verbose" is not one of off, refusals, all; using refusals',
+    ]);
+    expect(env).toEqual(
+      expect.objectContaining({ SPILLWAY_HEADER_TIMEOUT_MS: '6000', SPILLWAY_MAX_HEADER_BYTES: '32768', SPILLWAY_ACCESS_LOG: 'refusals', SPILLWAY_IDLE_TIMEOUT_MS: '7000' }),
+    );
+    // Not a string (a client that skipped the API server's typing): the same, never a crash.
+    const odd = inject(withAnnotations({ 'spillway.io/max-header-count': 50, 'spillway.io/access-log': { all: true } }));
+    expect(odd.env).toEqual(expect.objectContaining({ SPILLWAY_MAX_HEADER_COUNT: '200', SPILLWAY_ACCESS_LOG: 'refusals' }));
+    expect(odd.warnings).toHaveLength(2);
+  });
+
+  it('settings: limits and accessLog are bounded like the flags, strictly', () => {
+    for (const spec of Object.entries(SIDECAR_LIMITS)) {
+      const [key, { min, max }] = spec;
+      expect(parseInjectionSettings({ image: 'x', limits: { [key]: min } }).limits[key as keyof typeof SIDECAR_LIMITS]).toBe(min);
+      expect(parseInjectionSettings({ image: 'x', limits: { [key]: max } }).limits[key as keyof typeof SIDECAR_LIMITS]).toBe(max);
+      for (const bad of [min - 1, max + 1, min + 0.5, String(min), null]) {
+        expect(() => parseInjectionSettings({ image: 'x', limits: { [key]: bad } })).toThrow(new RegExp(`limits\\.${key}`));
+      }
+    }
+    expect(() => parseInjectionSettings({ image: 'x', limits: { maxClientConnection: 5 } })).toThrow(/limits/);
+    expect(() => parseInjectionSettings({ image: 'x', limits: [] })).toThrow(/limits/);
+    expect(() => parseInjectionSettings({ image: 'x', accessLog: 'verbose' })).toThrow(/accessLog/);
+    expect(() => parseInjectionSettings({ image: 'x', accessLog: false })).toThrow(/accessLog/);
   });
 });
