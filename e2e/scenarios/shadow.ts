@@ -10,7 +10,7 @@ import { runInboundMode, type InboundScenario, type Judgement } from './inbound.
 import { criterion, type Criterion, type ModeResult, type Scenario, type ScenarioOptions, type ScenarioResult } from './types.js';
 
 const REAL = ['capacity', 'load-level', 'queue-timeout'];
-const WOULD_BE = ['capacity', 'load-level'];
+const WOULD_BE = ['capacity', 'load-level', 'queue-timeout'];
 /** Classes with fewer refusals than this in both runs are not compared (a few requests are noise). */
 const MIN_COUNT = 20;
 const THRESHOLDS = { full: { agreement: 0.1 }, quick: { agreement: 0.2 } };
