@@ -197,7 +197,7 @@ export class Inbound implements DataPlane, RequestHandler, ExchangeHost {
         priority: c.priority,
         limit: c.limiter.limit,
         inflight: c.limiter.inflight,
-        queued: c.shadow ? (c.shadowState as ShadowState).queued : c.limiter.queued,
+        queued: c.shadow && c.shadowState !== null ? c.shadowState.queued : c.limiter.queued,
         queueSize: c.limiter.queueSize,
         shedAtLevel: c.shedAtLevel === Infinity ? null : c.shedAtLevel,
         borrowed: c.limiter.borrowed,
