@@ -84,8 +84,11 @@ export abstract class Permit<B extends Budget = Budget> implements Waiter, Deadl
   fqNext: FlowWaiter | null = null;
   /** HOLDS_SLOT, or (Shadow) what the would-be copy made of it: WOULD_RUN, RAN or EXCESS. */
   slot = HOLDS_SLOT;
-  /** Shadow: the pod's upstream concurrency when it started, itself included; -1 when not clean. */
-  shadowLoad = -1;
+  /**
+   * Shadow: the pod's upstream concurrency when it started, itself included; -1 when not clean.
+   * Declared only: set by ShadowState.entered(), so an Enforce permit carries no extra field.
+   */
+  declare shadowLoad: number;
 
   constructor(readonly budget: B) {
     this.start = this.admittedAt = budget.now();
