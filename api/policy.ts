@@ -171,7 +171,7 @@ const classFields = {
     ),
   concurrency: Concurrency,
   fairness: Fairness.optional(),
-  mode: Mode.optional().describe('Enforce or Shadow for this class; default: spec.mode. In Shadow nothing is refused or queued, but what would have been is counted (outcome shadow-…).'),
+  mode: Mode.optional().describe('Enforce or Shadow for this class; default: spec.mode. In Shadow nothing is refused or queued, but what would have been is counted (spillway_shadow_requests_total).'),
   queue: Queue.default({ size: 0 }),
   shedAtLevel: z
     .number()
@@ -359,7 +359,7 @@ export const TrafficPolicySpec = z
       .default(0)
       .describe('Slow start: a sidecar that has just started admits a growing share of its limits over this many seconds.'),
     mode: Mode.default('Enforce').describe(
-      'Enforce: refuse and queue as declared. Shadow: refuse and queue nothing, but count every request that would have been refused or queued under its would-be outcome (shadow-capacity, shadow-load-level, shadow-queued). A class may override it.',
+      'Enforce: refuse and queue as declared. Shadow: refuse and queue nothing, but count every request that would have been refused or made to wait in the sidecars\' spillway_shadow_requests_total, under its would-be outcome (capacity, load-level, queue-timeout; queued for a wait). A class may override it.',
     ),
   })
   .superRefine((s, ctx) => {

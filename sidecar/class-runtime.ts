@@ -11,6 +11,7 @@ import { GradientLimit } from './admission/gradient-limit.js';
 import { INBOUND_REFUSALS, O_ERROR, O_SUCCESS, O_TIMEOUT, SHADOW_OUTCOMES, type InboundRefusal, type OutcomeCode } from './admission/outcomes.js';
 import { HOLDS_SLOT, type Budget, type Permit } from './admission/permit.js';
 import { Refusals } from './admission/refusals.js';
+import { PodLoad, ShadowState, type ShadowClass } from './admission/shadow.js';
 import { DeadlineList } from './deadline-list.js';
 import { Limiter } from './limiter.js';
 import type { DurationCounts } from './inbound-metrics.js';
@@ -22,7 +23,7 @@ export type ClassSettings = Pick<
 > &
   Partial<Pick<CompiledClass, 'borrowMax' | 'adaptive' | 'fairness' | 'shadow'>>;
 
-export class ClassRuntime implements Budget {
+export class ClassRuntime implements Budget, ShadowClass {
   readonly name: string;
   priority = 0;
   /** Per-pod limit before warm-up scaling. */
@@ -37,12 +38,14 @@ export class ClassRuntime implements Budget {
   readonly outcomes: Float64Array;
   readonly duration: DurationCounts;
   readonly now: () => number;
-  /** Shadow mode (see admission/permit.ts admit()). */
+  /** Shadow mode: nothing refused or queued; shadowState decides what Enforce would have done. */
   shadow = false;
   /** Would-be outcomes of Shadow, by SHADOW_OUTCOMES index; cumulative, shared like `outcomes`. */
   readonly shadowCounts: Float64Array;
-  shadowWaiting = 0;
-  passQueued = false;
+  /** The would-be copy, from the first time the class is in Shadow (kept after, for its running requests). */
+  shadowState: ShadowState | null = null;
+  /** The pod's classes, for Shadow's concurrency sums. */
+  readonly pod: PodLoad;
   /** The adaptive limit's controller; null: the limit is the static one. */
   adaptive: GradientLimit | null = null;
   /** Fairness: the header naming a request's flow (lower case, as bytes), or null for the client address. */
@@ -56,8 +59,15 @@ export class ClassRuntime implements Budget {
     duration: DurationCounts,
     private readonly accessLog: AccessLog | null = null,
     shadowCounts: Float64Array = new Float64Array(SHADOW_OUTCOMES.length),
+    pod?: PodLoad,
   ) {
     this.shadowCounts = shadowCounts;
+    if (pod === undefined) {
+      // On its own (tests): the pod is this class.
+      pod = new PodLoad();
+      pod.members = [this];
+    }
+    this.pod = pod;
     this.name = settings.name;
     this.now = now;
     this.limiter = new Limiter({ limit, queueSize: settings.queue.size, queueTimeoutMs: settings.queue.timeoutMs }, now);
@@ -85,6 +95,10 @@ export class ClassRuntime implements Budget {
     }
     this.baseLimit = baseLimit;
     this.shadow = settings.shadow === true;
+    if (this.shadow) {
+      if (this.shadowState === null) this.shadowState = new ShadowState(this, this.pod, this.shadowCounts);
+      else this.shadowState.enabled = true;
+    } else if (this.shadowState !== null && this.shadowState.enabled) this.shadowState.disable();
     this.limiter.borrowMax = settings.borrowMax ?? 0;
     const fairness = settings.fairness;
     if (fairness === undefined) this.limiter.fair = null;
@@ -104,14 +118,25 @@ export class ClassRuntime implements Budget {
 
   released(p: Permit, durationMs: number, outcome: OutcomeCode): void {
     this.duration.observe(durationMs / 1000);
-    if (p.slot !== HOLDS_SLOT) return;
-    const a = this.adaptive;
     // Latency of the upstream's own answers: refusals and aborts say nothing about it.
-    if (a !== null && (outcome === O_SUCCESS || outcome === O_ERROR || outcome === O_TIMEOUT)) {
+    const answered = outcome === O_SUCCESS || outcome === O_ERROR || outcome === O_TIMEOUT;
+    if (p.slot !== HOLDS_SLOT) {
+      // Shadow: a timed-out request's latency is only a lower bound, so the model skips it.
+      (this.shadowState as ShadowState).left(p, durationMs, outcome !== O_TIMEOUT && answered, this.now());
+      return;
+    }
+    const a = this.adaptive;
+    if (a !== null && answered) {
       const now = this.now();
       if (a.sample(now - p.admittedAt, this.limiter.inflight, now)) this.adapted(a.limit);
     }
     this.limiter.release();
+  }
+
+  /** Shadow: a would-be slot was given back; an adaptive limit learns the would-be latency, as Enforce's would the real one. */
+  wouldBeEnded(latencyMs: number, now: number): void {
+    const a = this.adaptive;
+    if (a !== null && a.sample(latencyMs, this.limiter.inflight, now)) this.adapted(a.limit);
   }
 
   /** The adaptive limit moved (a warm-up in progress rescales it at its next step). */

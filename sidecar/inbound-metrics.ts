@@ -80,7 +80,7 @@ export class InboundMetrics {
     const registers = [registry];
     new Counter({
       name: 'spillway_shadow_requests_total',
-      help: 'Requests a class in Shadow mode let through that Enforce would have refused (capacity, load-level) or queued (queued), by class.',
+      help: 'Requests a class in Shadow mode let through that Enforce would have refused (capacity, load-level, queue-timeout) or made wait (queued), by class.',
       labelNames: ['class', 'outcome'],
       registers,
       collect() {
@@ -109,7 +109,7 @@ export class InboundMetrics {
           for (const c of source.classes()) this.labels(c.name).set(read(c));
         },
       });
-    perClass('spillway_inflight', 'Requests of the class being served by the upstream.', (c) => c.limiter.inflight);
+    perClass('spillway_inflight', 'Requests of the class being served by the upstream (Shadow: that Enforce would have in flight).', (c) => c.limiter.inflight);
     perClass(
       'spillway_limit',
       'Concurrency limit the class has in this pod now (Cluster share, warm-up and the adaptive limit applied).',
@@ -117,7 +117,9 @@ export class InboundMetrics {
     );
     perClass('spillway_borrowed', 'In-flight requests of the class beyond its own limit, on slots other classes lent (concurrency.borrow).', (c) => c.limiter.borrowed);
     perClass('spillway_class_shadow', '1 while the class is in Shadow mode (nothing refused or queued), else 0.', (c) => (c.shadow ? 1 : 0));
-    perClass('spillway_queue_length', 'Requests of the class waiting for a slot.', (c) => c.limiter.queued);
+    perClass('spillway_queue_length', 'Requests of the class waiting for a slot (Shadow: that would be waiting).', (c) =>
+      c.shadow && c.shadowState !== null ? c.shadowState.queued : c.limiter.queued,
+    );
     // Lets alerts and dashboards tell an important class from one meant to be shed (a join on class).
     perClass('spillway_class_priority', "The class's priority in the config in force (higher gets freed capacity first).", (c) => c.priority);
     const single = (name: string, help: string, read: () => number) =>

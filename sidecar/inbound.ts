@@ -11,7 +11,8 @@ import type { CompiledConfig } from '../api/config.js';
 import type { AccessLog } from './admission/access-log.js';
 import { admissionRefusal } from './admission/outcomes.js';
 import { BorrowPool } from './admission/borrow-pool.js';
-import { admit, GRANTED, PASS, QUEUE } from './admission/permit.js';
+import { admit, GRANTED, QUEUE } from './admission/permit.js';
+import { PodLoad, type ShadowState } from './admission/shadow.js';
 import { ClassRuntime, type ClassSettings } from './class-runtime.js';
 import { Classifier } from './classifier.js';
 import type { DataPlane, DataPlaneState } from './contracts.js';
@@ -81,6 +82,8 @@ export class Inbound implements DataPlane, RequestHandler, ExchangeHost {
   private classes: ClassRuntime[];
   /** Every class runtime that is in force or still draining, by name. */
   private readonly runtimes = new Map<string, ClassRuntime>();
+  /** The classes in force, for Shadow's concurrency sums. */
+  private readonly podLoad = new PodLoad();
   private readonly unconfigured: ClassRuntime;
   private readonly levels = new LoadLevel({ thresholds: [0.7, 0.85, 0.95], holdSeconds: 5 });
   private readonly metrics: InboundMetrics;
@@ -168,6 +171,7 @@ export class Inbound implements DataPlane, RequestHandler, ExchangeHost {
     this.levels.configure(config.loadLevels);
     this.classifier = new Classifier(config.classes, config.pathMatching);
     this.classes = next;
+    this.podLoad.members = next;
     this.config = config;
   }
 
@@ -175,6 +179,7 @@ export class Inbound implements DataPlane, RequestHandler, ExchangeHost {
     this.config = null;
     this.classifier = null;
     this.classes = [this.unconfigured];
+    this.podLoad.members = this.classes;
     this.warming = false;
     this.pool.setMaxSockets(this.maxUpstreamSockets);
     this.levels.reset();
@@ -193,7 +198,7 @@ export class Inbound implements DataPlane, RequestHandler, ExchangeHost {
         priority: c.priority,
         limit: c.limiter.limit,
         inflight: c.limiter.inflight,
-        queued: c.limiter.queued,
+        queued: c.shadow && c.shadowState !== null ? c.shadowState.queued : c.limiter.queued,
         queueSize: c.limiter.queueSize,
         shedAtLevel: c.shedAtLevel === Infinity ? null : c.shedAtLevel,
         borrowed: c.limiter.borrowed,
@@ -232,8 +237,8 @@ export class Inbound implements DataPlane, RequestHandler, ExchangeHost {
   }
 
   private pending(): number {
-    let n = this.unconfigured.limiter.inflight + this.unconfigured.limiter.queued;
-    for (const rt of this.runtimes.values()) n += rt.limiter.inflight + rt.limiter.queued;
+    let n = busy(this.unconfigured);
+    for (const rt of this.runtimes.values()) n += busy(rt);
     return n;
   }
 
@@ -249,10 +254,14 @@ export class Inbound implements DataPlane, RequestHandler, ExchangeHost {
   request(conn: ServerConn, head: RequestHead): void {
     const cls = this.classOf(head);
     if (cls.limiter.fair !== null) cls.limiter.fair.key = flowKey(cls, conn, head);
+    if (cls.shadow) {
+      (cls.shadowState as ShadowState).admit(this.level, this.now());
+      new InboundExchange(this, conn, head, cls).pass();
+      return;
+    }
     const d = admit(cls, this.level);
     if (d === GRANTED) new InboundExchange(this, conn, head, cls).admitted();
     else if (d === QUEUE) cls.limiter.enqueue(new InboundExchange(this, conn, head, cls));
-    else if (d === PASS) new InboundExchange(this, conn, head, cls).pass();
     else refuse(conn, head, cls, admissionRefusal(d), this.level);
   }
 
@@ -260,13 +269,15 @@ export class Inbound implements DataPlane, RequestHandler, ExchangeHost {
   private readonly sample = (): void => {
     let inflight = 0;
     let limit = 0;
+    const now = this.now();
     for (const c of this.classes) {
+      // Shadow: would-be slots and waiters move with time, not only with arrivals.
+      if (c.shadow) (c.shadowState as ShadowState).advance(now);
       if (!c.affectsLoadLevel) continue;
       inflight += c.limiter.inflight;
       limit += c.limiter.limit;
     }
     this.utilisation = limit > 0 ? inflight / limit : 0;
-    const now = this.now();
     this.level = this.config === null ? 0 : this.levels.update(this.utilisation, now);
     if (this.warming && this.config !== null) {
       const factor = this.warmupFactor(this.config);
@@ -274,7 +285,7 @@ export class Inbound implements DataPlane, RequestHandler, ExchangeHost {
       for (const c of this.classes) c.limiter.setLimit(scaled(c.baseLimit, factor));
     }
     for (const [name, rt] of this.runtimes) {
-      if (rt.limiter.inflight === 0 && rt.limiter.queued === 0 && !this.classes.includes(rt)) {
+      if (busy(rt) === 0 && !this.classes.includes(rt)) {
         rt.dispose();
         this.runtimes.delete(name);
       }
@@ -295,8 +306,15 @@ export class Inbound implements DataPlane, RequestHandler, ExchangeHost {
       this.metrics.durationFor(settings.name),
       this.accessLog,
       this.metrics.shadowCountsFor(settings.name),
+      this.podLoad,
     );
   }
+}
+
+/** Requests of a class really running or waiting (a Shadow class's would-be slots are not requests). */
+function busy(rt: ClassRuntime): number {
+  const s = rt.shadowState;
+  return rt.limiter.inflight + rt.limiter.queued + (s === null ? 0 : s.running - s.virtual);
 }
 
 /** Fairness: the flow a request belongs to (the class's header, first value; or the client address). */

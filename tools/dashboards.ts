@@ -122,11 +122,11 @@ function overview(): Dashboard {
             q(`min by (class) (spillway_limit{${S}})`, '{{class}} min'),
             q(`max by (class) (spillway_limit{${S}})`, '{{class}} max'),
           ], { min: 0 }),
-          ts('Shadow: would-be refusals', 'Requests a class in Shadow mode let through that Enforce would have refused (capacity, load-level) or queued (queued), per class (spillway_shadow_requests_total). SpillwayShadowWouldShed warns above 5% of a class.', [
+          ts('Shadow: would-be refusals', 'Requests a class in Shadow mode let through that Enforce would have refused (capacity, load-level, queue-timeout) or made wait (queued), per class (spillway_shadow_requests_total). SpillwayShadowWouldShed warns above 5% of a class.', [
             q(`sum by (class, outcome) (rate(spillway_shadow_requests_total{${S}}[${RATE}]))`, '{{class}} {{outcome}}'),
           ], { unit: 'reqps' }),
           ts('Shadow: would-be shed ratio', 'Share of each Shadow class that Enforce would have refused (capacity, load-level).', [
-            q(`sum by (class) (rate(spillway_shadow_requests_total{${S}, outcome=~"capacity|load-level"}[${RATE}])) / sum by (class) (rate(spillway_requests_total{${S}}[${RATE}]))`, '{{class}}'),
+            q(`sum by (class) (rate(spillway_shadow_requests_total{${S}, outcome=~"capacity|load-level|queue-timeout"}[${RATE}])) / sum by (class) (rate(spillway_requests_total{${S}}[${RATE}]))`, '{{class}}'),
           ], { unit: 'percentunit', min: 0 }),
           ts('Classes in Shadow', '1 per pod for each class in Shadow mode (nothing refused or queued).', [
             q(`sum by (class) (spillway_class_shadow{${S}})`, '{{class}}'),

@@ -71,12 +71,15 @@ export function admissionRefusal(code: OutcomeCode): AdmissionRefusal {
 }
 
 /**
- * What a Shadow class counts for a request it let through: the refusal (capacity, load-level) or
- * the wait (queued) Enforce would have given it. The `outcome` label of
- * spillway_shadow_requests_total; the order is the index of ShadowCounts.
+ * What a Shadow class counts for a request it let through: the refusal Enforce would have given
+ * it (capacity, load-level, queue-timeout: one to one with the admission refusals of
+ * spillway_requests_total) or the wait (queued: it would have waited for a slot; those that would
+ * have waited too long are also counted queue-timeout). The `outcome` label of
+ * spillway_shadow_requests_total; the order is the index of ShadowState.counts.
  */
-export const SHADOW_OUTCOMES = ['capacity', 'load-level', 'queued'] as const;
+export const SHADOW_OUTCOMES = ['capacity', 'load-level', 'queue-timeout', 'queued'] as const;
 export type ShadowOutcome = (typeof SHADOW_OUTCOMES)[number];
 export const S_CAPACITY = 0;
 export const S_LOAD_LEVEL = 1;
-export const S_QUEUED = 2;
+export const S_QUEUE_TIMEOUT = 2;
+export const S_QUEUED = 3;

@@ -9,7 +9,8 @@
 import type { DeadlineEntry, DeadlineList } from '../deadline-list.js';
 import type { Limiter, Waiter } from '../limiter.js';
 import type { Flow, FlowWaiter } from './fair-flows.js';
-import { O_ABORTED, O_CAPACITY, O_LOAD_LEVEL, O_QUEUE_TIMEOUT, O_TIMEOUT, S_CAPACITY, S_LOAD_LEVEL, S_QUEUED, type OutcomeCode } from './outcomes.js';
+import { O_ABORTED, O_CAPACITY, O_LOAD_LEVEL, O_QUEUE_TIMEOUT, O_TIMEOUT, type OutcomeCode } from './outcomes.js';
+import type { ShadowState } from './shadow.js';
 
 /** A class (inbound) or route (egress) budget: what a permit is taken from and given back to. */
 export interface Budget {
@@ -26,58 +27,38 @@ export interface Budget {
   now(): number;
   /** A permit ended (already counted): record its duration and give the slot back (if it held one). */
   released(p: Permit, durationMs: number, outcome: OutcomeCode): void;
-  /** Shadow mode: refuse and queue nothing, count what would have been (absent: Enforce). */
-  shadow?: boolean;
-  /** Shadow counts by ShadowCode; present when shadow is. */
-  readonly shadowCounts?: Float64Array;
-  /** Shadow: running requests that would be waiting in the queue (the would-be queue's occupancy). */
-  shadowWaiting?: number;
-  /** Shadow: whether the last PASS decision was a would-be queued one (read by pass()). */
-  passQueued?: boolean;
+  /** Shadow (inbound classes only): the would-be copy that decided on pass-throughs; null or absent: never in Shadow. */
+  readonly shadowState?: ShadowState | null;
 }
 
 /** admit(): a slot was taken; call admitted() on the new holder. */
 export const GRANTED = -1;
 /** admit(): the queue has room; enqueue the new holder with budget.limiter.enqueue(). */
 export const QUEUE = -2;
-/** admit(), Shadow only: would have been refused or queued; call pass() on the new holder (it runs without a slot). */
-export const PASS = -3;
-export type Decision = typeof GRANTED | typeof QUEUE | typeof PASS | OutcomeCode;
+export type Decision = typeof GRANTED | typeof QUEUE | OutcomeCode;
 
 /**
  * Load level → permit, queue or refuse. A refusal is counted here and returned as its outcome
  * (O_LOAD_LEVEL or O_CAPACITY); the caller answers it from the refusal table. Pure but for the
  * budget's counters: no holder exists yet, so a refused request allocates none. A budget using
- * none of fairness, borrowing or Shadow takes the first lines only.
+ * neither fairness nor borrowing takes the first lines only. A class in Shadow never comes here:
+ * its would-be copy decides (admission/shadow.ts) and the request runs through pass().
  */
 export function admit(b: Budget, level: number): Decision {
   const l = b.limiter;
   if (level >= b.shedAtLevel) {
-    if (b.shadow === true) return wouldRefuse(b, S_LOAD_LEVEL);
     b.outcomes[O_LOAD_LEVEL]++;
     return O_LOAD_LEVEL;
   }
   if (l.tryAcquire()) return GRANTED;
-  if (b.shadow === true) return (b.shadowWaiting as number) < l.queueSize ? wouldRefuse(b, S_QUEUED) : wouldRefuse(b, S_CAPACITY);
   if (l.queued < l.queueSize) return QUEUE;
   if ((l.pool !== null && l.mayQueue()) || (l.fair !== null && l.queueFairly())) return QUEUE;
   b.outcomes[O_CAPACITY]++;
   return O_CAPACITY;
 }
 
-/** Shadow: counts what Enforce would have done and lets the request through without a slot. */
-function wouldRefuse(b: Budget, code: number): Decision {
-  (b.shadowCounts as Float64Array)[code]++;
-  b.passQueued = code === S_QUEUED;
-  return PASS;
-}
-
-/** Permit.slot: holds a slot of the budget (every Enforce permit). */
+/** Permit.slot: holds a slot of the budget (every Enforce permit); Shadow's values are in admission/shadow.ts. */
 export const HOLDS_SLOT = 0;
-/** Permit.slot (Shadow): runs without a slot; Enforce would have refused it. */
-export const NO_SLOT = 1;
-/** Permit.slot (Shadow): runs without a slot; Enforce would have queued it. */
-export const WOULD_WAIT = 2;
 
 export const QUEUED = 0;
 export const ACTIVE = 1;
@@ -101,8 +82,13 @@ export abstract class Permit<B extends Budget = Budget> implements Waiter, Deadl
   flow: Flow | null;
   fqPrev: FlowWaiter | null = null;
   fqNext: FlowWaiter | null = null;
-  /** Shadow: NO_SLOT when it runs without a slot, WOULD_WAIT when Enforce would have queued it. */
+  /** HOLDS_SLOT, or (Shadow) what the would-be copy made of it: WOULD_RUN, RAN or EXCESS. */
   slot = HOLDS_SLOT;
+  /**
+   * Shadow: the pod's upstream concurrency when it started, itself included; -1 when not clean.
+   * Declared only: set by ShadowState.entered(), so an Enforce permit carries no extra field.
+   */
+  declare shadowLoad: number;
 
   constructor(readonly budget: B) {
     this.start = this.admittedAt = budget.now();
@@ -121,13 +107,9 @@ export abstract class Permit<B extends Budget = Budget> implements Waiter, Deadl
     this.forward();
   }
 
-  /** Shadow, after PASS: runs without a slot (counted as what Enforce would have done). */
+  /** Shadow, after the would-be copy decided (ShadowState.admit()): runs without a real slot. */
   pass(): void {
-    const b = this.budget;
-    if (b.passQueued === true) {
-      this.slot = WOULD_WAIT;
-      (b.shadowWaiting as number)++;
-    } else this.slot = NO_SLOT;
+    (this.budget.shadowState as ShadowState).entered(this);
     this.admitted();
   }
 
@@ -169,7 +151,6 @@ export abstract class Permit<B extends Budget = Budget> implements Waiter, Deadl
       this.flow.inflight--;
       this.leftFlow();
     }
-    if (this.slot === WOULD_WAIT) (b.shadowWaiting as number)--;
     b.released(this, durationMs, outcome);
     this.ended(outcome);
     return true;

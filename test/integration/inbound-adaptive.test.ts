@@ -19,6 +19,7 @@ describe('inbound adaptive admission', () => {
     up.release();
     expect((await Promise.all(all)).every((r) => r.status === 200)).toBe(true);
     expect(await metric(registry, 'spillway_shadow_requests_total{class="two",outcome="capacity"}')).toBe(8);
+    expect(await metric(registry, 'spillway_shadow_requests_total{class="two",outcome="queue-timeout"}')).toBe(0);
     expect(await metric(registry, 'spillway_requests_total{class="two",outcome="capacity"}')).toBe(0);
     expect(await metric(registry, 'spillway_requests_total{class="two",outcome="success"}')).toBe(10);
     expect(await metric(registry, 'spillway_class_shadow{class="two"}')).toBe(1);

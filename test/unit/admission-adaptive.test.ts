@@ -1,11 +1,11 @@
 /**
  * The opt-in admission features on the core: borrowing between classes, fairness between flows
- * inside a class, Shadow mode, and the adaptive limit wired to the class's measured latency.
+ * inside a class, and the adaptive limit wired to the class's measured latency.
  */
 import { BorrowPool } from '../../sidecar/admission/borrow-pool.js';
 import { MAX_FLOWS } from '../../sidecar/admission/fair-flows.js';
-import { O_CAPACITY, O_LOAD_LEVEL, O_QUEUE_TIMEOUT, O_SUCCESS, OUTCOMES, S_CAPACITY, S_LOAD_LEVEL, S_QUEUED } from '../../sidecar/admission/outcomes.js';
-import { admit, GRANTED, PASS, QUEUE, type Decision } from '../../sidecar/admission/permit.js';
+import { O_CAPACITY, O_QUEUE_TIMEOUT, O_SUCCESS, OUTCOMES } from '../../sidecar/admission/outcomes.js';
+import { admit, GRANTED, QUEUE, type Decision } from '../../sidecar/admission/permit.js';
 import { ClassRuntime, type ClassSettings } from '../../sidecar/class-runtime.js';
 import { DurationCounts } from '../../sidecar/inbound-metrics.js';
 import { Holder } from '../support/permit-holder.js';
@@ -45,11 +45,6 @@ function arrive(rt: ClassRuntime, key = '', level = 0): { d: Decision; h: Holder
   if (d === QUEUE) {
     const h = new Holder(rt);
     rt.limiter.enqueue(h);
-    return { d, h };
-  }
-  if (d === PASS) {
-    const h = new Holder(rt);
-    h.pass();
     return { d, h };
   }
   return { d, h: null };
@@ -195,37 +190,6 @@ describe('fairness', () => {
     arrive(rt, 'x'.repeat(10_000));
     arrive(rt, 'x'.repeat(20_000));
     expect(rt.limiter.fair?.size).toBe(1);
-  });
-});
-
-describe('Shadow', () => {
-  it('refuses and queues nothing but counts what Enforce would have done', () => {
-    const rt = make(1, { queue: { size: 1, timeoutMs: 100 }, shedAtLevel: 2, shadow: true });
-    const r = [arrive(rt), arrive(rt), arrive(rt), arrive(rt, '', 2)];
-    expect(r.map((x) => x.d)).toEqual([GRANTED, PASS, PASS, PASS]);
-    expect(r.every((x) => x.h?.active)).toBe(true);
-    expect([...rt.shadowCounts]).toEqual([1, 1, 1].map((_, i) => (i === S_CAPACITY ? 1 : i === S_LOAD_LEVEL ? 1 : i === S_QUEUED ? 1 : 0)));
-    expect(rt.outcomes[O_CAPACITY] + rt.outcomes[O_LOAD_LEVEL]).toBe(0);
-    // Only the request Enforce would have admitted holds a slot.
-    expect(rt.limiter.inflight).toBe(1);
-    expect(rt.shadowWaiting).toBe(1);
-    for (const x of r) (x.h as Holder).end(O_SUCCESS);
-    expect(rt.limiter.inflight).toBe(0);
-    expect(rt.shadowWaiting).toBe(0);
-    expect(rt.outcomes[O_SUCCESS]).toBe(4);
-  });
-
-  it('switching a class from Shadow to Enforce lets running pass-throughs finish without giving back slots they never had', () => {
-    const rt = make(1, { shadow: true });
-    const a = arrive(rt);
-    const b = arrive(rt);
-    expect(b.d).toBe(PASS);
-    rt.update({ ...base }, 1, 1);
-    expect(arrive(rt).d).toBe(O_CAPACITY);
-    (b.h as Holder).end(O_SUCCESS);
-    expect(rt.limiter.inflight).toBe(1);
-    (a.h as Holder).end(O_SUCCESS);
-    expect(rt.limiter.inflight).toBe(0);
   });
 });
 
