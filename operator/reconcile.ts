@@ -179,7 +179,11 @@ export class Reconciler {
     // The vendors the pods follow: the tracker's latest choice, else what status says was
     // published (an operator restart must not drop the choice and republish).
     const activeVendors = { ...publishedChoices(prev), ...this.deps.vendorHealth?.activeVendors(key) };
-    const body = compile(parsed.value, workload.readyReplicas, { activeVendors, readyPods: protection?.readyPods });
+    // Divided over the larger of the workload's count and the ready pods with the sidecar seen in
+    // the pod cache: the two are updated by different watches, and taking the larger means a pod
+    // counted by one and not yet by the other can only make the per-pod sum fall short, never exceed.
+    const divisor = Math.max(workload.readyReplicas, protection?.readyPods.length ?? 0);
+    const body = compile(parsed.value, divisor, { activeVendors, readyPods: protection?.readyPods });
     let result;
     try {
       this.guard();

@@ -80,15 +80,33 @@ describe('operator: the pods that take a Cluster remainder (fake API server, rea
     });
     expect(second.readyReplicas).toBe(3);
 
-    // A pod beyond the list turns ready, then one goes unready: reconciled, nothing republished.
+    // A pod beyond the list is replaced by another beyond it: reconciled, nothing republished.
     const before = await unchangedReconciles();
+    kube.deletePod('talk', 'chat-d');
     kube.setPod('talk', 'chat-z', { app: 'chat', sidecar: true });
     await waitFor('a reconcile that changed nothing', async () => (await unchangedReconciles()) > before);
     expect((await stored())?.version).toBe(second.version);
 
     // The list's pod goes unready: the next one by name takes its place.
     kube.setPod('talk', 'chat-b', { app: 'chat', sidecar: true, ready: false });
-    await waitFor('chat-b dropped from the list', async () => (await stored())?.extraPods?.join() === 'chat-c,chat-d');
+    await waitFor('chat-b dropped from the list', async () => (await stored())?.extraPods?.join() === 'chat-c,chat-z');
+  });
+
+  it('divides over the ready pods seen when the workload status has not counted them yet (never over the limit)', async () => {
+    for (const name of ['chat-b', 'chat-c', 'chat-z']) kube.deletePod('talk', name);
+    kube.setWorkload('Deployment', 'talk', 'chat', 2);
+    for (const name of ['chat-p', 'chat-q']) kube.setPod('talk', name, { app: 'chat', sidecar: true });
+    kube.applyPolicy({ name: 'chat', spec: spec(20) });
+    await waitFor('divided over 2', async () => (await stored())?.readyReplicas === 2);
+    // A third pod turns ready; the Deployment's status still says 2.
+    kube.setPod('talk', 'chat-r', { app: 'chat', sidecar: true });
+    const c = await waitFor('divided over 3', async () => {
+      const x = await stored();
+      return x?.readyReplicas === 3 ? x : undefined;
+    });
+    // 20 over 3: 6, 7 in the first 2 (chat-p, chat-q); 7 + 7 + 6 = 20, where 2 would have given 10 each, 30 in all.
+    expect(c.classes[0]).toMatchObject({ limit: 6, extra: 2 });
+    expect(c.extraPods).toEqual(['chat-p', 'chat-q']);
   });
 
   it('no remainder, no list; a limit below the replicas says each pod enforces 1', async () => {
