@@ -34,6 +34,12 @@ generators.push(async () => {
   return [{ path: CHART_README, render: renderChartReadme }];
 });
 
+// The chart's values.schema.json, from the zod schema (bounds from lib/, descriptions from values.yaml).
+generators.push(async () => {
+  const { CHART_VALUES_SCHEMA, renderChartValuesSchema } = await import('./chart-values-schema.js');
+  return [{ path: CHART_VALUES_SCHEMA, render: renderChartValuesSchema }];
+});
+
 // The Grafana dashboards (charts/spillway/dashboards/*.json, shipped by templates/dashboards.yaml).
 generators.push(async () => {
   const { DASHBOARD_NAMES, dashboardPath, renderDashboard } = await import('./dashboards.js');

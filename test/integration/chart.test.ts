@@ -13,7 +13,8 @@ import { KIND, VERSION } from '../../api/policy.js';
 import { parsePolicy } from '../../api/validate.js';
 import { parseOperatorFlags } from '../../operator/flags.js';
 import { parseInjectionSettings } from '../../operator/webhook.js';
-import { ACCESS_LOG, ACCESS_LOG_MODES, SIDECAR_LIMITS } from '../../lib/sidecar-limits.js';
+import { ACCESS_LOG, SIDECAR_LIMITS } from '../../lib/sidecar-limits.js';
+import { ChartValues, renderChartValuesSchema } from '../../tools/chart-values-schema.js';
 import { ADMISSION_REFUSALS } from '../../sidecar/admission/outcomes.js';
 import { helm, REPO_ROOT } from '../support/helm.js';
 
@@ -367,6 +368,12 @@ describe('helm chart charts/spillway', () => {
     expect(readFileSync(join(CHART, 'files', 'crd.yaml'), 'utf8')).toBe(readFileSync(join(REPO_ROOT, 'crds', 'trafficpolicies.spillway.io.yaml'), 'utf8'));
   });
 
+  it('values.schema.json is the generated one, and values.yaml satisfies its zod source', () => {
+    expect(readFileSync(join(CHART, 'values.schema.json'), 'utf8')).toBe(renderChartValuesSchema());
+    const values = parse(readFileSync(join(CHART, 'values.yaml'), 'utf8'));
+    expect(ChartValues.safeParse(values).error).toBeUndefined();
+  });
+
   it('external Redis: a URL or a Secret, and no bundled Redis', () => {
     const byUrl = render('external-redis-values.yaml');
     expect(ofKind(byUrl, 'Deployment').map((d) => d.metadata.name)).toEqual([`${RELEASE}-spillway-operator`]);
@@ -440,11 +447,10 @@ describe('helm chart charts/spillway', () => {
     const values = parse(readFileSync(join(CHART, 'values.yaml'), 'utf8'));
     expect(values.sidecar.limits).toEqual(defaults);
     expect(values.sidecar.accessLog).toBe(ACCESS_LOG.def);
-    // values.schema.json is written by hand: its bounds are the flags' own.
+    // values.schema.json takes its bounds from the same table (tools/chart-values-schema.ts) and its
+    // descriptions from values.yaml's comments, which name the bounds by hand.
     const schema = JSON.parse(readFileSync(join(CHART, 'values.schema.json'), 'utf8')).properties.sidecar.properties;
-    expect(schema.accessLog).toEqual({ enum: [...ACCESS_LOG_MODES] });
-    expect(schema.limits.additionalProperties).toBe(false);
-    for (const [k, spec] of Object.entries(SIDECAR_LIMITS)) expect(schema.limits.properties[k]).toEqual({ type: 'integer', minimum: spec.min, maximum: spec.max });
+    for (const [k, spec] of Object.entries(SIDECAR_LIMITS)) expect(schema.limits.properties[k].description).toContain(`(\`--${spec.flag}\`, ${spec.min}..${spec.max})`);
 
     const byDefault = injectionOf(render('default-values.yaml'));
     expect(byDefault).toEqual(expect.objectContaining({ limits: defaults, accessLog: 'off' }));
@@ -604,6 +610,13 @@ describe('helm chart charts/spillway', () => {
     [['--set', 'kafka.brokers[0]=no-port'], /kafka\/brokers\/0/],
     [['--set', 'autoscaling.target.kind=ReplicaSet'], /autoscaling\/target\/kind/],
     [['--set', 'sidecar.readyWithoutConfigAfterSeconds=-1'], /sidecar\/readyWithoutConfigAfterSeconds/],
+    // A misspelt key anywhere is refused, not silently ignored.
+    [['--set', 'webhook.enable=false'], /additional properties 'enable' not allowed/],
+    [['--set', 'webhook.certManager.issuer.name=ca'], /additional properties 'issuer' not allowed/],
+    [['--set', 'dashboards.label.grafana=1'], /additional properties 'label' not allowed/],
+    [['--set', 'alerts.runbookBaseURL=https://x'], /additional properties 'runbookBaseURL' not allowed/],
+    [['--set', 'autoscaling.utilisation.averageValue=lots'], /autoscaling\/utilisation\/averageValue/],
+    [['--set', 'operator.watchNamespaces={a,a}'], /operator\/watchNamespaces/],
   ])('values.schema.json refuses %j', (args, message) => {
     const r = template(args);
     expect(r.status).not.toBe(0);
