@@ -78,6 +78,8 @@ export class UpstreamConn implements DeadlineEntry, ChunkDataSink {
   private upgradeRequest = false;
   private dechunk = false;
   private pending: Buffer | null = null;
+  /** Paused for the client's back-pressure (the exchange resumes it on the client's drain). */
+  private paused = false;
   private remaining = 0;
   private bodyKind = BODY_NONE;
   private keepAlive = false;
@@ -122,7 +124,14 @@ export class UpstreamConn implements DeadlineEntry, ChunkDataSink {
     this.close();
   }
 
+  /** The client cannot take more: stop reading until the exchange resumes (or the response ends). */
+  private pause(): void {
+    this.paused = true;
+    this.socket.pause();
+  }
+
   resume(): void {
+    this.paused = false;
     this.socket.resume();
   }
 
@@ -177,7 +186,7 @@ export class UpstreamConn implements DeadlineEntry, ChunkDataSink {
 
   /** De-chunked data for an HTTP/1.0 client. */
   chunkData(b: Buffer, s: number, e: number): void {
-    if (e > s && this.user !== null && !this.user.upstreamBody(b.subarray(s, e))) this.socket.pause();
+    if (e > s && this.user !== null && !this.user.upstreamBody(b.subarray(s, e))) this.pause();
   }
 
   private body(b: Buffer, i: number): void {
@@ -186,19 +195,19 @@ export class UpstreamConn implements DeadlineEntry, ChunkDataSink {
       case BODY_LENGTH: {
         const n = Math.min(this.remaining, b.length - i);
         this.remaining -= n;
-        if (!user.upstreamBody(i === 0 && n === b.length ? b : b.subarray(i, i + n))) this.socket.pause();
+        if (!user.upstreamBody(i === 0 && n === b.length ? b : b.subarray(i, i + n))) this.pause();
         if (this.remaining === 0 && this.user === user) this.complete(i + n < b.length);
         return;
       }
       case BODY_CHUNKED: {
         const end = this.chunked.feed(b, i, b.length);
         if (end < 0) return this.fail();
-        if (!this.dechunk && end > i && !user.upstreamBody(i === 0 && end === b.length ? b : b.subarray(i, end))) this.socket.pause();
+        if (!this.dechunk && end > i && !user.upstreamBody(i === 0 && end === b.length ? b : b.subarray(i, end))) this.pause();
         if (this.chunked.done && this.user === user) this.complete(end < b.length);
         return;
       }
       case BODY_CLOSE:
-        if (!user.upstreamBody(i === 0 ? b : b.subarray(i))) this.socket.pause();
+        if (!user.upstreamBody(i === 0 ? b : b.subarray(i))) this.pause();
         return;
     }
   }
@@ -208,6 +217,10 @@ export class UpstreamConn implements DeadlineEntry, ChunkDataSink {
     const user = this.user as UpstreamUser;
     this.user = null;
     this.state = C_HEAD;
+    // The last body write may have met back-pressure: the exchange ends now, so no client drain
+    // will resume this socket. A paused socket in the pool reads the next answer into a buffer
+    // nobody empties (the request hangs), so it reads again before it is offered to anyone.
+    if (this.paused) this.resume();
     // Released before the exchange hears of the end, so the client's next request can reuse it.
     this.pool.release(this, this.keepAlive && !extra && user.requestSent());
     user.upstreamEnd();
