@@ -3,6 +3,7 @@
  * sources and the admin server depend on these shapes, not on each other's classes.
  */
 import type { CompiledConfig } from '../api/config.js';
+import type { ShadowOutcome } from './admission/outcomes.js';
 
 export interface ClassState {
   name: string;
@@ -17,6 +18,11 @@ export interface ClassState {
   borrowed: number;
   /** Shadow: nothing refused or queued, would-be outcomes counted. */
   mode: 'Enforce' | 'Shadow';
+  /**
+   * Shadow: what Enforce would have done, by would-be outcome, counted as
+   * spillway_shadow_requests_total{class} counts it (cumulative); null in Enforce.
+   */
+  wouldBe: Record<ShadowOutcome, number> | null;
   /** Flows holding a slot or queue place (fairness), else null. */
   flows: number | null;
 }

@@ -9,7 +9,7 @@ import type { Registry } from 'prom-client';
 import { effectiveLimit, extraRank } from '../api/compile.js';
 import type { CompiledConfig } from '../api/config.js';
 import type { AccessLog } from './admission/access-log.js';
-import { admissionRefusal } from './admission/outcomes.js';
+import { admissionRefusal, SHADOW_OUTCOMES, type ShadowOutcome } from './admission/outcomes.js';
 import { BorrowPool } from './admission/borrow-pool.js';
 import { admit, GRANTED, QUEUE } from './admission/permit.js';
 import { PodLoad, type ShadowState } from './admission/shadow.js';
@@ -203,6 +203,7 @@ export class Inbound implements DataPlane, RequestHandler, ExchangeHost {
         shedAtLevel: c.shedAtLevel === Infinity ? null : c.shedAtLevel,
         borrowed: c.limiter.borrowed,
         mode: c.shadow ? 'Shadow' : 'Enforce',
+        wouldBe: c.shadow && c.shadowState !== null ? wouldBeCounts(c.shadowState.counts) : null,
         flows: c.limiter.fair === null ? null : c.limiter.fair.size,
       })),
     };
@@ -327,4 +328,11 @@ function flowKey(cls: ClassRuntime, conn: ServerConn, head: RequestHead): string
 /** Slow start: a share of the limit, never below 1. */
 function scaled(limit: number, factor: number): number {
   return factor >= 1 ? limit : Math.max(1, Math.ceil(limit * factor));
+}
+
+/** A Shadow class's would-be counts by outcome name, for /state. */
+function wouldBeCounts(counts: Float64Array): Record<ShadowOutcome, number> {
+  const out = {} as Record<ShadowOutcome, number>;
+  SHADOW_OUTCOMES.forEach((o, i) => (out[o] = counts[i]));
+  return out;
 }

@@ -24,6 +24,9 @@ describe('inbound adaptive admission', () => {
     expect(await metric(registry, 'spillway_requests_total{class="two",outcome="success"}')).toBe(10);
     expect(await metric(registry, 'spillway_class_shadow{class="two"}')).toBe(1);
     expect(classState(inbound, 'two').inflight).toBe(0);
+    // /state says the same as the metric (the data plane's status).
+    expect(classState(inbound, 'two').wouldBe).toEqual({ capacity: 8, 'load-level': 0, 'queue-timeout': 0, queued: 0 });
+    expect(classState(inbound, 'default').wouldBe).toEqual({ capacity: 0, 'load-level': 0, 'queue-timeout': 0, queued: 0 });
   });
 
   it('fairness by header: the quiet tenant takes the noisy one\'s newest queue place and the next slot', async () => {
