@@ -4,15 +4,10 @@
  * it republishes when a pod is replaced (same count, other names), not when a pod changes that
  * the list does not reach; a limit below the replicas is said in the Programmed condition.
  */
-import { Redis } from 'ioredis';
 import type { CompiledConfig } from '../../api/config.js';
 import { parseConfig } from '../../api/validate.js';
-import { Controller } from '../../operator/controller.js';
-import { OperatorMetrics } from '../../operator/metrics.js';
-import { RedisPublisher } from '../../operator/publisher.js';
-import { RedisServer } from '../support/redis.js';
 import { FakeKube } from '../unit/operator-fakes.js';
-import { storedConfig, waitFor } from './operator-support.js';
+import { startOperatorStack, storedConfig, waitFor, type OperatorStack } from './operator-support.js';
 
 const spec = (limit: number) => ({
   targetRef: { kind: 'Deployment', name: 'chat' },
@@ -23,38 +18,23 @@ const spec = (limit: number) => ({
 });
 
 describe('operator: the pods that take a Cluster remainder (fake API server, real Redis)', () => {
-  let redis: RedisServer;
-  let client: Redis;
-  let publisher: RedisPublisher;
-  let controller: Controller;
-  let metrics: OperatorMetrics;
+  let op: OperatorStack;
   const kube = new FakeKube();
 
   const stored = async (): Promise<CompiledConfig | null> => {
-    const c = await storedConfig(client, 'talk/chat');
+    const c = await storedConfig(op.client, 'talk/chat');
     // What a sidecar reads must pass its strict schema.
     if (c !== null && !parseConfig(c).ok) throw new Error(`published config refused: ${JSON.stringify(parseConfig(c))}`);
     return c;
   };
-  const unchangedReconciles = async () => (await metrics.reconcileTotal.get()).values.find((v) => v.labels.result === 'unchanged')?.value ?? 0;
+  const unchangedReconciles = async () => (await op.metrics.reconcileTotal.get()).values.find((v) => v.labels.result === 'unchanged')?.value ?? 0;
   const programmed = () => kube.getPolicy('talk', 'chat')?.status?.conditions?.find((c) => c.type === 'Programmed');
 
   beforeAll(async () => {
-    redis = await RedisServer.start();
-    client = new Redis(redis.url, { maxRetriesPerRequest: 1 });
-    metrics = new OperatorMetrics();
-    publisher = new RedisPublisher(redis.url, { onReady: () => controller?.enqueueAll() });
-    controller = new Controller({ kube, publisher, metrics, workers: 2 });
-    controller.startInformers();
-    controller.startWorkers();
+    op = await startOperatorStack(kube);
   });
 
-  afterAll(async () => {
-    await controller.stop();
-    await publisher.close();
-    client.disconnect();
-    await redis.stop();
-  });
+  afterAll(() => op.stop());
 
   it('lists the first ready pods with the sidecar by name, and republishes when one is replaced', async () => {
     kube.setWorkload('Deployment', 'talk', 'chat', 3);

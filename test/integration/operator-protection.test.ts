@@ -4,12 +4,8 @@
  * in status.unprotectedReplicas, the Protected condition, a Warning event and the metric; it
  * clears when the pod goes or gets the sidecar.
  */
-import { Controller } from '../../operator/controller.js';
-import { OperatorMetrics } from '../../operator/metrics.js';
-import { RedisPublisher } from '../../operator/publisher.js';
-import { RedisServer } from '../support/redis.js';
 import { FakeKube } from '../unit/operator-fakes.js';
-import { waitFor } from './operator-support.js';
+import { startOperatorStack, waitFor, type OperatorStack } from './operator-support.js';
 
 const spec = {
   targetRef: { kind: 'Deployment', name: 'chat' },
@@ -17,31 +13,19 @@ const spec = {
 };
 
 describe('operator: unprotected pods (fake API server, real Redis)', () => {
-  let redis: RedisServer;
-  let publisher: RedisPublisher;
-  let controller: Controller;
-  let metrics: OperatorMetrics;
+  let op: OperatorStack;
   const kube = new FakeKube();
 
   const status = () => kube.getPolicy('talk', 'chat')?.status;
   const protectedCond = () => status()?.conditions?.find((c) => c.type === 'Protected');
-  const gauge = async () => (await metrics.unprotectedReplicas.get()).values.find((v) => v.labels.policy_namespace === 'talk' && v.labels.policy === 'chat')?.value;
+  const gauge = async () => (await op.metrics.unprotectedReplicas.get()).values.find((v) => v.labels.policy_namespace === 'talk' && v.labels.policy === 'chat')?.value;
   const protectionEvents = () => kube.events.filter((e) => e.reason === 'UnprotectedPods' || e.reason === 'AllPodsProtected').map((e) => [e.type, e.reason]);
 
   beforeAll(async () => {
-    redis = await RedisServer.start();
-    metrics = new OperatorMetrics();
-    publisher = new RedisPublisher(redis.url, { onReady: () => controller?.enqueueAll() });
-    controller = new Controller({ kube, publisher, metrics, workers: 2 });
-    controller.startInformers();
-    controller.startWorkers();
+    op = await startOperatorStack(kube);
   });
 
-  afterAll(async () => {
-    await controller.stop();
-    await publisher.close();
-    await redis.stop();
-  });
+  afterAll(() => op.stop());
 
   it('reports ready pods of the target without the sidecar, and clears when they go', async () => {
     kube.setWorkload('Deployment', 'talk', 'chat', 2);
