@@ -8,17 +8,9 @@ import { O_CAPACITY, O_QUEUE_TIMEOUT, O_SUCCESS, OUTCOMES } from '../../sidecar/
 import { admit, GRANTED, QUEUE, type Decision } from '../../sidecar/admission/permit.js';
 import { ClassRuntime, type ClassSettings } from '../../sidecar/class-runtime.js';
 import { DurationCounts } from '../../sidecar/inbound-metrics.js';
-import { Holder } from '../support/permit-holder.js';
+import { BASE_CLASS, Holder } from '../support/permit-holder.js';
 
-const base: ClassSettings = {
-  name: 'c',
-  priority: 50,
-  queue: { size: 0, timeoutMs: 1000 },
-  shedAtLevel: null,
-  timeoutMs: null,
-  rejectStatus: 503,
-  affectsLoadLevel: true,
-};
+const base = BASE_CLASS;
 
 let t = 1000;
 const runtimes: ClassRuntime[] = [];

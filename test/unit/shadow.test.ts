@@ -9,17 +9,9 @@ import { admit, GRANTED, QUEUE } from '../../sidecar/admission/permit.js';
 import { EXCESS, RAN, WOULD_RUN, type ShadowState } from '../../sidecar/admission/shadow.js';
 import { ClassRuntime, type ClassSettings } from '../../sidecar/class-runtime.js';
 import { DurationCounts } from '../../sidecar/inbound-metrics.js';
-import { Holder } from '../support/permit-holder.js';
+import { BASE_CLASS, Holder } from '../support/permit-holder.js';
 
-const base: ClassSettings = {
-  name: 'c',
-  priority: 50,
-  queue: { size: 0, timeoutMs: 1000 },
-  shedAtLevel: null,
-  timeoutMs: null,
-  rejectStatus: 503,
-  affectsLoadLevel: true,
-};
+const base = BASE_CLASS;
 
 let t = 0;
 const runtimes: ClassRuntime[] = [];
