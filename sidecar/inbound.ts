@@ -203,7 +203,7 @@ export class Inbound implements DataPlane, RequestHandler, ExchangeHost {
         shedAtLevel: c.shedAtLevel === Infinity ? null : c.shedAtLevel,
         borrowed: c.limiter.borrowed,
         mode: c.shadow ? 'Shadow' : 'Enforce',
-        wouldBe: c.shadow && c.shadowState !== null ? wouldBeCounts(c.shadowState.counts) : null,
+        wouldBe: c.shadow ? wouldBeCounts(c.shadowCounts) : null,
         flows: c.limiter.fair === null ? null : c.limiter.fair.size,
       })),
     };
