@@ -64,8 +64,8 @@ export class ClassRuntime implements Budget, ShadowClass {
     this.shadowCounts = shadowCounts;
     if (pod === undefined) {
       // On its own (tests): the pod is this class.
-      pod = new PodLoad();
-      pod.members = [this];
+      const alone = [this];
+      pod = new PodLoad(() => alone);
     }
     this.pod = pod;
     this.name = settings.name;

@@ -82,8 +82,8 @@ export class Inbound implements DataPlane, RequestHandler, ExchangeHost {
   private classes: ClassRuntime[];
   /** Every class runtime that is in force or still draining, by name. */
   private readonly runtimes = new Map<string, ClassRuntime>();
-  /** The classes in force, for Shadow's concurrency sums. */
-  private readonly podLoad = new PodLoad();
+  /** Shadow's pod-wide concurrency sums, over the classes in force. */
+  private readonly podLoad = new PodLoad(() => this.classes);
   private readonly unconfigured: ClassRuntime;
   private readonly levels = new LoadLevel({ thresholds: [0.7, 0.85, 0.95], holdSeconds: 5 });
   private readonly metrics: InboundMetrics;
@@ -171,7 +171,6 @@ export class Inbound implements DataPlane, RequestHandler, ExchangeHost {
     this.levels.configure(config.loadLevels);
     this.classifier = new Classifier(config.classes, config.pathMatching);
     this.classes = next;
-    this.podLoad.members = next;
     this.config = config;
   }
 
@@ -179,7 +178,6 @@ export class Inbound implements DataPlane, RequestHandler, ExchangeHost {
     this.config = null;
     this.classifier = null;
     this.classes = [this.unconfigured];
-    this.podLoad.members = this.classes;
     this.warming = false;
     this.pool.setMaxSockets(this.maxUpstreamSockets);
     this.levels.reset();

@@ -47,12 +47,13 @@ export interface PodMember {
 
 /** The pod's upstream concurrency, real and would-be, over its classes in force. */
 export class PodLoad {
-  members: readonly PodMember[] = [];
+  /** `members`: the classes in force now (read at each sum, so it never goes stale). */
+  constructor(private readonly members: () => readonly PodMember[]) {}
 
   /** Requests the upstream carries now. */
   upstream(): number {
     let n = 0;
-    for (const m of this.members) {
+    for (const m of this.members()) {
       const s = m.shadowState;
       n += s === null ? m.limiter.inflight : m.limiter.inflight - s.virtual + s.running;
     }
@@ -62,14 +63,14 @@ export class PodLoad {
   /** Requests the upstream would carry under Enforce. */
   wouldBe(): number {
     let n = 0;
-    for (const m of this.members) n += m.limiter.inflight;
+    for (const m of this.members()) n += m.limiter.inflight;
     return n;
   }
 
   /** Requests running that Enforce would have refused or kept waiting. */
   excess(): number {
     let n = 0;
-    for (const m of this.members) if (m.shadowState !== null) n += m.shadowState.excess;
+    for (const m of this.members()) if (m.shadowState !== null) n += m.shadowState.excess;
     return n;
   }
 }
